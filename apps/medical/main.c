@@ -1,0 +1,11 @@
+/* main.c: moe-medical, the command-line entry point; each command lives in a file of its own. */
+#include "moecore/cli.h"
+
+static const mc_program program = {
+    .name = "moe-medical",
+    .summary = "Chest CT from DICOM: lung-nodule detection with an attention 3D CNN, clinical fusion into a malignancy risk, FROC evaluation.",
+    .commands = NULL,
+    .n_commands = 0,
+};
+
+int main(int argc, char **argv) { return mc_cli_main(&program, argc, argv); }

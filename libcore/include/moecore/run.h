@@ -1,0 +1,47 @@
+/* run.h: one command invocation over a batch of inputs. It opens the results store, records the
+ * run in `runs`, counts inputs done and rejected (each rejection named on stderr and recorded in
+ * `input_errors`), and at the end closes the run, writes the Prometheus metrics file when
+ * --metrics-dir is given, and turns the outcome into the exit code (0, 1 or 3). */
+#ifndef MOECORE_RUN_H
+#define MOECORE_RUN_H
+
+#include <stdint.h>
+
+#include "moecore/cli.h"
+#include "moecore/status.h"
+#include "moecore/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mc_run mc_run;
+
+/* Opens ctx->db_path (creating and migrating it) and records a 'running' row. On failure *out is
+ * NULL and err says why. */
+mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err);
+
+/* The store and run id, for the command's own writes. */
+mc_store *mc_run_store(mc_run *r);
+const char *mc_run_id(const mc_run *r);
+
+/* One input finished and its transaction committed. */
+void mc_run_input_ok(mc_run *r);
+
+/* One input rejected: rolls back any open transaction, logs "rejected: INPUT: REASON" as an
+ * error, records it in input_errors, and counts it. */
+void mc_run_input_rejected(mc_run *r, const char *input, const char *reason);
+
+/* Counts so far. */
+int64_t mc_run_n_ok(const mc_run *r);
+int64_t mc_run_n_rejected(const mc_run *r);
+
+/* Ends the run: failure is MC_OK when the command completed (rejected inputs allowed), else the
+ * status that stopped it. Records status and counts in runs, writes metrics, frees r, and returns
+ * the exit code: MC_EXIT_OK, MC_EXIT_PARTIAL when inputs were rejected, MC_EXIT_FAILURE. */
+int mc_run_end(mc_run *r, mc_status failure);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,141 @@
+/* cli_fixture.c: a small program built only for the tests, exercising the shared command-line and
+ * run plumbing as the real programs do. `moe-fixture ingest FILE...` stores the "key,value" lines
+ * of each file in fixture_items, one transaction per file; a malformed line rejects its file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "moecore/cli.h"
+#include "moecore/log.h"
+#include "moecore/progress.h"
+#include "moecore/run.h"
+
+static const char *const fixture_migrations[] = {
+    "CREATE TABLE fixture_items (key TEXT PRIMARY KEY, value REAL NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;",
+};
+
+typedef struct {
+    long delay_ms;
+} ingest_opts;
+
+static const mc_option ingest_options[] = {
+    {"delay-ms", 0, "N", "pause after each line, to make batches slow enough to watch", "0"},
+};
+
+static int on_ingest_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
+    ingest_opts *o = user;
+    (void)index;
+    return mc_cli_int(ctx, "delay-ms", arg, 0, 10000, &o->delay_ms);
+}
+
+/* Stores one file; returns 0, or -1 with reason filled. */
+static int ingest_file(mc_run *run, const char *path, const ingest_opts *o, long *rows, char *reason, size_t size) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(reason, size, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    mc_store *s = mc_run_store(run);
+    if (mc_store_begin(s) != MC_OK) {
+        snprintf(reason, size, "%s", mc_store_error(s)->msg);
+        fclose(f);
+        return -1;
+    }
+    char line[512];
+    long lineno = 0;
+    *rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *comma = strchr(line, ',');
+        char *end = NULL;
+        double v = comma ? strtod(comma + 1, &end) : 0.0;
+        if (!comma || comma == line || end == comma + 1 || *end != '\0') {
+            snprintf(reason, size, "line %ld: expected KEY,NUMBER", lineno);
+            fclose(f);
+            return -1;
+        }
+        *comma = '\0';
+        sqlite3_stmt *st;
+        if (mc_store_stmt(s, "INSERT INTO fixture_items(key, value, run_id) VALUES (?1, ?2, ?3)"
+                             " ON CONFLICT(key) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
+                          &st) != MC_OK) {
+            snprintf(reason, size, "%s", mc_store_error(s)->msg);
+            fclose(f);
+            return -1;
+        }
+        sqlite3_bind_text(st, 1, line, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 2, v);
+        sqlite3_bind_text(st, 3, mc_run_id(run), -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            snprintf(reason, size, "line %ld: %s", lineno, sqlite3_errmsg(mc_store_db(s)));
+            fclose(f);
+            return -1;
+        }
+        (*rows)++;
+        if (o->delay_ms > 0) nanosleep(&(struct timespec){o->delay_ms / 1000, (o->delay_ms % 1000) * 1000000L}, NULL);
+    }
+    fclose(f);
+    if (mc_store_commit(s) != MC_OK) {
+        snprintf(reason, size, "%s", mc_store_error(s)->msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_ingest(mc_ctx *ctx, int argc, char **argv) {
+    static const mc_cli_spec spec = {
+        .usage = "[options] FILE...",
+        .description = "Stores the KEY,NUMBER lines of each FILE; a malformed line rejects its file.",
+        .options = ingest_options,
+        .n_options = 1,
+        .min_args = 1,
+        .max_args = -1,
+    };
+    ingest_opts o = {0};
+    int code;
+    int first = mc_cli_parse(ctx, &spec, argc, argv, on_ingest_option, &o, &code);
+    if (first < 0) return code;
+
+    mc_error err;
+    mc_run *run;
+    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+        mc_log_error("%s", err.msg);
+        return MC_EXIT_FAILURE;
+    }
+    mc_status failure = mc_store_migrate(mc_run_store(run), "fixture", fixture_migrations, 1);
+    if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
+    mc_progress *bar = mc_progress_start("ingest", argc - first);
+    for (int i = first; i < argc && failure == MC_OK; i++) {
+        long rows;
+        char reason[600];
+        if (ingest_file(run, argv[i], &o, &rows, reason, sizeof reason) != 0) {
+            mc_run_input_rejected(run, argv[i], reason);
+        } else {
+            mc_run_input_ok(run);
+            if (ctx->json)
+                mc_cli_print_json(json_pack("{s:s, s:i}", "input", argv[i], "rows", (json_int_t)rows));
+            else
+                printf("%s\t%ld\n", argv[i], rows);
+        }
+        mc_progress_add(bar, 1);
+    }
+    mc_progress_finish(bar);
+    return mc_run_end(run, failure);
+}
+
+static const mc_command commands[] = {
+    {"ingest", "store KEY,NUMBER lines of files, one transaction per file", cmd_ingest},
+};
+
+static const mc_program program = {
+    .name = "moe-fixture",
+    .summary = "A test program for the shared command-line plumbing.",
+    .commands = commands,
+    .n_commands = 1,
+};
+
+int main(int argc, char **argv) { return mc_cli_main(&program, argc, argv); }

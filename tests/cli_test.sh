@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# cli_test.sh: end-to-end checks of the command-line plumbing shared by every program: help,
+# version, usage errors and exit codes, the run lifecycle in the database (one transaction per
+# input, rejected inputs, idempotent re-runs), --json output, progress bar, metrics file.
+# Usage: cli_test.sh SCRATCH_DIR PYTHON FIXTURE PROGRAM...
+set -u
+scratch=$1 python=$2 fixture=$3
+shift 3
+programs=("$@")
+rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+# expect CODE NAME -- COMMAND...: runs COMMAND, keeps its stdout/stderr in out/err, checks the code
+expect() {
+    local want=$1 name=$2; shift 3
+    "$@" >out 2>err </dev/null
+    local got=$?
+    if [ "$got" = "$want" ]; then ok; else bad "$name: exit $got, expected $want; stderr: $(head -c 400 err)"; fi
+}
+has() { if grep -q -- "$2" "$1"; then ok; else bad "$3: '$2' not in $1: $(head -c 400 "$1")"; fi; }
+lines() { local n; n=$(wc -l <"$1"); if [ "$n" = "$2" ]; then ok; else bad "$3: $1 has $n lines, expected $2"; fi; }
+sql() { "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("\n".join("|".join(map(str,r)) for r in c.execute(sys.argv[2])))' "$@"; }
+eq() { if [ "$1" = "$2" ]; then ok; else bad "$3: got '$1', expected '$2'"; fi; }
+
+# ---- every program: help, version, usage errors ------------------------------------------------
+for p in "${programs[@]}" "$fixture"; do
+    name=$(basename "$p")
+    expect 0 "$name --help" -- "$p" --help
+    has out "^Usage: $name " "$name --help"
+    has out "--db PATH .*(default: moesuite.db)" "$name --help shows defaults"
+    has out "^Exit status: 0" "$name --help documents exit codes"
+    expect 0 "$name -h" -- "$p" -h
+    expect 0 "$name --version" -- "$p" --version
+    has out "^$name [0-9]\+\.[0-9]\+\.[0-9]\+$" "$name --version"
+    has out "^build: .*CUDA \(on\|off\).*SQLite 3" "$name --version build line"
+    expect 2 "$name --bogus" -- "$p" --bogus
+    lines err 1 "$name --bogus prints one line"
+    has err "unknown option '--bogus'" "$name --bogus message"
+    expect 2 "$name without command" -- "$p"
+    lines err 1 "$name without command prints one line"
+    expect 2 "$name unknown command" -- "$p" frobnicate
+    has err "unknown command 'frobnicate'" "$name unknown command message"
+    expect 2 "$name --threads x" -- "$p" --threads x
+    has err "threads expects an integer" "$name --threads message"
+    expect 2 "$name --device tpu" -- "$p" --device tpu run
+done
+
+# ---- a command: options, aligned help -----------------------------------------------------------
+expect 0 "ingest --help" -- "$fixture" ingest --help
+has out "^Usage: moe-fixture ingest \[options\] FILE...$" "ingest usage line"
+has out "^      --delay-ms N  *pause after each line.*(default: 0)$" "ingest own option with default"
+col_own=$(grep -- '--delay-ms' out | sed 's/pause.*//' | wc -c)
+col_db=$(grep -- '--db PATH' out | sed 's/results.*//' | wc -c)
+eq "$col_own" "$col_db" "option help columns aligned"
+expect 0 "help ingest" -- "$fixture" help ingest
+has out "^Usage: moe-fixture ingest" "help COMMAND"
+expect 2 "ingest without files" -- "$fixture" ingest
+has err "expected at least 1 argument" "ingest without files message"
+expect 2 "ingest --delay-ms -1" -- "$fixture" ingest --delay-ms -1 a
+has err "^moe-fixture ingest: --delay-ms expects an integer from 0 to 10000, got '-1'" "bad option value"
+expect 2 "ingest -x" -- "$fixture" ingest -x a
+has err "unknown option '-x'" "unknown short option"
+expect 2 "ingest --db" -- "$fixture" ingest a --db
+has err "option '--db' needs an argument" "missing option argument"
+
+# ---- a batch: good inputs, a rejected input, idempotent re-run ---------------------------------
+printf 'a,1\nb,2.5\n' >good1.csv
+printf 'c,3\n' >good2.csv
+printf 'x,9\ny,oops\nz,1\n' >bad.csv
+expect 0 "ingest good" -- "$fixture" --db t.db ingest good1.csv good2.csv
+has out "^good1.csv	2$" "ingest output"
+eq "$(sql t.db 'select count(*) from fixture_items')" 3 "rows after first run"
+eq "$(sql t.db 'select status, n_ok, n_rejected from runs')" "ok|2|0" "runs row of first run"
+eq "$(sql t.db 'pragma journal_mode')" wal "database in WAL mode"
+eq "$(sql t.db 'select arguments from runs' | "$python" -c 'import json,sys; print(" ".join(json.loads(sys.stdin.read())[1:]))')" \
+   "--db t.db ingest good1.csv good2.csv" "arguments recorded as a JSON array"
+
+expect 3 "ingest with a bad file" -- "$fixture" --db t.db ingest good1.csv bad.csv good2.csv
+lines err 1 "one line per rejected input"
+has err "^moe-fixture: error: rejected: bad.csv: line 2: expected KEY,NUMBER$" "rejection names file and line"
+eq "$(sql t.db 'select count(*) from fixture_items')" 3 "re-run adds no duplicates; bad file leaves no rows"
+eq "$(sql t.db "select count(*) from fixture_items where key in ('x','y','z')")" 0 "rows before the bad line rolled back"
+eq "$(sql t.db "select e.input, e.reason, r.status, r.n_ok, r.n_rejected from input_errors e join runs r using(run_id)")" \
+   "bad.csv|line 2: expected KEY,NUMBER|partial|2|1" "input_errors row"
+eq "$(sql t.db "select count(distinct run_id) from runs where run_id glob '[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]-*-4*'")" 2 "run ids are UUID v4"
+
+expect 3 "missing file" -- "$fixture" --db t.db ingest nope.csv
+has err "rejected: nope.csv: cannot open: No such file or directory" "missing input named"
+
+# ---- --json, -q ---------------------------------------------------------------------------------
+expect 3 "ingest --json" -- "$fixture" --db t.db ingest --json good2.csv bad.csv
+eq "$("$python" -c 'import json,sys; [print(json.loads(l)["rows"]) for l in open("out")]')" 1 "JSON result line"
+eq "$("$python" -c 'import json,sys; d=json.loads(open("err").read()); print(d["level"], d["input"], d["reason"])')" \
+   "error bad.csv line 2: expected KEY,NUMBER" "JSON log line"
+expect 0 "ingest -q" -- "$fixture" --db t.db -q ingest good1.csv
+lines err 0 "-q is silent"
+
+# ---- progress bar only on a terminal ---------------------------------------------------------
+expect 0 "no bar without a terminal" -- "$fixture" --db t.db ingest good1.csv good2.csv
+lines err 0 "no progress output when stderr is not a terminal"
+if command -v script >/dev/null; then
+    script -qec "NO_COLOR=1 $fixture --db t.db ingest --delay-ms 150 good1.csv good2.csv" /dev/null >tty.out </dev/null
+    has tty.out "ingest \[===*\] 2/2 .*/s ETA" "progress bar on a terminal"
+    if grep -q $'\033\[32m' tty.out; then bad "NO_COLOR honoured"; else ok; fi
+    script -qec "TERM=xterm $fixture --db t.db ingest good1.csv" /dev/null >tty2.out </dev/null
+    if grep -q $'\033\[32m' tty2.out; then ok; else bad "colour without NO_COLOR"; fi
+fi
+
+# ---- device ----------------------------------------------------------------------------------
+if "$fixture" --version | grep -q '^device: no CUDA device'; then
+    expect 1 "--device cuda without a GPU" -- "$fixture" --db t.db ingest --device cuda good1.csv
+    has err "no CUDA device" "--device cuda message"
+fi
+
+# ---- metrics file --------------------------------------------------------------------------------
+mkdir -p metrics
+expect 3 "ingest --metrics-dir" -- "$fixture" --db t.db --metrics-dir metrics ingest good1.csv bad.csv
+"$python" - metrics/moe-fixture.prom <<'PY' >prom.out 2>&1 && ok || bad "metrics file: $(cat prom.out)"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+samples = {}
+for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in fam.samples:
+        samples[s.name] = (s.labels, s.value)
+labels = {"program": "moe-fixture", "command": "ingest"}
+assert samples["moesuite_inputs_processed"] == (labels, 1.0), samples
+assert samples["moesuite_inputs_rejected"] == (labels, 1.0), samples
+assert samples["moesuite_last_run_success"] == (labels, 1.0), samples
+assert 0 <= samples["moesuite_run_duration_seconds"][1] < 60, samples
+assert samples["moesuite_last_success_timestamp_seconds"][1] == samples["moesuite_last_run_timestamp_seconds"][1]
+PY
+ls -a metrics | grep -q tmp && bad "temporary metrics file left behind" || ok
+echo "not a database" >broken.db
+expect 1 "unusable database" -- "$fixture" --db broken.db --metrics-dir metrics ingest good1.csv
+has err "broken.db" "database error names the file"
+"$python" - metrics/moe-fixture.prom <<'PY' >prom.out 2>&1 && ok || bad "metrics after a failed run: $(cat prom.out)"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+v = {s.name: s.value for f in text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples}
+assert v["moesuite_last_run_success"] == 0.0, v
+assert v["moesuite_last_success_timestamp_seconds"] < v["moesuite_last_run_timestamp_seconds"], v
+PY
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

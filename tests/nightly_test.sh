@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# nightly_test.sh: the cron entry point: a run over the samples, the lock against overlapping
+# runs, and a non-zero exit when a program cannot run.
+# Usage: nightly_test.sh SOURCE_DIR PROGRAM_DIR SCRATCH_DIR
+set -u
+src=$1 bin=$2 scratch=$3
+rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
+passed=0 failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1" >&2; fi; }
+
+MC_BIN=$bin "$src/scripts/nightly.sh" --db n.db --log n.log >out 2>err
+check "nightly over the samples exits 0" "[ $? = 0 ]"
+for p in moe-finance moe-medical moe-factory; do
+    check "log names $p and its version" "grep -q \"$p [0-9.]*: \" n.log"
+done
+check "log has start and end" "grep -q 'nightly start' n.log && grep -q 'nightly end: ok' n.log"
+check "output says where the log is" "grep -q '^Log: .*n.log' out"
+
+exec 8>n.db.nightly.lock && flock -n 8
+MC_BIN=$bin "$src/scripts/nightly.sh" --db n.db --log n.log >out 2>err
+check "a second run while the lock is held exits 1" "[ $? = 1 ]"
+check "it says who holds the lock" "grep -q 'another nightly run holds' err"
+exec 8>&-
+
+mkdir -p partial && ln -sf "$bin/moe-finance" partial/ && ln -sf "$bin/moe-factory" partial/
+MC_BIN=$scratch/partial "$src/scripts/nightly.sh" --db n.db --log n.log >out 2>err
+check "a program that cannot run makes the night fail" "[ $? = 1 ]"
+check "the failing program is named" "grep -q 'moe-medical: cannot run' n.log"
+check "the other programs still ran" "grep -q 'moe-factory [0-9.]*: ' err"
+
+"$src/scripts/nightly.sh" --bogus >out 2>err
+check "unknown option exits 2" "[ $? = 2 ]"
+"$src/scripts/nightly.sh" --help >out 2>err
+check "--help exits 0 and shows usage" "[ $? = 0 ] && grep -q '^Usage: scripts/nightly.sh' out"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
