@@ -1,5 +1,7 @@
 /* activation.c: elementwise activations and their derivatives. */
 #include <math.h>
+#include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "moecore/nn.h"
@@ -20,6 +22,55 @@ int mc_act_parse(const char *name, mc_act *out) {
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* GELU without libm calls, so that its loops vectorise (about ten times faster than erff/expf
+ * per element on AVX-512): exp(x) for x <= 0 as 2^n 2^f, n = round(x log2 e) built in the exponent
+ * bits and 2^f, |f| <= 0.5, by a degree-6 Taylor polynomial (relative error below 2e-7); erf by
+ * Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7). GELU and its derivative then differ
+ * from the libm forms by less than 5e-7. */
+static inline float exp_neg(float x) {
+    float t = x * 1.44269504f;
+    t = t < -126.0f ? -126.0f : t;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest by the 1.5 * 2^23 trick */
+    float f = (t - n) * 0.69314718f;
+    float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120 + f * (1.0f / 720))))));
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float erf_fast(float x) {
+    float a = x < 0 ? -x : x, t = 1.0f / (1.0f + 0.3275911f * a);
+    float y = 1.0f - t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f)))) *
+                         exp_neg(-a * a);
+    return x < 0 ? -y : y;
+}
+
+/* The loops, compiled for AVX-512, AVX2 and the baseline; the loader picks one per machine. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void gelu_forward_span(float *out, const float *in,
+                                                                                       int64_t n) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erf_fast(in[i] * (float)M_SQRT1_2));
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void gelu_backward_span(float *din, const float *dout,
+                                                                                        const float *in, int64_t n) {
+    const float inv_sqrt_2pi = 0.3989422804014327f;
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float x = in[i], cdf = 0.5f * (1.0f + erf_fast(x * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * exp_neg(-0.5f * x * x);
+        din[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+/* Runs span(lo, hi) over [0, n) split among the OpenMP threads. */
+#define PARALLEL_SPANS(n, call)                                                     \
+    _Pragma("omp parallel if ((n) > 32768)") {                                      \
+        int64_t nt_ = omp_get_num_threads(), id_ = omp_get_thread_num();            \
+        int64_t lo = (n) * id_ / nt_, len = (n) * (id_ + 1) / nt_ - lo;             \
+        call;                                                                       \
+    }
+
 #define PAR_THRESHOLD 32768
 
 void mc_act_forward(float *out, const float *in, int64_t n, mc_act a) {
@@ -32,8 +83,7 @@ void mc_act_forward(float *out, const float *in, int64_t n, mc_act a) {
         for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
         break;
     case MC_ACT_GELU:
-        #pragma omp parallel for schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erff(in[i] * (float)M_SQRT1_2));
+        PARALLEL_SPANS(n, gelu_forward_span(out + lo, in + lo, len));
         break;
     case MC_ACT_SILU:
         #pragma omp parallel for schedule(static) if (n > PAR_THRESHOLD)
@@ -61,17 +111,9 @@ void mc_act_backward(float *din, const float *dout, const float *in, const float
         #pragma omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)
         for (int64_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
         break;
-    case MC_ACT_GELU: {
-        const float inv_sqrt_2pi = 0.3989422804014327f;
-        #pragma omp parallel for schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) {
-            float x = in[i];
-            float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-            float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-            din[i] += dout[i] * (cdf + x * pdf);
-        }
+    case MC_ACT_GELU:
+        PARALLEL_SPANS(n, gelu_backward_span(din + lo, dout + lo, in + lo, len));
         break;
-    }
     case MC_ACT_SILU:
         #pragma omp parallel for schedule(static) if (n > PAR_THRESHOLD)
         for (int64_t i = 0; i < n; i++) {
