@@ -1,9 +1,12 @@
-/* softmax.c: softmax over the last axis, forward and backward. */
+/* softmax.c: softmax over the last axis, forward and backward (the attention rows, the MoE router
+ * scores). Each row's sums run in double and in index order, so results do not depend on threads. */
 #include <math.h>
 
 #include "moecore/nn.h"
 
 void mc_softmax_forward(float *out, const float *in, int R, int C) {
+    if (C <= 0) return;
+    /* out may equal in: each element is read before it is written */
     #pragma omp parallel for schedule(static) if ((int64_t)R * C > 32768)
     for (int r = 0; r < R; r++) {
         const float *x = in + (int64_t)r * C;
@@ -15,8 +18,8 @@ void mc_softmax_forward(float *out, const float *in, int R, int C) {
             y[c] = expf(x[c] - mx);
             sum += y[c];
         }
-        float inv = (float)(1.0 / sum);
-        for (int c = 0; c < C; c++) y[c] *= inv;
+        const double inv = 1.0 / sum;
+        for (int c = 0; c < C; c++) y[c] = (float)(y[c] * inv);
     }
 }
 
