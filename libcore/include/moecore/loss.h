@@ -23,7 +23,8 @@ double mc_bce_logits_loss(float *grad, float scale, const float *logits, const f
                           float pos_weight);
 
 /* Softmax cross-entropy: logits (N, K), labels (N) in [0, K); mean over the N rows. Rows whose
- * label is negative are ignored (and excluded from the mean). */
+ * label is outside [0, K) (e.g. -1 for "no label") are ignored and excluded from the mean; with
+ * every row ignored the loss is 0 and no gradient is added. */
 double mc_cross_entropy_loss(float *grad, float scale, const float *logits, const int32_t *labels, int N, int K);
 
 /* Binary focal loss on logits (Lin et al. 2017): mean of -alpha_t (1 - p_t)^gamma log(p_t), with
