@@ -8,17 +8,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define STMT_CACHE 64
-
 struct mc_store {
     sqlite3 *db;
     char *path;
     mc_error err;
-    struct {
+    struct cached_stmt {
         char *sql;
         sqlite3_stmt *st;
-    } cache[STMT_CACHE];
-    int n_cache;
+    } *cache; /* grows, never evicts: a returned statement stays valid until mc_store_close */
+    int n_cache, cap_cache;
 };
 
 static const char *const core_migrations[] = {
@@ -51,12 +49,30 @@ static const char *const core_migrations[] = {
     " WHERE newest = 1;",
 };
 
+#define JOURNAL_RETRY_MS 5
+
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
+/* The application id and the number of tables, indexes and views of the file's own, read in one
+ * statement so that both come from the same snapshot. */
+#define IDENTITY_SQL                                                                                                   \
+    "SELECT (SELECT application_id FROM pragma_application_id),"                                                       \
+    " (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%')"
+
+/* The status for an SQLite result code: a lock held too long, or any other database error. */
+static mc_status status_of(int rc) {
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? MC_ERR_BUSY : MC_ERR_DB;
+}
+
+/* Records the connection's last SQLite error on s, naming the database and what was being done. */
 static mc_status db_error(mc_store *s, const char *what) {
-    int code = sqlite3_extended_errcode(s->db) & 0xff;
-    mc_status st = code == SQLITE_BUSY || code == SQLITE_LOCKED ? MC_ERR_BUSY : MC_ERR_DB;
-    return mc_error_set(&s->err, st, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    return mc_error_set(&s->err, status_of(sqlite3_extended_errcode(s->db)), "%s: %s: %s", s->path, what,
+                        sqlite3_errmsg(s->db));
+}
+
+static mc_status bad_arg(mc_store *s, const char *fn) {
+    return mc_error_set(s ? &s->err : NULL, MC_ERR_ARG, "%s: invalid arguments", fn);
 }
 
 static mc_status ok(mc_store *s) {
@@ -64,21 +80,25 @@ static mc_status ok(mc_store *s) {
     return MC_OK;
 }
 
-mc_status mc_store_exec(mc_store *s, const char *sql) {
-    if (!s || !sql) return MC_ERR_ARG;
+/* Runs sql (one or more statements, no parameters); on failure records "PATH: what: message". */
+static mc_status exec_sql(mc_store *s, const char *sql, const char *what) {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int code = sqlite3_extended_errcode(s->db) & 0xff;
-        mc_status st = code == SQLITE_BUSY || code == SQLITE_LOCKED ? MC_ERR_BUSY : MC_ERR_DB;
-        mc_error_set(&s->err, st, "%s: %s", s->path, msg ? msg : sqlite3_errmsg(s->db));
+        mc_status st = mc_error_set(&s->err, status_of(sqlite3_extended_errcode(s->db)), "%s: %s: %s", s->path, what,
+                                    msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return st;
     }
     return ok(s);
 }
 
+mc_status mc_store_exec(mc_store *s, const char *sql) {
+    if (!s || !sql) return bad_arg(s, "mc_store_exec");
+    return exec_sql(s, sql, "executing SQL");
+}
+
 mc_status mc_store_stmt(mc_store *s, const char *sql, sqlite3_stmt **out) {
-    if (!s || !sql || !out) return MC_ERR_ARG;
+    if (!s || !sql || !out) return bad_arg(s, "mc_store_stmt");
     for (int i = 0; i < s->n_cache; i++) {
         if (strcmp(s->cache[i].sql, sql) == 0) {
             sqlite3_reset(s->cache[i].st);
@@ -87,18 +107,19 @@ mc_status mc_store_stmt(mc_store *s, const char *sql, sqlite3_stmt **out) {
             return ok(s);
         }
     }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) return db_error(s, "prepare");
-    if (s->n_cache == STMT_CACHE) { /* full: drop the oldest */
-        sqlite3_finalize(s->cache[0].st);
-        free(s->cache[0].sql);
-        memmove(&s->cache[0], &s->cache[1], sizeof s->cache[0] * (STMT_CACHE - 1));
-        s->n_cache--;
+    if (s->n_cache == s->cap_cache) {
+        int cap = s->cap_cache ? 2 * s->cap_cache : 16;
+        struct cached_stmt *grown = realloc(s->cache, (size_t)cap * sizeof *grown);
+        if (!grown) return mc_error_set(&s->err, MC_ERR_NOMEM, "%s: out of memory", s->path);
+        s->cache = grown;
+        s->cap_cache = cap;
     }
     char *copy = strdup(sql);
-    if (!copy) {
-        sqlite3_finalize(st);
-        return mc_error_set(&s->err, MC_ERR_NOMEM, "out of memory");
+    if (!copy) return mc_error_set(&s->err, MC_ERR_NOMEM, "%s: out of memory", s->path);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        free(copy);
+        return db_error(s, "preparing a statement");
     }
     s->cache[s->n_cache].sql = copy;
     s->cache[s->n_cache].st = st;
@@ -108,29 +129,30 @@ mc_status mc_store_stmt(mc_store *s, const char *sql, sqlite3_stmt **out) {
 }
 
 mc_status mc_store_begin(mc_store *s) {
-    if (!s) return MC_ERR_ARG;
-    return mc_store_exec(s, "BEGIN IMMEDIATE");
+    if (!s) return bad_arg(s, "mc_store_begin");
+    return exec_sql(s, "BEGIN IMMEDIATE", "starting a transaction");
 }
 
 mc_status mc_store_commit(mc_store *s) {
-    if (!s) return MC_ERR_ARG;
-    return mc_store_exec(s, "COMMIT");
+    if (!s) return bad_arg(s, "mc_store_commit");
+    return exec_sql(s, "COMMIT", "committing");
 }
 
 void mc_store_rollback(mc_store *s) {
-    if (s && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s && s->db && !sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Runs one statement to completion (a step that may return rows it ignores). */
+/* Runs one statement to completion (a step that may return rows it ignores); SQLITE_DONE or the
+ * error code. */
 static int step_done(sqlite3_stmt *st) {
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     }
-    return rc == SQLITE_DONE ? 0 : -1;
+    return rc;
 }
 
 mc_status mc_store_schema_version(mc_store *s, const char *component, int *version) {
-    if (!s || !component || !version) return MC_ERR_ARG;
+    if (!s || !component || !version) return bad_arg(s, "mc_store_schema_version");
     sqlite3_stmt *st;
     mc_status r = mc_store_stmt(s, "SELECT version FROM schema_versions WHERE component = ?1", &st);
     if (r != MC_OK) return r;
@@ -147,21 +169,28 @@ mc_status mc_store_schema_version(mc_store *s, const char *component, int *versi
 }
 
 mc_status mc_store_migrate(mc_store *s, const char *component, const char *const *migrations, int n) {
-    if (!s || !component || (n > 0 && !migrations) || n < 0) return MC_ERR_ARG;
-    mc_status st = mc_store_begin(s);
-    if (st != MC_OK) return st;
-    int v;
-    if ((st = mc_store_schema_version(s, component, &v)) != MC_OK) goto fail;
+    if (!s || !component || n < 0 || (n > 0 && !migrations)) return bad_arg(s, "mc_store_migrate");
+    for (int i = 0; i < n; i++)
+        if (!migrations[i]) return bad_arg(s, "mc_store_migrate");
+    /* Most opens find the schema up to date: take the write lock only when there is work, and
+     * read the version again under it, since another process may have migrated in the meantime. */
+    int v, locked = 0;
+    mc_status st = mc_store_schema_version(s, component, &v);
+    if (st == MC_OK && v < n) {
+        if ((st = mc_store_begin(s)) != MC_OK) return st;
+        locked = 1;
+        st = mc_store_schema_version(s, component, &v);
+    }
+    if (st != MC_OK) goto fail;
     if (v > n) {
         st = mc_error_set(&s->err, MC_ERR_SCHEMA, "%s: database schema '%s' is version %d, this build knows up to %d: upgrade moesuite",
                           s->path, component, v, n);
         goto fail;
     }
     for (int i = v; i < n; i++) {
-        if ((st = mc_store_exec(s, migrations[i])) != MC_OK) {
-            mc_error_set(&s->err, st, "%s: migrating '%s' to version %d: %s", s->path, component, i + 1, s->err.msg);
-            goto fail;
-        }
+        char what[160];
+        snprintf(what, sizeof what, "migrating '%s' to version %d", component, i + 1);
+        if ((st = exec_sql(s, migrations[i], what)) != MC_OK) goto fail;
     }
     if (v < n) {
         sqlite3_stmt *q;
@@ -171,80 +200,120 @@ mc_status mc_store_migrate(mc_store *s, const char *component, const char *const
             goto fail;
         sqlite3_bind_text(q, 1, component, -1, SQLITE_STATIC);
         sqlite3_bind_int(q, 2, n);
-        if (step_done(q) != 0) {
+        if (step_done(q) != SQLITE_DONE) {
             st = db_error(s, "recording the schema version");
             goto fail;
         }
         if (strcmp(component, "core") == 0) {
-            char pragma[64];
+            char pragma[64]; /* a pragma takes no parameters; n is an int of ours, not input text */
             snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", n);
-            if ((st = mc_store_exec(s, pragma)) != MC_OK) goto fail;
+            if ((st = exec_sql(s, pragma, "recording the core schema version")) != MC_OK) goto fail;
         }
     }
-    if ((st = mc_store_commit(s)) != MC_OK) goto fail;
+    if (locked && (st = mc_store_commit(s)) != MC_OK) goto fail;
     return ok(s);
+fail:
+    if (locked) mc_store_rollback(s);
+    return st;
+}
+
+/* Reads the application id and the count of the file's own schema objects. */
+static mc_status read_identity(mc_store *s, int *app, int *objects) {
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, IDENTITY_SQL, -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *app = sqlite3_column_int(st, 0);
+        *objects = sqlite3_column_int(st, 1);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_OK) return MC_OK;
+    if ((sqlite3_extended_errcode(s->db) & 0xff) == SQLITE_NOTADB)
+        return mc_error_set(&s->err, MC_ERR_DB, "%s: not an SQLite database: %s", s->path, sqlite3_errmsg(s->db));
+    return db_error(s, "reading the file header");
+}
+
+static mc_status check_ours(mc_store *s, int app, int objects) {
+    if (app == MC_STORE_APPLICATION_ID || (app == 0 && objects == 0)) return MC_OK;
+    return mc_error_set(&s->err, MC_ERR_SCHEMA, "%s: not a moesuite database (application_id 0x%08x)", s->path, (unsigned)app);
+}
+
+/* Sets the connection rules and, on a new file, the application id and schema_versions. Reads
+ * before it writes, so that a file that is not ours is left untouched, and takes the write lock
+ * only for a new file, so that opening never waits behind another process's writes. */
+static mc_status setup(mc_store *s) {
+    int app, objects;
+    mc_status st;
+    if ((st = read_identity(s, &app, &objects)) != MC_OK || (st = check_ours(s, app, objects)) != MC_OK) return st;
+
+    /* Changing the journal mode needs the file to itself and does not wait on the busy handler:
+     * when another process is opening the same new file, retry up to the busy timeout. */
+    sqlite3_stmt *q = NULL;
+    int rc;
+    for (int waited = 0;; waited += JOURNAL_RETRY_MS) {
+        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(q);
+        if (status_of(rc) != MC_ERR_BUSY || waited >= MC_STORE_BUSY_TIMEOUT_MS) break;
+        sqlite3_finalize(q);
+        q = NULL;
+        sqlite3_sleep(JOURNAL_RETRY_MS);
+    }
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+    int wal = mode && strcmp(mode, "wal") == 0;
+    if (rc == SQLITE_ROW && !wal)
+        st = mc_error_set(&s->err, MC_ERR_DB, "%s: cannot use a WAL journal (journal_mode stays '%s')", s->path, mode ? mode : "?");
+    else if (rc != SQLITE_ROW)
+        st = db_error(s, "switching to a WAL journal");
+    sqlite3_finalize(q);
+    if (!wal) return st;
+
+    if ((st = exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "setting the connection rules")) != MC_OK ||
+        app == MC_STORE_APPLICATION_ID || (st = mc_store_begin(s)) != MC_OK)
+        return st;
+    /* a new file: look again under the write lock, another process may have set it up meanwhile */
+    if ((st = read_identity(s, &app, &objects)) != MC_OK || (st = check_ours(s, app, objects)) != MC_OK) goto fail;
+    if (app == 0) {
+        char pragma[64]; /* a pragma takes no parameters; the id is our constant */
+        snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", MC_STORE_APPLICATION_ID);
+        if ((st = exec_sql(s, pragma, "setting the application id")) != MC_OK) goto fail;
+    }
+    if ((st = exec_sql(s,
+                       "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY,"
+                       " version INTEGER NOT NULL, updated_at TEXT NOT NULL) STRICT",
+                       "creating schema_versions")) != MC_OK ||
+        (st = mc_store_commit(s)) != MC_OK)
+        goto fail;
+    return MC_OK;
 fail:
     mc_store_rollback(s);
     return st;
 }
 
-/* Reads a single integer from a pragma or query. */
-static int query_int(mc_store *s, const char *sql, int *out) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
 mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
+    if (out) *out = NULL;
     if (!out || !path) return mc_error_set(err, MC_ERR_ARG, "mc_store_open: invalid arguments");
-    *out = NULL;
     mc_store *s = calloc(1, sizeof *s);
     if (!s || !(s->path = strdup(path))) {
         free(s);
-        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
     }
-    mc_status st = MC_OK;
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        st = mc_error_set(&s->err, MC_ERR_DB, "%s: cannot open: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto done;
+    mc_status st;
+    int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        st = mc_error_set(&s->err, s->db ? status_of(rc) : MC_ERR_NOMEM, "%s: cannot open: %s", path,
+                          s->db ? sqlite3_errmsg(s->db) : "out of memory");
+    } else {
+        sqlite3_extended_result_codes(s->db, 1);
+        sqlite3_busy_timeout(s->db, MC_STORE_BUSY_TIMEOUT_MS);
+        if ((st = setup(s)) == MC_OK)
+            st = mc_store_migrate(s, "core", core_migrations, (int)(sizeof core_migrations / sizeof *core_migrations));
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, MC_STORE_BUSY_TIMEOUT_MS);
-    int app = 0, tables = 0;
-    if (query_int(s, "PRAGMA application_id", &app) != 0 ||
-        query_int(s, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'", &tables) != 0) {
-        st = mc_error_set(&s->err, MC_ERR_DB, "%s: not an SQLite database: %s", path, sqlite3_errmsg(s->db));
-        goto done;
-    }
-    if (app != MC_STORE_APPLICATION_ID && (app != 0 || tables > 0)) {
-        st = mc_error_set(&s->err, MC_ERR_SCHEMA, "%s: not a moesuite database (application_id 0x%08x)", path, (unsigned)app);
-        goto done;
-    }
-    sqlite3_stmt *q;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW ||
-        strcmp((const char *)sqlite3_column_text(q, 0), "wal") != 0) {
-        sqlite3_finalize(q);
-        st = mc_error_set(&s->err, MC_ERR_DB, "%s: cannot switch to WAL mode: %s", path, sqlite3_errmsg(s->db));
-        goto done;
-    }
-    sqlite3_finalize(q);
-    char pragma[96];
-    snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", MC_STORE_APPLICATION_ID);
-    if ((st = mc_store_exec(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")) != MC_OK ||
-        (app == 0 && (st = mc_store_exec(s, pragma)) != MC_OK) ||
-        (st = mc_store_exec(s, "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY,"
-                               " version INTEGER NOT NULL, updated_at TEXT NOT NULL) STRICT")) != MC_OK ||
-        (st = mc_store_migrate(s, "core", core_migrations, (int)(sizeof core_migrations / sizeof *core_migrations))) != MC_OK)
-        goto done;
-done:
     if (st != MC_OK) {
         if (err) *err = s->err;
         mc_store_close(s);
         return st;
     }
+    mc_error_clear(err);
     *out = s;
     return MC_OK;
 }
@@ -255,16 +324,20 @@ void mc_store_close(mc_store *s) {
         sqlite3_finalize(s->cache[i].st);
         free(s->cache[i].sql);
     }
-    sqlite3_close(s->db);
+    free(s->cache);
+    sqlite3_close_v2(s->db); /* closes once any statement a component kept is finalised */
     free(s->path);
     free(s);
 }
 
-const mc_error *mc_store_error(const mc_store *s) { return &s->err; }
+const mc_error *mc_store_error(const mc_store *s) {
+    static const mc_error no_store = {MC_ERR_ARG, "no database (the store handle is NULL)"};
+    return s ? &s->err : &no_store;
+}
 
 sqlite3 *mc_store_db(mc_store *s) { return s ? s->db : NULL; }
 
-/* A random (version 4) UUID. */
+/* A random (version 4) UUID, lowercase hex with dashes. */
 static int uuid4(char out[MC_UUID_LEN]) {
     unsigned char b[16];
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return -1;
@@ -275,13 +348,18 @@ static int uuid4(char out[MC_UUID_LEN]) {
     return 0;
 }
 
-/* Runs a prepared write in its own transaction unless one is open. */
-static mc_status write_one(mc_store *s, sqlite3_stmt *st, const char *what) {
+/* Runs a prepared write in its own transaction unless one is open; the number of rows it changed
+ * goes to *changes when changes is not NULL. */
+static mc_status write_one(mc_store *s, sqlite3_stmt *st, const char *what, int *changes) {
     int own = sqlite3_get_autocommit(s->db);
     mc_status r;
     if (own && (r = mc_store_begin(s)) != MC_OK) return r;
-    if (step_done(st) != 0) {
-        r = db_error(s, what);
+    int rc = step_done(st);
+    if (rc != SQLITE_DONE) r = db_error(s, what);
+    if (changes) *changes = sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* the bound strings belong to the caller */
+    if (rc != SQLITE_DONE) {
         if (own) mc_store_rollback(s);
         return r;
     }
@@ -294,10 +372,10 @@ static mc_status write_one(mc_store *s, sqlite3_stmt *st, const char *what) {
 
 mc_status mc_store_run_begin(mc_store *s, const char *program, const char *command, const char *arguments_json,
                              const char *version, const char *build, char run_id[MC_UUID_LEN]) {
-    if (!s || !program || !command || !arguments_json || !version || !build || !run_id) return MC_ERR_ARG;
+    if (!s || !program || !command || !arguments_json || !version || !build || !run_id) return bad_arg(s, "mc_store_run_begin");
     if (uuid4(run_id) != 0) return mc_error_set(&s->err, MC_ERR_IO, "cannot read random bytes for a run id");
-    char host[256] = "unknown";
-    gethostname(host, sizeof host - 1);
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) snprintf(host, sizeof host, "unknown");
     sqlite3_stmt *st;
     mc_status r = mc_store_stmt(s, "INSERT INTO runs(run_id, program, command, arguments, version, build, host, pid, started_at, status)"
                                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, " NOW ", 'running')", &st);
@@ -310,13 +388,13 @@ mc_status mc_store_run_begin(mc_store *s, const char *program, const char *comma
     sqlite3_bind_text(st, 6, build, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, host, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)getpid());
-    return write_one(s, st, "recording the run");
+    return write_one(s, st, "recording the run", NULL);
 }
 
 mc_status mc_store_run_finish(mc_store *s, const char *run_id, const char *status, int64_t n_ok, int64_t n_rejected) {
-    if (!s || !run_id || !status) return MC_ERR_ARG;
-    if (strcmp(status, "ok") && strcmp(status, "partial") && strcmp(status, "failed"))
-        return mc_error_set(&s->err, MC_ERR_ARG, "unknown run status '%s'", status);
+    if (!s || !run_id || !status) return bad_arg(s, "mc_store_run_finish");
+    if (strcmp(status, "ok") != 0 && strcmp(status, "partial") != 0 && strcmp(status, "failed") != 0)
+        return mc_error_set(&s->err, MC_ERR_ARG, "unknown run status '%s' (ok, partial or failed)", status);
     sqlite3_stmt *st;
     mc_status r = mc_store_stmt(s, "UPDATE runs SET finished_at = " NOW ", status = ?2, n_ok = ?3, n_rejected = ?4 WHERE run_id = ?1", &st);
     if (r != MC_OK) return r;
@@ -324,11 +402,14 @@ mc_status mc_store_run_finish(mc_store *s, const char *run_id, const char *statu
     sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, n_ok);
     sqlite3_bind_int64(st, 4, n_rejected);
-    return write_one(s, st, "finishing the run");
+    int changed = 0;
+    if ((r = write_one(s, st, "finishing the run", &changed)) != MC_OK) return r;
+    if (changed == 0) return mc_error_set(&s->err, MC_ERR_NOT_FOUND, "%s: no run %s to finish", s->path, run_id);
+    return MC_OK;
 }
 
 mc_status mc_store_input_error(mc_store *s, const char *run_id, const char *input, const char *reason) {
-    if (!s || !run_id || !input || !reason) return MC_ERR_ARG;
+    if (!s || !run_id || !input || !reason) return bad_arg(s, "mc_store_input_error");
     sqlite3_stmt *st;
     mc_status r = mc_store_stmt(s, "INSERT INTO input_errors(run_id, input, reason, recorded_at) VALUES (?1, ?2, ?3, " NOW ")"
                                    " ON CONFLICT(run_id, input) DO UPDATE SET reason = excluded.reason, recorded_at = excluded.recorded_at",
@@ -337,5 +418,5 @@ mc_status mc_store_input_error(mc_store *s, const char *run_id, const char *inpu
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, input, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-    return write_one(s, st, "recording an input error");
+    return write_one(s, st, "recording an input error", NULL);
 }
