@@ -3,20 +3,22 @@
 # folder into one SQLite database, under a lock so that two runs never overlap, logging to a file,
 # and prints a summary of the runs it made. Exits non-zero when any program failed.
 #
-# Usage: scripts/nightly.sh [--setup] [--input DIR] [--db PATH] [--log FILE] [--metrics-dir DIR]
+# Usage: scripts/nightly.sh [--setup] [--input DIR] [--out DIR] [--db PATH] [--log FILE] [--metrics-dir DIR]
 #   --setup        install missing packages and build first (scripts/build.sh)
 #   --input DIR    input root with finance/, medical/, factory/ folders (default: data/samples)
+#   --out DIR      folder for files the commands write: CSVs, pictures (default: ./moesuite-out)
 #   --db PATH      results database (default: ./moesuite.db)
 #   --log FILE     log file (default: ./moesuite-nightly.log); messages are also shown on stderr
 #   --metrics-dir DIR  Prometheus textfile directory passed to every program
 # Environment: MC_BIN, the folder holding the programs (default: build/apps).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-input=$root/data/samples db=$PWD/moesuite.db log=$PWD/moesuite-nightly.log metrics=() setup=0
+input=$root/data/samples out=$PWD/moesuite-out db=$PWD/moesuite.db log=$PWD/moesuite-nightly.log metrics=() setup=0
 while [ $# -gt 0 ]; do
     case $1 in
     --setup) setup=1 ;;
     --input) input=$2; shift ;;
+    --out) out=$2; shift ;;
     --db) db=$2; shift ;;
     --log) log=$2; shift ;;
     --metrics-dir) metrics=(--metrics-dir "$2"); shift ;;
@@ -40,9 +42,13 @@ fi
 
 say() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" | tee -a "$log" >&2; }
 
-# The nightly commands of each program, one line each: PROGRAM ARGUMENTS... (input paths are
-# relative to --input). A program with no line here has no nightly command in this version.
-nightly_commands=()
+# The nightly commands of each program, one line each: PROGRAM ARGUMENTS..., where {in} stands for
+# the input root and {out} for the output folder. A program with no line here has no nightly
+# command in this version.
+nightly_commands=(
+    "moe-finance factors --store --output {out}/finance-factors.csv {in}/finance/prices"
+)
+mkdir -p "$out"
 
 started=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 failed=0
@@ -55,11 +61,13 @@ for program in moe-finance moe-medical moe-factory; do
     fi
     ran=0
     for line in "${nightly_commands[@]}"; do
+        line=${line//\{in\}/$input}
+        line=${line//\{out\}/$out}
         read -r -a words <<<"$line"
         [ "${words[0]}" = "$program" ] || continue
         ran=1
         say "$version: ${words[*]:1}"
-        (cd "$input" && "$bin/$program" --db "$db" "${metrics[@]}" "${words[@]:1}") >>"$log" 2> >(tee -a "$log" >&2)
+        "$bin/$program" --db "$db" "${metrics[@]}" "${words[@]:1}" >>"$log" 2> >(tee -a "$log" >&2)
         code=$?
         case $code in
         0) ;;
@@ -78,6 +86,8 @@ if [ -f "$db" ]; then
     echo
     echo "Results: $db (sqlite3 $db; tables and views in docs/schema.md)"
 fi
+echo "Files: $out"
+
 echo "Log: $log"
 say "nightly end: $([ $failed = 0 ] && echo ok || echo FAILED)"
 exit $failed

@@ -3,7 +3,7 @@
 
 static const mc_program program = {
     .name = "moe-factory",
-    .summary = "Defect inspection of PNG images, process-parameter tuning by reinforcement learning, predictive-maintenance warnings.",
+    .summary = "Production-line inspection, process tuning and maintenance warnings (in development: no commands yet).",
     .commands = NULL,
     .n_commands = 0,
 };

@@ -3,7 +3,7 @@
 
 static const mc_program program = {
     .name = "moe-medical",
-    .summary = "Chest CT from DICOM: lung-nodule detection with an attention 3D CNN, clinical fusion into a malignancy risk, FROC evaluation.",
+    .summary = "Chest CT analysis: lung-nodule detection and malignancy risk (in development: no commands yet).",
     .commands = NULL,
     .n_commands = 0,
 };

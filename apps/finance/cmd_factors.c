@@ -1,0 +1,209 @@
+/* cmd_factors.c: `moe-finance factors`: price CSVs in, factor values out, as CSV and in the
+ * results store, one transaction per input file. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "factors.h"
+#include "moecore/inputs.h"
+#include "moecore/log.h"
+#include "moecore/progress.h"
+#include "moecore/run.h"
+#include "prices.h"
+#include "schema.h"
+
+typedef struct {
+    fin_bad_rows policy;
+    const char *output;
+    int store;
+} factors_opts;
+
+static const mc_option options[] = {
+    {"output", 'o', "FILE", "write the factors as CSV (date,symbol,<factor>...) to FILE, '-' for stdout", NULL},
+    {"store", 0, NULL, "also store every factor value in the database (table fin_factors)", NULL},
+    {"bad-rows", 0, "reject|drop", "a bad row rejects its file, or is dropped with a warning", "reject"},
+};
+
+static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
+    factors_opts *o = user;
+    switch (index) {
+    case 0: o->output = arg; return 0;
+    case 1: o->store = 1; return 0;
+    default:
+        if (strcmp(arg, "reject") == 0)
+            o->policy = FIN_BAD_ROWS_REJECT;
+        else if (strcmp(arg, "drop") == 0)
+            o->policy = FIN_BAD_ROWS_DROP;
+        else
+            return mc_cli_usage_error(ctx, "--bad-rows expects reject or drop, got '%s'", arg);
+        return 0;
+    }
+}
+
+static void warn_row(void *user, const char *path, const char *message) {
+    (void)user;
+    mc_log_warn("%s: %s", path, message);
+}
+
+static void write_header(FILE *out) {
+    fputs("date,symbol", out);
+    for (int f = 0; f < fin_factor_count(); f++) fprintf(out, ",%s", fin_factor_name(f));
+    fputc('\n', out);
+}
+
+static void write_rows(FILE *out, const fin_prices *p, const double *v) {
+    int nf = fin_factor_count();
+    for (int t = 0; t < p->n; t++) {
+        fprintf(out, "%s,%s", p->date[t], p->symbol);
+        for (int f = 0; f < nf; f++) {
+            double x = v[(int64_t)t * nf + f];
+            if (isnan(x))
+                fputc(',', out);
+            else
+                fprintf(out, ",%.10g", x);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* Stores one symbol's values inside the input's transaction. Returns 0 or -1 with reason. */
+static int store_values(mc_run *run, const fin_prices *p, const double *v, char *reason, size_t size) {
+    mc_store *s = mc_run_store(run);
+    int nf = fin_factor_count();
+    for (int t = 0; t < p->n; t++) {
+        for (int f = 0; f < nf; f++) {
+            double x = v[(int64_t)t * nf + f];
+            if (isnan(x)) continue;
+            sqlite3_stmt *st;
+            if (mc_store_stmt(s, "INSERT INTO fin_factors(symbol, date, factor, value, run_id) VALUES (?1, ?2, ?3, ?4, ?5)"
+                                 " ON CONFLICT(symbol, date, factor) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
+                              &st) != MC_OK) {
+                snprintf(reason, size, "%s", mc_store_error(s)->msg);
+                return -1;
+            }
+            sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, p->date[t], 10, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, fin_factor_name(f), -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 4, x);
+            sqlite3_bind_text(st, 5, mc_run_id(run), -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(s)));
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* One input file: read, compute, write. Returns 0, or -1 with reason (nothing of it stored). */
+static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const char *path, FILE *csv, char *reason,
+                   size_t size) {
+    fin_prices *sym;
+    int n_sym;
+    if (fin_prices_read(path, o->policy, warn_row, NULL, &sym, &n_sym, reason, size) != 0) return -1;
+    int rc = 0, nf = fin_factor_count();
+    long bars = 0;
+    if (o->store && mc_store_begin(mc_run_store(run)) != MC_OK) {
+        snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
+        rc = -1;
+    }
+    for (int i = 0; i < n_sym && rc == 0; i++) {
+        double *v = malloc(sizeof(double) * (size_t)sym[i].n * (size_t)nf);
+        fin_series s = {sym[i].n, sym[i].open, sym[i].high, sym[i].low, sym[i].close, sym[i].volume};
+        if (!v || fin_factors_compute(&s, v) != 0) {
+            snprintf(reason, size, "out of memory");
+            rc = -1;
+        } else {
+            if (o->store) rc = store_values(run, &sym[i], v, reason, size);
+            if (rc == 0 && csv) write_rows(csv, &sym[i], v);
+            bars += sym[i].n;
+        }
+        free(v);
+    }
+    if (rc == 0 && o->store && mc_store_commit(mc_run_store(run)) != MC_OK) {
+        snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
+        rc = -1;
+    }
+    if (rc == 0 && csv != stdout) {
+        if (ctx->json) {
+            json_t *syms = json_array();
+            for (int i = 0; i < n_sym; i++) json_array_append_new(syms, json_string(sym[i].symbol));
+            mc_cli_print_json(json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)bars,
+                                        "factors", nf));
+        } else {
+            printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
+        }
+    }
+    fin_prices_free(sym, n_sym);
+    return rc;
+}
+
+int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
+    static const mc_cli_spec spec = {
+        .usage = "[options] PRICES...",
+        .description = "Computes every factor (the Qlib Alpha158 family and TTR-compatible indicators; docs/finance.md)\n"
+                       "for each symbol of the price files given, or of the .csv files under the folders given.\n"
+                       "A price file holds date,open,high,low,close,volume (symbol = file name) or also a symbol column.",
+        .options = options,
+        .n_options = 3,
+        .min_args = 1,
+        .max_args = -1,
+    };
+    factors_opts o = {.policy = FIN_BAD_ROWS_REJECT};
+    int code;
+    int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
+    if (first < 0) return code;
+    mc_inputs in;
+    mc_error err;
+    if (mc_inputs_collect(&in, argv + first, argc - first, ".csv", &err) != MC_OK) {
+        mc_log_error("%s", err.msg);
+        return MC_EXIT_FAILURE;
+    }
+    mc_run *run;
+    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+        mc_log_error("%s", err.msg);
+        mc_inputs_free(&in);
+        return MC_EXIT_FAILURE;
+    }
+    mc_status failure = MC_OK;
+    if (o.store && (failure = fin_schema_migrate(mc_run_store(run))) != MC_OK)
+        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
+    FILE *csv = NULL;
+    char tmp[4200] = "";
+    if (failure == MC_OK && o.output) {
+        if (strcmp(o.output, "-") == 0) {
+            csv = stdout;
+        } else {
+            snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o.output, (long)getpid());
+            if (!(csv = fopen(tmp, "w"))) {
+                mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
+                failure = MC_ERR_IO;
+            }
+        }
+        if (csv) write_header(csv);
+    }
+    mc_progress *bar = mc_progress_start("factors", in.n);
+    for (int i = 0; i < in.n && failure == MC_OK; i++) {
+        char reason[600];
+        if (process(run, ctx, &o, in.paths[i], csv, reason, sizeof reason) == 0)
+            mc_run_input_ok(run);
+        else
+            mc_run_input_rejected(run, in.paths[i], reason);
+        mc_progress_add(bar, 1);
+    }
+    mc_progress_finish(bar);
+    if (csv && csv != stdout) {
+        int bad = fclose(csv) != 0;
+        if (failure == MC_OK && (bad || rename(tmp, o.output) != 0)) {
+            mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
+            failure = MC_ERR_IO;
+        }
+        if (failure != MC_OK) unlink(tmp);
+    }
+    mc_inputs_free(&in);
+    return mc_run_end(run, failure);
+}

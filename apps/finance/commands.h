@@ -1,0 +1,9 @@
+/* commands.h: the commands of moe-finance, one file each. */
+#ifndef MOE_FINANCE_COMMANDS_H
+#define MOE_FINANCE_COMMANDS_H
+
+#include "moecore/cli.h"
+
+int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,8 @@
+# moe-finance's factor library against R's TTR (finance/ttr_reference.csv, written by
+# `Rscript tests/finance/ttr_reference.R`; the CSVs are committed, so the test needs no R) and
+# against hand-worked Alpha158 values. The factors belong to the moe-finance program, not to
+# libmoecore, so factors.c is compiled into the test.
+mc_add_unit_test(test_factors test_factors.c ${PROJECT_SOURCE_DIR}/apps/finance/factors.c)
+target_include_directories(test_factors PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)
+target_compile_definitions(test_factors PRIVATE FIN_TEST_DIR="${CMAKE_CURRENT_SOURCE_DIR}/finance")
+set_tests_properties(test_factors PROPERTIES LABELS "unit;parity")

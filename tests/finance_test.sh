@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# finance_test.sh: moe-finance factors end to end on the sample prices and on bad inputs:
+# exit codes, CSV output, database rows, rejected files named with their line, the drop policy,
+# idempotent re-runs, long files with a symbol column.
+# Usage: finance_test.sh SOURCE_DIR MOE_FINANCE SCRATCH_DIR PYTHON
+set -u
+src=$1 fin=$2 scratch=$3 python=$4
+rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
+passed=0 failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1" >&2; fi; }
+sql() { "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("\n".join("|".join(map(str,r)) for r in c.execute(sys.argv[2])))' "$@"; }
+samples=$src/data/samples/finance/prices
+
+# ---- the samples -----------------------------------------------------------------------------------
+"$fin" --db f.db factors --store -o factors.csv "$samples" >out 2>err
+check "samples: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "samples: one line per file" "[ \$(wc -l <out) = 3 ]"
+nf=$(head -1 factors.csv | tr ',' '\n' | wc -l)
+check "CSV header: date, symbol and at least 158 factors ($nf columns)" "[ $nf -ge 160 ]"
+check "CSV rows: 3 symbols x 500 bars" "[ \$(wc -l <factors.csv) = 1501 ]"
+check "CSV has rsi_14 and KMID" "head -1 factors.csv | grep -q ',KMID,' && head -1 factors.csv | grep -q ',rsi_14'"
+check "first bar: rsi_14 empty while it warms up" "[ -z \"\$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if(\$i==\"rsi_14\") c=i} NR==2{print \$c}' factors.csv)\" ]"
+rows=$(sql f.db "select count(*) from fin_factors")
+check "database rows stored ($rows)" "[ $rows -gt 200000 ]"
+check "every symbol stored" "[ \"\$(sql f.db 'select group_concat(symbol) from (select distinct symbol from fin_factors order by 1)')\" = GBMA,GBMB,TTRC ]"
+# a value in the database equals the CSV's
+csv_val=$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="sma_20") c=i} $2=="TTRC" && $1=="2006-12-29"{print $c}' factors.csv)
+db_val=$(sql f.db "select printf('%.10g', value) from fin_factors where symbol='TTRC' and date='2006-12-29' and factor='sma_20'")
+check "database value equals CSV value ($db_val vs $csv_val)" "[ -n \"$csv_val\" ] && [ \"$db_val\" = \"$csv_val\" ]"
+check "latest view has one date per symbol" "[ \"\$(sql f.db 'select count(distinct symbol||date) from fin_latest_factors')\" = 3 ]"
+"$fin" --db f.db factors --store "$samples" >out 2>err
+check "re-run: exit 0" "[ $? = 0 ]"
+check "re-run adds no rows" "[ \"\$(sql f.db 'select count(*) from fin_factors')\" = $rows ]"
+check "runs recorded" "[ \"\$(sql f.db \"select count(*) from runs where program='moe-finance' and command='factors' and status='ok'\")\" = 2 ]"
+
+# ---- bad inputs: each rejected with its line, the batch goes on ------------------------------------
+mkdir bad
+head -30 "$samples/TTRC.csv" >good.csv
+hdr="date,open,high,low,close,volume"
+printf '%s\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10,9,11,10,100\n' "$hdr" >bad/high_low.csv
+printf '%s\n2024-01-02,10,11,9,10.5,100\n2024-01-03,10,11,9,abc,100\n' "$hdr" >bad/nan.csv
+printf '%s\n2024-01-03,10,11,9,10.5,100\n2024-01-02,10,11,9,10.5,100\n' "$hdr" >bad/unsorted.csv
+printf '%s\n2024-01-02,10,11,9,10.5,100\n2024-01-02,10,11,9,10.5,100\n' "$hdr" >bad/duplicate.csv
+printf '%s\n2024-01-02,10,11,9,10.5,100\n2024-02-30,10,11,9,10.5,100\n' "$hdr" >bad/date.csv
+printf '%s\n2024-01-02,0,11,9,10.5,100\n' "$hdr" >bad/zero.csv
+printf 'date,open,high,close,volume\n2024-01-02,10,11,10.5,100\n' >bad/no_low.csv
+printf '' >bad/empty.csv
+head -c 3000 /dev/urandom >bad/binary.csv
+head -c 700 "$samples/TTRC.csv" >bad/truncated.csv
+printf '%s\n2024-01-02,10,11,9,10.5,1%05000d\n' "$hdr" 0 >bad/long_line.csv
+"$fin" --db f.db factors --store good.csv bad >out 2>err
+check "bad inputs: exit 3" "[ $? = 3 ]"
+check "good file still done" "grep -q '^good.csv' out"
+for f in high_low:'line 3: high < low' nan:'line 3: a price is not a number' unsorted:'line 3: date before the previous row' \
+         duplicate:'line 3: duplicate date' date:'line 3: invalid date' zero:'line 2: non-positive price' \
+         no_low:"header has no 'low' column" empty:'empty file' long_line:'longer than 4096 bytes'; do
+    name=${f%%:*} want=${f#*:}
+    check "bad/$name.csv rejected: $want" "grep -q \"rejected: bad/$name.csv: .*$want\" err"
+done
+check "binary file rejected" "grep -q 'rejected: bad/binary.csv' err"
+check "truncated file: rows before the cut are valid, the cut row is not" "grep -q 'rejected: bad/truncated.csv: line [0-9]*:' err"
+nerr=$(sql f.db "select count(*) from input_errors e join runs r using(run_id) where r.status='partial'")
+check "every rejection in input_errors ($nerr)" "[ $nerr = 11 ]"
+check "nothing of a rejected file stored" "[ \"\$(sql f.db \"select count(*) from fin_factors where date >= '2024-01-01' and symbol not like 'GBM%'\")\" = 0 ]"
+
+# ---- the drop policy ------------------------------------------------------------------------------------
+"$fin" --db f.db factors --bad-rows drop bad/high_low.csv >out 2>err
+check "drop policy: exit 0" "[ $? = 0 ]"
+check "drop policy: the row is named" "grep -q 'warning: bad/high_low.csv: line 3: high < low (row dropped)' err"
+"$fin" --db f.db factors --bad-rows skip good.csv >out 2>err
+check "unknown policy: usage error" "[ $? = 2 ]"
+
+# ---- a long file with a symbol column --------------------------------------------------------------------
+{
+    echo "symbol,date,open,high,low,close,volume"
+    tail -n +2 "$samples/GBMA.csv" | head -40 | sed 's/^/AAA,/'
+    tail -n +2 "$samples/GBMB.csv" | head -40 | sed 's/^/BBB,/'
+} >long.csv
+"$fin" --db f.db --json factors -o long_factors.csv long.csv >out 2>err
+check "long file: exit 0" "[ $? = 0 ]"
+check "long file: two symbols in the JSON result" "\"$python\" -c 'import json,sys; d=json.loads(open(\"out\").read()); assert d[\"symbols\"]==[\"AAA\",\"BBB\"] and d[\"bars\"]==80'"
+check "long file: CSV rows per symbol" "[ \$(grep -c ',AAA,' long_factors.csv) = 40 ] && [ \$(grep -c ',BBB,' long_factors.csv) = 40 ]"
+"$fin" --db f.db factors -o /nonexistent/dir/x.csv good.csv >out 2>err
+check "unwritable output: exit 1 and no partial file" "[ $? = 1 ] && grep -q 'cannot write' err"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
