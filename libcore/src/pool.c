@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "cpu/window3.h"
 #include "moecore/nn.h"
 
 #define PAR_THRESHOLD 32768
@@ -30,37 +31,25 @@ mc_status mc_pool_params_init(mc_pool_params *p) {
 
 /* The sizes of a pooling with the spatial axes as (depth, height, width). */
 typedef struct pool_geom {
-    int64_t planes;                                  /* N * C */
-    int64_t in[3], k[3], stride[3], pad[3], out[3];
-    int64_t in_sp, out_sp;                           /* elements in one plane */
+    int64_t planes; /* N * C */
+    window3 w;
 } pool_geom;
 
 static pool_geom geom_of(const mc_pool_params *p) {
     pool_geom g;
     g.planes = (int64_t)p->N * p->C;
-    g.in_sp = g.out_sp = 1;
-    int lead = 3 - p->dims;
-    for (int d = 0; d < 3; d++) {
-        int j = d - lead;
-        g.in[d] = j < 0 ? 1 : p->in[j];
-        g.k[d] = j < 0 ? 1 : p->k[j];
-        g.stride[d] = j < 0 ? 1 : p->stride[j];
-        g.pad[d] = j < 0 ? 0 : p->pad[j];
-        g.out[d] = j < 0 ? 1 : p->out[j];
-        g.in_sp *= g.in[d];
-        g.out_sp *= g.out[d];
-    }
+    g.w = window3_of(p->dims, p->in, p->k, p->stride, p->pad, NULL, p->out);
     return g;
 }
 
 /* The window of output element o clipped to the input: lo[d] <= i < hi[d]; returns its size. */
 static int64_t window(const pool_geom *g, int64_t o, int64_t lo[3], int64_t hi[3]) {
-    int64_t oc[3] = {o / (g->out[1] * g->out[2]), o / g->out[2] % g->out[1], o % g->out[2]};
+    int64_t oc[3] = {o / (g->w.out[1] * g->w.out[2]), o / g->w.out[2] % g->w.out[1], o % g->w.out[2]};
     int64_t count = 1;
     for (int d = 0; d < 3; d++) {
-        int64_t start = oc[d] * g->stride[d] - g->pad[d];
+        int64_t start = oc[d] * g->w.stride[d] - g->w.pad[d];
         lo[d] = start > 0 ? start : 0;
-        hi[d] = start + g->k[d] < g->in[d] ? start + g->k[d] : g->in[d];
+        hi[d] = start + g->w.k[d] < g->w.in[d] ? start + g->w.k[d] : g->w.in[d];
         count *= hi[d] - lo[d];
     }
     return count;
@@ -69,24 +58,24 @@ static int64_t window(const pool_geom *g, int64_t o, int64_t lo[3], int64_t hi[3
 #define FOR_WINDOW(g, lo, hi, i)                                              \
     for (int64_t i##d = lo[0]; i##d < hi[0]; i##d++)                          \
         for (int64_t i##h = lo[1]; i##h < hi[1]; i##h++)                      \
-            for (int64_t i = (i##d * (g).in[1] + i##h) * (g).in[2] + lo[2],   \
+            for (int64_t i = (i##d * (g).w.in[1] + i##h) * (g).w.in[2] + lo[2],   \
                          i##end = i - lo[2] + hi[2];                          \
                  i < i##end; i++)
 
 void mc_pool_forward(float *out, int32_t *argmax, const float *in, const mc_pool_params *p) {
     pool_geom g = geom_of(p);
-    #pragma omp parallel for schedule(static) if (g.planes * g.out_sp > PAR_THRESHOLD)
+    #pragma omp parallel for schedule(static) if (g.planes * g.w.out_sp > PAR_THRESHOLD)
     for (int64_t pl = 0; pl < g.planes; pl++) {
-        const float *x = in + pl * g.in_sp;
-        float *y = out + pl * g.out_sp;
-        for (int64_t o = 0; o < g.out_sp; o++) {
+        const float *x = in + pl * g.w.in_sp;
+        float *y = out + pl * g.w.out_sp;
+        for (int64_t o = 0; o < g.w.out_sp; o++) {
             int64_t lo[3], hi[3];
             int64_t count = window(&g, o, lo, hi);
             if (p->kind == MC_POOL_MAX) {
                 int64_t best = -1;
                 FOR_WINDOW(g, lo, hi, i) if (best < 0 || x[i] > x[best] || isnan(x[i])) best = i;
                 y[o] = x[best];
-                if (argmax) argmax[pl * g.out_sp + o] = (int32_t)best;
+                if (argmax) argmax[pl * g.w.out_sp + o] = (int32_t)best;
             } else {
                 float s = 0.0f;
                 FOR_WINDOW(g, lo, hi, i) s += x[i];
@@ -98,15 +87,15 @@ void mc_pool_forward(float *out, int32_t *argmax, const float *in, const mc_pool
 
 void mc_pool_backward(float *din, const float *dout, const int32_t *argmax, const mc_pool_params *p) {
     pool_geom g = geom_of(p);
-    #pragma omp parallel for schedule(static) if (g.planes * g.out_sp > PAR_THRESHOLD)
+    #pragma omp parallel for schedule(static) if (g.planes * g.w.out_sp > PAR_THRESHOLD)
     for (int64_t pl = 0; pl < g.planes; pl++) {
-        float *dx = din + pl * g.in_sp;
-        const float *dy = dout + pl * g.out_sp;
+        float *dx = din + pl * g.w.in_sp;
+        const float *dy = dout + pl * g.w.out_sp;
         if (p->kind == MC_POOL_MAX) {
-            const int32_t *am = argmax + pl * g.out_sp;
-            for (int64_t o = 0; o < g.out_sp; o++) dx[am[o]] += dy[o];
+            const int32_t *am = argmax + pl * g.w.out_sp;
+            for (int64_t o = 0; o < g.w.out_sp; o++) dx[am[o]] += dy[o];
         } else {
-            for (int64_t o = 0; o < g.out_sp; o++) {
+            for (int64_t o = 0; o < g.w.out_sp; o++) {
                 int64_t lo[3], hi[3];
                 float v = dy[o] / (float)window(&g, o, lo, hi);
                 FOR_WINDOW(g, lo, hi, i) dx[i] += v;
