@@ -83,5 +83,30 @@ check "long file: CSV rows per symbol" "[ \$(grep -c ',AAA,' long_factors.csv) =
 "$fin" --db f.db factors -o /nonexistent/dir/x.csv good.csv >out 2>err
 check "unwritable output: exit 1 and no partial file" "[ $? = 1 ] && grep -q 'cannot write' err"
 
+# ---- regimes ---------------------------------------------------------------------------------------------
+"$fin" --db f.db --json regimes --store -o regimes.csv "$samples" >out 2>err
+check "regimes: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "regimes: a JSON object per symbol with states, loglik, bic, transitions" \
+      "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"out\")]; assert len(r)==3 and all(2<=d[\"states\"]<=4 and d[\"bic\"]>-2*d[\"loglik\"] and len(d[\"transitions\"])==d[\"states\"] for d in r)'"
+check "regimes: transition rows sum to 1, durations positive" \
+      "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"out\")]; assert all(abs(sum(row)-1)<1e-9 for d in r for row in d[\"transitions\"]); assert all(s[\"expected_days\"]>=1 for d in r for s in d[\"model\"])'"
+cp out regimes.json
+check "regimes: one CSV row per bar after the first" "[ \$(wc -l <regimes.csv) = 1498 ]"
+check "regimes: every bar stored with a label" "[ \"\$(sql f.db \"select count(*) from fin_regimes where label in ('bull','bear','sideways')\")\" = 1497 ]"
+check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(*) from fin_regimes where p_state < 0 or p_state > 1 or p_bull + p_bear > 1.000001')\" = 0 ]"
+check "regimes: bull has the highest mean return and bear the lowest" \
+      "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"regimes.json\")]; m=[{s[\"label\"]:s[\"mean\"][0] for s in d[\"model\"]} for d in r]; assert all(x[\"bull\"]==max(x.values()) and x[\"bear\"]==min(x.values()) for x in m)'"
+check "regimes: the latest regime of every symbol" "[ \"\$(sql f.db 'select count(*) from fin_latest_regimes')\" = 3 ]"
+"$fin" --db f.db regimes --store --states 2 --features ret,vol,volchg "$samples/TTRC.csv" >out 2>err
+check "regimes with three features and 2 states: exit 0" "[ $? = 0 ] && grep -q 'TTRC	2 states' out"
+check "re-fit replaces the path" "[ \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC'\")\" = \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC' and run_id=(select run_id from fin_regime_models where symbol='TTRC')\")\" ]"
+{ echo "$hdr"; for i in $(seq 1 200); do printf '2020-%02d-%02d,10,10,10,10,100\n' $(( (i - 1) / 28 + 1 )) $(( (i - 1) % 28 + 1 )); done; } >flat.csv
+"$fin" --db f.db --json regimes --states 2 flat.csv >out 2>err
+check "repeated prices: no crash, finite likelihood" "[ $? = 0 ] && \"$python\" -c 'import json,math; d=json.loads(open(\"out\").read()); assert math.isfinite(d[\"loglik\"])'"
+"$fin" --db f.db regimes --states 5 good.csv >out 2>err
+check "--states 5: usage error" "[ $? = 2 ] && grep -q 'states expects an integer from 2 to 4' err"
+"$fin" --db f.db regimes --features vol good.csv >out 2>err
+check "--features without ret: usage error" "[ $? = 2 ]"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -107,7 +107,15 @@ static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const 
     if (fin_prices_read(path, o->policy, warn_row, NULL, &sym, &n_sym, reason, size) != 0) return -1;
     int rc = 0, nf = fin_factor_count();
     long bars = 0;
-    if (o->store && mc_store_begin(mc_run_store(run)) != MC_OK) {
+    /* the file's CSV rows wait in memory until every symbol of it is done */
+    char *rows = NULL;
+    size_t rows_len = 0;
+    FILE *mem = csv ? open_memstream(&rows, &rows_len) : NULL;
+    if (csv && !mem) {
+        snprintf(reason, size, "out of memory");
+        rc = -1;
+    }
+    if (rc == 0 && o->store && mc_store_begin(mc_run_store(run)) != MC_OK) {
         snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
         rc = -1;
     }
@@ -119,7 +127,7 @@ static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const 
             rc = -1;
         } else {
             if (o->store) rc = store_values(run, &sym[i], v, reason, size);
-            if (rc == 0 && csv) write_rows(csv, &sym[i], v);
+            if (rc == 0 && mem) write_rows(mem, &sym[i], v);
             bars += sym[i].n;
         }
         free(v);
@@ -128,6 +136,9 @@ static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const 
         snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
         rc = -1;
     }
+    if (mem) fclose(mem);
+    if (rc == 0 && csv) fwrite(rows, 1, rows_len, csv);
+    free(rows);
     if (rc == 0 && csv != stdout) {
         if (ctx->json) {
             json_t *syms = json_array();

@@ -5,5 +5,6 @@
 #include "moecore/cli.h"
 
 int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv);
+int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -3,11 +3,12 @@
 
 static const mc_command commands[] = {
     {"factors", "compute the factor library for price files into CSV and the database", fin_cmd_factors},
+    {"regimes", "fit a Gaussian HMM per symbol and label each day bull, bear or sideways", fin_cmd_regimes},
 };
 
 static const mc_program program = {
     .name = "moe-finance",
-    .summary = "Factors for daily market prices, into CSV and the results database; regimes, forecasts and backtests are in development.",
+    .summary = "Factors and market regimes for daily prices, into CSV and the results database; forecasts and backtests are in development.",
     .commands = commands,
     .n_commands = (int)(sizeof commands / sizeof commands[0]),
 };

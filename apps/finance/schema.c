@@ -14,6 +14,29 @@ static const char *const fin_migrations[] = {
     "CREATE VIEW fin_latest_factors AS"
     " SELECT f.symbol, f.date, f.factor, f.value FROM fin_factors f"
     " JOIN (SELECT symbol, max(date) AS date FROM fin_factors GROUP BY symbol) l USING (symbol, date);",
+    /* 2: market regimes: the latest model per symbol and its per-date path */
+    "CREATE TABLE fin_regime_models ("
+    " symbol TEXT PRIMARY KEY,"
+    " features TEXT NOT NULL,"
+    " states INTEGER NOT NULL,"
+    " loglik REAL NOT NULL,"
+    " bic REAL NOT NULL,"
+    " model TEXT NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;"
+    "CREATE TABLE fin_regimes ("
+    " symbol TEXT NOT NULL,"
+    " date TEXT NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " label TEXT NOT NULL CHECK (label IN ('bull', 'bear', 'sideways')),"
+    " p_state REAL NOT NULL,"
+    " p_bull REAL NOT NULL,"
+    " p_bear REAL NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (symbol, date)) STRICT, WITHOUT ROWID;"
+    "CREATE VIEW fin_latest_regimes AS"
+    " SELECT r.symbol, r.date, r.label, r.p_state, r.p_bull, r.p_bear, m.states, m.features FROM fin_regimes r"
+    " JOIN (SELECT symbol, max(date) AS date FROM fin_regimes GROUP BY symbol) l USING (symbol, date)"
+    " JOIN fin_regime_models m USING (symbol);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {

@@ -1,0 +1,62 @@
+/* hmm.h: market-regime detection in moe-finance with a Gaussian hidden Markov model: K hidden
+ * regimes, each emitting a D-dimensional feature vector (e.g. returns) from a full-covariance
+ * normal, fitted by Baum-Welch with seeded restarts, decoded by Viterbi, sized by BIC. */
+#ifndef MOE_FINANCE_HMM_H
+#define MOE_FINANCE_HMM_H
+
+#include <stddef.h>
+
+/* A fitted model. The arrays are owned by the struct and released by fin_hmm_free. */
+typedef struct fin_hmm {
+    int K, D;            /* states, feature dimensions */
+    double *pi;          /* (K) initial probabilities */
+    double *A;           /* (K, K) transitions, rows sum to 1 */
+    double *mu;          /* (K, D) means */
+    double *cov;         /* (K, D, D) full covariances */
+    double loglik;       /* log-likelihood of the training data under these parameters */
+    int iterations;      /* EM iterations (E-steps) of the best restart */
+} fin_hmm;
+
+typedef struct fin_hmm_options {
+    int K;               /* states, 1..8 (1 is the no-regime baseline); default 2 */
+    int restarts;        /* seeded random restarts, the best log-likelihood wins (default 5) */
+    int max_iter;        /* EM iterations per restart at most (default 200) */
+    double tol;          /* ABSOLUTE: stop when an iteration gains less than tol nats of
+                          * log-likelihood, as hmmlearn's tol (default 1e-6) */
+    double var_floor;    /* RELATIVE: var_floor * var(x[:, d]) is added to diagonal d of every
+                          * covariance after each M-step (default 1e-6; a feature of zero variance
+                          * gets var_floor itself), so no state collapses, even on repeated prices */
+    unsigned long long seed; /* seeds the mt19937 generator of the initialisations (default 1) */
+} fin_hmm_options;
+
+void fin_hmm_options_default(fin_hmm_options *o);
+
+/* Fits to x (T, D) row-major by Baum-Welch with a scaled forward-backward pass. Each restart starts
+ * from k-means++ seeding refined by a few Lloyd steps for the means, the data covariance for every
+ * state, uniform pi and a sticky A (0.9 on the diagonal). On success *out owns new arrays (free with
+ * fin_hmm_free) and 0 is returned; otherwise -1 with a message in err (T < K (D + 2), non-finite
+ * input, bad options, out of memory) and *out zeroed. */
+int fin_hmm_fit(const double *x, int T, int D, const fin_hmm_options *o, fin_hmm *out,
+                char *err, size_t err_size);
+
+/* states (T) = the most likely state path (Viterbi in log space). Returns 0, or -1 on bad arguments,
+ * non-finite input, a covariance that is not positive definite, or out of memory. */
+int fin_hmm_viterbi(const fin_hmm *m, const double *x, int T, int *states);
+
+/* gamma (T, K) = smoothed state probabilities P(s_t = k | x); *loglik (may be NULL) = log P(x).
+ * gamma may be NULL to compute only the log-likelihood. Returns 0 or -1 as fin_hmm_viterbi. */
+int fin_hmm_posteriors(const fin_hmm *m, const double *x, int T, double *gamma, double *loglik);
+
+/* Free parameters p = (K-1) + K(K-1) + K D + K D (D+1)/2; returns BIC = -2 loglik + p ln T. */
+double fin_hmm_bic(const fin_hmm *m, int T);
+
+/* Fits K = k_min..k_max (1 <= k_min <= k_max <= 8) with the other options of o and keeps the
+ * lowest BIC. Values of K above k_min that the series is too short for (T < K (D + 2)) are
+ * skipped. Returns 0 or -1 with err as fin_hmm_fit. */
+int fin_hmm_fit_auto(const double *x, int T, int D, int k_min, int k_max,
+                     const fin_hmm_options *o, fin_hmm *out, char *err, size_t err_size);
+
+/* Frees the arrays (NULL fields accepted) and zeroes them; does not free m itself. m may be NULL. */
+void fin_hmm_free(fin_hmm *m);
+
+#endif
