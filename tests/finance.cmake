@@ -6,3 +6,8 @@ mc_add_unit_test(test_factors test_factors.c ${PROJECT_SOURCE_DIR}/apps/finance/
 target_include_directories(test_factors PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)
 target_compile_definitions(test_factors PRIVATE FIN_TEST_DIR="${CMAKE_CURRENT_SOURCE_DIR}/finance")
 set_tests_properties(test_factors PROPERTIES LABELS "unit;parity")
+
+# Fundamentals: dates, the as-of join with a reporting lag, cross-sectional z-scores.
+mc_add_unit_test(test_fundamentals test_fundamentals.c ${PROJECT_SOURCE_DIR}/apps/finance/fundamentals.c
+                 ${PROJECT_SOURCE_DIR}/apps/finance/csv.c)
+target_include_directories(test_fundamentals PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)

@@ -83,6 +83,21 @@ check "long file: CSV rows per symbol" "[ \$(grep -c ',AAA,' long_factors.csv) =
 "$fin" --db f.db factors -o /nonexistent/dir/x.csv good.csv >out 2>err
 check "unwritable output: exit 1 and no partial file" "[ $? = 1 ] && grep -q 'cannot write' err"
 
+# ---- fundamentals: as of each date with a lag, z-scored across symbols ------------------------------------
+printf 'date,symbol,pe,margin\n2024-03-01,GBMA,10,0.2\n2024-03-01,GBMB,30,\n2024-06-03,GBMB,20,0.1\n2024-06-03,GBMA,,0.3\n' >fund.csv
+"$fin" --db f.db factors --store --fundamentals fund.csv --lag 5 -o fund_factors.csv "$samples/GBMA.csv" "$samples/GBMB.csv" >out 2>err
+check "fundamentals: exit 0 ($(head -c 200 err))" "[ $? = 0 ]"
+col() { awk -F, -v name="$1" -v sym="$2" -v date="$3" 'NR==1{for(i=1;i<=NF;i++) if($i==name) c=i} $1==date && $2==sym{print $c}' fund_factors.csv; }
+check "fz columns in the header" "head -1 fund_factors.csv | grep -q ',fz_pe,fz_margin$'"
+check "before the report plus lag: empty" "[ -z \"\$(col fz_pe GBMA 2024-03-05)\" ]"
+check "after it: GBMA pe 10 vs 30 is -1" "[ \"\$(col fz_pe GBMA 2024-03-06)\" = -1 ] && [ \"\$(col fz_pe GBMB 2024-03-06)\" = 1 ]"
+check "a later report replaces it, an empty cell keeps the last value" "[ \"\$(col fz_pe GBMA 2024-06-10)\" = -1 ] && [ \"\$(col fz_margin GBMA 2024-06-10)\" = 1 ]"
+check "one symbol with a value: no z-score" "[ -z \"\$(col fz_margin GBMA 2024-03-06)\" ]"
+check "fundamentals stored" "[ \"\$(sql f.db \"select value from fin_factors where symbol='GBMB' and date='2024-03-06' and factor='fz_pe'\")\" = 1.0 ]"
+printf 'date,symbol,pe\n2024-03-01,GBMA,x\n' >badfund.csv
+"$fin" --db f.db factors --fundamentals badfund.csv "$samples/GBMA.csv" >out 2>err
+check "bad fundamentals: exit 1 naming file and line" "[ $? = 1 ] && grep -q \"badfund.csv: line 2: field 'pe' is not a finite number\" err"
+
 # ---- regimes ---------------------------------------------------------------------------------------------
 "$fin" --db f.db --json regimes --store -o regimes.csv "$samples" >out 2>err
 check "regimes: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "factors.h"
+#include "fundamentals.h"
 #include "moecore/inputs.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
@@ -20,12 +21,22 @@ typedef struct {
     fin_bad_rows policy;
     const char *output;
     int store;
+    const char *fundamentals;
+    int lag;
 } factors_opts;
+
+/* Fundamental columns: the z-scores of each field, per symbol (n bars x count), named fz_<field>. */
+typedef struct {
+    const fin_fundamentals *f;
+    int count;
+} fund_cols;
 
 static const mc_option options[] = {
     {"output", 'o', "FILE", "write the factors as CSV (date,symbol,<factor>...) to FILE, '-' for stdout", NULL},
     {"store", 0, NULL, "also store every factor value in the database (table fin_factors)", NULL},
     {"bad-rows", 0, "reject|drop", "a bad row rejects its file, or is dropped with a warning", "reject"},
+    {"fundamentals", 0, "FILE", "CSV date,symbol,<field>...: each field joined as of each date and z-scored across symbols", NULL},
+    {"lag", 0, "DAYS", "reporting lag: a report counts from its date + DAYS calendar days", "0"},
 };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -33,6 +44,13 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     switch (index) {
     case 0: o->output = arg; return 0;
     case 1: o->store = 1; return 0;
+    case 3: o->fundamentals = arg; return 0;
+    case 4: {
+        long v;
+        if (mc_cli_int(ctx, "lag", arg, 0, 3650, &v) != 0) return -1;
+        o->lag = (int)v;
+        return 0;
+    }
     default:
         if (strcmp(arg, "reject") == 0)
             o->policy = FIN_BAD_ROWS_REJECT;
@@ -49,35 +67,44 @@ static void warn_row(void *user, const char *path, const char *message) {
     mc_log_warn("%s: %s", path, message);
 }
 
-static void write_header(FILE *out) {
+static void write_header(FILE *out, const fund_cols *fc) {
     fputs("date,symbol", out);
     for (int f = 0; f < fin_factor_count(); f++) fprintf(out, ",%s", fin_factor_name(f));
+    for (int k = 0; k < fc->count; k++) fprintf(out, ",fz_%s", fin_fundamentals_field(fc->f, k));
     fputc('\n', out);
 }
 
-static void write_rows(FILE *out, const fin_prices *p, const double *v) {
+static void put_value(FILE *out, double x) {
+    if (isnan(x))
+        fputc(',', out);
+    else
+        fprintf(out, ",%.10g", x);
+}
+
+static void write_rows(FILE *out, const fin_prices *p, const double *v, const double *fz, int K) {
     int nf = fin_factor_count();
     for (int t = 0; t < p->n; t++) {
         fprintf(out, "%s,%s", p->date[t], p->symbol);
-        for (int f = 0; f < nf; f++) {
-            double x = v[(int64_t)t * nf + f];
-            if (isnan(x))
-                fputc(',', out);
-            else
-                fprintf(out, ",%.10g", x);
-        }
+        for (int f = 0; f < nf; f++) put_value(out, v[(int64_t)t * nf + f]);
+        for (int k = 0; k < K; k++) put_value(out, fz[(int64_t)t * K + k]);
         fputc('\n', out);
     }
 }
 
 /* Stores one symbol's values inside the input's transaction. Returns 0 or -1 with reason. */
-static int store_values(mc_run *run, const fin_prices *p, const double *v, char *reason, size_t size) {
+static int store_values(mc_run *run, const fin_prices *p, const double *v, const double *fz, const fund_cols *fc,
+                        char *reason, size_t size) {
     mc_store *s = mc_run_store(run);
-    int nf = fin_factor_count();
+    int nf = fin_factor_count(), K = fc->count;
     for (int t = 0; t < p->n; t++) {
-        for (int f = 0; f < nf; f++) {
-            double x = v[(int64_t)t * nf + f];
+        for (int f = 0; f < nf + K; f++) {
+            double x = f < nf ? v[(int64_t)t * nf + f] : fz[(int64_t)t * K + f - nf];
             if (isnan(x)) continue;
+            char name[64];
+            if (f < nf)
+                snprintf(name, sizeof name, "%s", fin_factor_name(f));
+            else
+                snprintf(name, sizeof name, "fz_%.48s", fin_fundamentals_field(fc->f, f - nf));
             sqlite3_stmt *st;
             if (mc_store_stmt(s, "INSERT INTO fin_factors(symbol, date, factor, value, run_id) VALUES (?1, ?2, ?3, ?4, ?5)"
                                  " ON CONFLICT(symbol, date, factor) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
@@ -87,7 +114,7 @@ static int store_values(mc_run *run, const fin_prices *p, const double *v, char 
             }
             sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, p->date[t], 10, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, fin_factor_name(f), -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
             sqlite3_bind_double(st, 4, x);
             sqlite3_bind_text(st, 5, mc_run_id(run), -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE) {
@@ -99,12 +126,10 @@ static int store_values(mc_run *run, const fin_prices *p, const double *v, char 
     return 0;
 }
 
-/* One input file: read, compute, write. Returns 0, or -1 with reason (nothing of it stored). */
-static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const char *path, FILE *csv, char *reason,
-                   size_t size) {
-    fin_prices *sym;
-    int n_sym;
-    if (fin_prices_read(path, o->policy, warn_row, NULL, &sym, &n_sym, reason, size) != 0) return -1;
+/* One input file already read: compute, write. fz[i] holds symbol i's fundamental columns.
+ * Returns 0, or -1 with reason (nothing of it stored or written). */
+static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const char *path, const fin_prices *sym,
+                   int n_sym, double *const *fz, const fund_cols *fc, FILE *csv, char *reason, size_t size) {
     int rc = 0, nf = fin_factor_count();
     long bars = 0;
     /* the file's CSV rows wait in memory until every symbol of it is done */
@@ -126,8 +151,9 @@ static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const 
             snprintf(reason, size, "out of memory");
             rc = -1;
         } else {
-            if (o->store) rc = store_values(run, &sym[i], v, reason, size);
-            if (rc == 0 && mem) write_rows(mem, &sym[i], v);
+            const double *fzi = fz ? fz[i] : NULL;
+            if (o->store) rc = store_values(run, &sym[i], v, fzi, fc, reason, size);
+            if (rc == 0 && mem) write_rows(mem, &sym[i], v, fzi, fc->count);
             bars += sym[i].n;
         }
         free(v);
@@ -144,12 +170,47 @@ static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const 
             json_t *syms = json_array();
             for (int i = 0; i < n_sym; i++) json_array_append_new(syms, json_string(sym[i].symbol));
             mc_cli_print_json(json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)bars,
-                                        "factors", nf));
+                                        "factors", nf + fc->count));
         } else {
             printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
         }
     }
-    fin_prices_free(sym, n_sym);
+    return rc;
+}
+
+/* A price file read in the first pass. */
+typedef struct {
+    const char *path;
+    fin_prices *sym;
+    int n_sym;
+    double **fz; /* per symbol: (n bars, fundamental count) */
+} loaded;
+
+/* Joins the fundamentals to every loaded symbol and z-scores them across all of them. */
+static int fundamentals_for(loaded *L, int nl, const fund_cols *fc, int lag) {
+    int S = 0;
+    for (int i = 0; i < nl; i++) S += L[i].n_sym;
+    double **vals = calloc((size_t)S + 1, sizeof *vals);
+    const char(**dates)[11] = calloc((size_t)S + 1, sizeof *dates);
+    int *n = calloc((size_t)S + 1, sizeof *n), k = 0, rc = vals && dates && n ? 0 : -1;
+    for (int i = 0; i < nl && rc == 0; i++) {
+        if (!(L[i].fz = calloc((size_t)L[i].n_sym, sizeof *L[i].fz))) rc = -1;
+        for (int s = 0; s < L[i].n_sym && rc == 0; s++, k++) {
+            const fin_prices *p = &L[i].sym[s];
+            if (!(L[i].fz[s] = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)fc->count))) {
+                rc = -1;
+                break;
+            }
+            fin_fundamentals_asof(fc->f, p->symbol, (const char(*)[11])p->date, p->n, lag, L[i].fz[s]);
+            vals[k] = L[i].fz[s];
+            dates[k] = (const char(*)[11])p->date;
+            n[k] = p->n;
+        }
+    }
+    if (rc == 0) fin_fundamentals_zscore(vals, dates, n, S, fc->count);
+    free(vals);
+    free(dates);
+    free(n);
     return rc;
 }
 
@@ -160,7 +221,7 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
                        "for each symbol of the price files given, or of the .csv files under the folders given.\n"
                        "A price file holds date,open,high,low,close,volume (symbol = file name) or also a symbol column.",
         .options = options,
-        .n_options = 3,
+        .n_options = 5,
         .min_args = 1,
         .max_args = -1,
     };
@@ -183,6 +244,15 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     mc_status failure = MC_OK;
     if (o.store && (failure = fin_schema_migrate(mc_run_store(run))) != MC_OK)
         mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
+    fin_fundamentals *fund = NULL;
+    if (failure == MC_OK && o.fundamentals) {
+        char ferr[600];
+        if (!(fund = fin_fundamentals_read(o.fundamentals, ferr, sizeof ferr))) {
+            mc_log_error("%s", ferr);
+            failure = MC_ERR_FORMAT;
+        }
+    }
+    fund_cols fc = {fund, fin_fundamentals_count(fund)};
     FILE *csv = NULL;
     char tmp[4200] = "";
     if (failure == MC_OK && o.output) {
@@ -195,18 +265,38 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
                 failure = MC_ERR_IO;
             }
         }
-        if (csv) write_header(csv);
+        if (csv) write_header(csv, &fc);
     }
-    mc_progress *bar = mc_progress_start("factors", in.n);
+    /* first pass: read every file (fundamentals are standardised across all symbols), then one
+     * transaction per file */
+    loaded *L = calloc((size_t)in.n + 1, sizeof *L);
+    int nl = 0;
+    if (!L) failure = MC_ERR_NOMEM;
     for (int i = 0; i < in.n && failure == MC_OK; i++) {
         char reason[600];
-        if (process(run, ctx, &o, in.paths[i], csv, reason, sizeof reason) == 0)
-            mc_run_input_ok(run);
+        if (fin_prices_read(in.paths[i], o.policy, warn_row, NULL, &L[nl].sym, &L[nl].n_sym, reason, sizeof reason) == 0)
+            L[nl++].path = in.paths[i];
         else
             mc_run_input_rejected(run, in.paths[i], reason);
+    }
+    if (failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) failure = MC_ERR_NOMEM;
+    mc_progress *bar = mc_progress_start("factors", nl);
+    for (int i = 0; i < nl && failure == MC_OK; i++) {
+        char reason[600];
+        if (process(run, ctx, &o, L[i].path, L[i].sym, L[i].n_sym, L[i].fz, &fc, csv, reason, sizeof reason) == 0)
+            mc_run_input_ok(run);
+        else
+            mc_run_input_rejected(run, L[i].path, reason);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);
+    for (int i = 0; i < nl; i++) {
+        for (int s = 0; L[i].fz && s < L[i].n_sym; s++) free(L[i].fz[s]);
+        free(L[i].fz);
+        fin_prices_free(L[i].sym, L[i].n_sym);
+    }
+    free(L);
+    fin_fundamentals_free(fund);
     if (csv && csv != stdout) {
         int bad = fclose(csv) != 0;
         if (failure == MC_OK && (bad || rename(tmp, o.output) != 0)) {

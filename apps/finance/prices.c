@@ -1,8 +1,11 @@
 /* prices.c: reading and validating daily price bars from CSV. */
 #include "prices.h"
 
+#include "csv.h"
+
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,36 +17,6 @@
 
 enum { COL_DATE, COL_OPEN, COL_HIGH, COL_LOW, COL_CLOSE, COL_VOLUME, COL_SYMBOL, N_COLS };
 static const char *const col_names[N_COLS] = {"date", "open", "high", "low", "close", "volume", "symbol"};
-
-/* Splits line in place at commas (no quoting in price files); strips spaces and a trailing CR. */
-static int split(char *line, char **f) {
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (*p == ' ' || *p == '\t') p++;
-        if (n == MAX_FIELDS) return -1;
-        f[n++] = p;
-        char *c = strchr(p, ',');
-        char *end = c ? c : p + strlen(p);
-        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n')) end--;
-        if (!c) {
-            *end = '\0';
-            return n;
-        }
-        *end = '\0';
-        p = c + 1;
-    }
-}
-
-static int valid_date(const char *s) {
-    int y, m, d;
-    char tail;
-    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) return 0;
-    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1800 || y > 2200 || m < 1 || m > 12 || d < 1 || d > days[m - 1]) return 0;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 0;
-    return 1;
-}
 
 static int parse_number(const char *s, double *v) {
     char *end;
@@ -103,7 +76,7 @@ static const char *check_row(char **f, const int *col, int nf, double v[5], cons
     for (int c = 0; c < COL_SYMBOL; c++)
         if (col[c] >= nf) return "too few fields";
     const char *date = f[col[COL_DATE]];
-    if (!valid_date(date)) return "invalid date (expected YYYY-MM-DD)";
+    if (fin_date_days(date) == INT_MIN) return "invalid date (expected YYYY-MM-DD)";
     for (int k = 0; k < 5; k++)
         if (!parse_number(f[col[COL_OPEN + k]], &v[k])) return k == 4 ? "volume is not a number" : "a price is not a number";
     if (v[0] <= 0 || v[1] <= 0 || v[2] <= 0 || v[3] <= 0) return "non-positive price";
@@ -144,7 +117,7 @@ int fin_prices_read(const char *path, fin_bad_rows policy, fin_row_warning warn,
         snprintf(err, err_size, "line 1: header longer than %d bytes", LINE_MAX_BYTES);
         goto done;
     }
-    int nf = split(line, f);
+    int nf = fin_csv_split(line, f, MAX_FIELDS);
     for (int c = 0; c < N_COLS; c++) col[c] = MAX_FIELDS;
     for (int i = 0; i < nf; i++)
         for (int c = 0; c < N_COLS; c++)
@@ -165,7 +138,7 @@ int fin_prices_read(const char *path, fin_bad_rows policy, fin_row_warning warn,
             goto done;
         }
         if (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n')) continue;
-        nf = split(line, f);
+        nf = fin_csv_split(line, f, MAX_FIELDS);
         const char *sym = file_symbol;
         if (has_symbol) sym = col[COL_SYMBOL] < nf && f[col[COL_SYMBOL]][0] ? f[col[COL_SYMBOL]] : NULL;
         fin_prices *p = NULL;
