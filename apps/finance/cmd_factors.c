@@ -1,21 +1,16 @@
 /* cmd_factors.c: `moe-finance factors`: price CSVs in, factor values out, as CSV and in the
  * results store, one transaction per input file. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "batch.h"
 #include "commands.h"
 #include "factors.h"
 #include "fundamentals.h"
-#include "moecore/inputs.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
-#include "moecore/run.h"
-#include "prices.h"
-#include "schema.h"
 
 typedef struct {
     fin_bad_rows policy;
@@ -51,20 +46,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
         o->lag = (int)v;
         return 0;
     }
-    default:
-        if (strcmp(arg, "reject") == 0)
-            o->policy = FIN_BAD_ROWS_REJECT;
-        else if (strcmp(arg, "drop") == 0)
-            o->policy = FIN_BAD_ROWS_DROP;
-        else
-            return mc_cli_usage_error(ctx, "--bad-rows expects reject or drop, got '%s'", arg);
-        return 0;
+    default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
-}
-
-static void warn_row(void *user, const char *path, const char *message) {
-    (void)user;
-    mc_log_warn("%s: %s", path, message);
 }
 
 static void write_header(FILE *out, const fund_cols *fc) {
@@ -229,64 +212,38 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
-    mc_inputs in;
-    mc_error err;
-    if (mc_inputs_collect(&in, argv + first, argc - first, ".csv", &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
-    mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        mc_inputs_free(&in);
-        return MC_EXIT_FAILURE;
-    }
-    mc_status failure = MC_OK;
-    if (o.store && (failure = fin_schema_migrate(mc_run_store(run))) != MC_OK)
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
+    fin_batch b;
+    if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
     fin_fundamentals *fund = NULL;
-    if (failure == MC_OK && o.fundamentals) {
+    if (b.failure == MC_OK && o.fundamentals) {
         char ferr[600];
         if (!(fund = fin_fundamentals_read(o.fundamentals, ferr, sizeof ferr))) {
             mc_log_error("%s", ferr);
-            failure = MC_ERR_FORMAT;
+            b.failure = MC_ERR_FORMAT;
         }
     }
     fund_cols fc = {fund, fin_fundamentals_count(fund)};
-    FILE *csv = NULL;
-    char tmp[4200] = "";
-    if (failure == MC_OK && o.output) {
-        if (strcmp(o.output, "-") == 0) {
-            csv = stdout;
-        } else {
-            snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o.output, (long)getpid());
-            if (!(csv = fopen(tmp, "w"))) {
-                mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
-                failure = MC_ERR_IO;
-            }
-        }
-        if (csv) write_header(csv, &fc);
-    }
+    if (b.csv) write_header(b.csv, &fc);
     /* first pass: read every file (fundamentals are standardised across all symbols), then one
      * transaction per file */
-    loaded *L = calloc((size_t)in.n + 1, sizeof *L);
+    loaded *L = calloc((size_t)b.in.n + 1, sizeof *L);
     int nl = 0;
-    if (!L) failure = MC_ERR_NOMEM;
-    for (int i = 0; i < in.n && failure == MC_OK; i++) {
+    if (!L) b.failure = MC_ERR_NOMEM;
+    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
         char reason[600];
-        if (fin_prices_read(in.paths[i], o.policy, warn_row, NULL, &L[nl].sym, &L[nl].n_sym, reason, sizeof reason) == 0)
-            L[nl++].path = in.paths[i];
+        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &L[nl].sym, &L[nl].n_sym, reason, sizeof reason) == 0)
+            L[nl++].path = b.in.paths[i];
         else
-            mc_run_input_rejected(run, in.paths[i], reason);
+            mc_run_input_rejected(b.run, b.in.paths[i], reason);
     }
-    if (failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) failure = MC_ERR_NOMEM;
+    if (b.failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) b.failure = MC_ERR_NOMEM;
     mc_progress *bar = mc_progress_start("factors", nl);
-    for (int i = 0; i < nl && failure == MC_OK; i++) {
+    for (int i = 0; i < nl && b.failure == MC_OK; i++) {
         char reason[600];
-        if (process(run, ctx, &o, L[i].path, L[i].sym, L[i].n_sym, L[i].fz, &fc, csv, reason, sizeof reason) == 0)
-            mc_run_input_ok(run);
+        if (process(b.run, ctx, &o, L[i].path, L[i].sym, L[i].n_sym, L[i].fz, &fc, b.csv, reason, sizeof reason) == 0)
+            mc_run_input_ok(b.run);
         else
-            mc_run_input_rejected(run, L[i].path, reason);
+            mc_run_input_rejected(b.run, L[i].path, reason);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);
@@ -297,14 +254,5 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     }
     free(L);
     fin_fundamentals_free(fund);
-    if (csv && csv != stdout) {
-        int bad = fclose(csv) != 0;
-        if (failure == MC_OK && (bad || rename(tmp, o.output) != 0)) {
-            mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
-            failure = MC_ERR_IO;
-        }
-        if (failure != MC_OK) unlink(tmp);
-    }
-    mc_inputs_free(&in);
-    return mc_run_end(run, failure);
+    return fin_batch_end(&b);
 }

@@ -1,21 +1,16 @@
 /* cmd_regimes.c: `moe-finance regimes`: a Gaussian HMM per symbol over daily return features,
  * with its Viterbi path, smoothed probabilities, labelled states, transition matrix, expected
  * durations, log-likelihood and BIC; as JSON, CSV and database rows. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "batch.h"
 #include "commands.h"
 #include "hmm.h"
-#include "moecore/inputs.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
-#include "moecore/run.h"
-#include "prices.h"
-#include "schema.h"
 
 enum { F_RET = 1, F_VOL = 2, F_VOLCHG = 4 };
 
@@ -74,17 +69,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
         return 0;
     case 4: o->output = arg; return 0;
     case 5: o->store = 1; return 0;
-    default:
-        if (strcmp(arg, "reject") == 0) o->policy = FIN_BAD_ROWS_REJECT;
-        else if (strcmp(arg, "drop") == 0) o->policy = FIN_BAD_ROWS_DROP;
-        else return mc_cli_usage_error(ctx, "--bad-rows expects reject or drop, got '%s'", arg);
-        return 0;
+    default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
-}
-
-static void warn_row(void *user, const char *path, const char *message) {
-    (void)user;
-    mc_log_warn("%s: %s", path, message);
 }
 
 /* Features of one symbol: rows where every feature is defined; first[i] is the bar of row i. */
@@ -303,80 +289,45 @@ int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
-    mc_inputs in;
-    mc_error err;
-    if (mc_inputs_collect(&in, argv + first, argc - first, ".csv", &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
-    mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        mc_inputs_free(&in);
-        return MC_EXIT_FAILURE;
-    }
-    mc_status failure = MC_OK;
-    if (o.store && (failure = fin_schema_migrate(mc_run_store(run))) != MC_OK)
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-    FILE *csv = NULL;
-    char tmp[4200] = "";
-    if (failure == MC_OK && o.output) {
-        if (strcmp(o.output, "-") == 0) {
-            csv = stdout;
-        } else {
-            snprintf(tmp, sizeof tmp, "%s.tmp.%ld", o.output, (long)getpid());
-            if (!(csv = fopen(tmp, "w"))) {
-                mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
-                failure = MC_ERR_IO;
-            }
-        }
-        if (csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3\n", csv);
-    }
-    mc_progress *bar = mc_progress_start("regimes", in.n);
-    for (int i = 0; i < in.n && failure == MC_OK; i++) {
+    fin_batch b;
+    if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
+    if (b.csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3\n", b.csv);
+    mc_progress *bar = mc_progress_start("regimes", b.in.n);
+    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
         char reason[600];
         fin_prices *sym;
         int n_sym;
-        if (fin_prices_read(in.paths[i], o.policy, warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
-            mc_run_input_rejected(run, in.paths[i], reason);
+        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
+            mc_run_input_rejected(b.run, b.in.paths[i], reason);
             mc_progress_add(bar, 1);
             continue;
         }
         /* the file's CSV rows wait in memory until every symbol of it is done */
         char *rows = NULL;
         size_t rows_len = 0;
-        FILE *mem = csv ? open_memstream(&rows, &rows_len) : NULL;
-        int ok = !csv || mem;
+        FILE *mem = b.csv ? open_memstream(&rows, &rows_len) : NULL;
+        int ok = !b.csv || mem;
         if (!ok) snprintf(reason, sizeof reason, "out of memory");
-        if (ok && o.store && mc_store_begin(mc_run_store(run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(run))->msg);
+        if (ok && o.store && mc_store_begin(mc_run_store(b.run)) != MC_OK) {
+            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
             ok = 0;
         }
-        for (int s = 0; s < n_sym && ok; s++) ok = fit_symbol(run, ctx, &o, &sym[s], mem, csv == stdout, reason, sizeof reason) == 0;
-        if (ok && o.store && mc_store_commit(mc_run_store(run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(run))->msg);
+        for (int s = 0; s < n_sym && ok; s++) ok = fit_symbol(b.run, ctx, &o, &sym[s], mem, b.csv == stdout, reason, sizeof reason) == 0;
+        if (ok && o.store && mc_store_commit(mc_run_store(b.run)) != MC_OK) {
+            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
             ok = 0;
         }
         if (mem) fclose(mem);
         if (ok) {
-            if (csv) fwrite(rows, 1, rows_len, csv);
-            mc_run_input_ok(run);
+            if (b.csv) fwrite(rows, 1, rows_len, b.csv);
+            mc_run_input_ok(b.run);
         } else {
-            mc_run_input_rejected(run, in.paths[i], reason);
+            mc_run_input_rejected(b.run, b.in.paths[i], reason);
         }
         free(rows);
         fin_prices_free(sym, n_sym);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);
-    if (csv && csv != stdout) {
-        int bad = fclose(csv) != 0;
-        if (failure == MC_OK && (bad || rename(tmp, o.output) != 0)) {
-            mc_log_error("%s: cannot write: %s", o.output, strerror(errno));
-            failure = MC_ERR_IO;
-        }
-        if (failure != MC_OK) unlink(tmp);
-    }
-    mc_inputs_free(&in);
-    return mc_run_end(run, failure);
+    return fin_batch_end(&b);
 }

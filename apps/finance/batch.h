@@ -1,0 +1,37 @@
+/* batch.h: what every moe-finance command over price files shares: collecting the inputs, the run
+ * in the results store, the fin_ tables, the --bad-rows policy, and the CSV output, written to a
+ * temporary file and renamed into place only when the batch completes. */
+#ifndef MOE_FINANCE_BATCH_H
+#define MOE_FINANCE_BATCH_H
+
+#include <stdio.h>
+
+#include "moecore/inputs.h"
+#include "moecore/run.h"
+#include "prices.h"
+
+typedef struct fin_batch {
+    mc_inputs in;
+    mc_run *run;
+    mc_status failure;  /* set when the batch cannot go on (the run still ends, as failed) */
+    FILE *csv;          /* NULL without an output; stdout for "-" */
+    const char *output;
+    char tmp[4200];
+} fin_batch;
+
+/* Collects the .csv inputs under paths, begins the run, brings the fin_ tables up to date when
+ * store is set, and opens output (may be NULL). Returns 0 with b->run set (b->failure tells whether
+ * the batch can go on), or MC_EXIT_FAILURE after logging when no run could begin. */
+int fin_batch_begin(fin_batch *b, const mc_ctx *ctx, char **paths, int n, int store, const char *output);
+
+/* Renames the CSV into place (or removes it when the batch failed), frees the inputs and ends the
+ * run; returns the exit code. */
+int fin_batch_end(fin_batch *b);
+
+/* --bad-rows reject|drop; a usage error otherwise. */
+int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out);
+
+/* Logs a dropped row as a warning naming the file. */
+void fin_warn_row(void *user, const char *path, const char *message);
+
+#endif
