@@ -139,7 +139,7 @@ static mc_status save_checkpoint(const mc_model *m, const mc_model *best, const 
     char *state = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     int64_t n = mc_optim_size(o);
-    mc_st_tensor t[4];
+    mc_st_tensor t[3];
     int nt = 0;
     t[nt++] = (mc_st_tensor){.name = "train.optim_m", .dtype = MC_F32, .ndim = 1, .shape = {n}, .data = mc_optim_m(o),
                              .nbytes = (size_t)n * sizeof(float)};
@@ -148,12 +148,16 @@ static mc_status save_checkpoint(const mc_model *m, const mc_model *best, const 
                                  .nbytes = (size_t)n * sizeof(float)};
     t[nt++] = (mc_st_tensor){.name = "train.rng", .dtype = MC_U8, .ndim = 1, .shape = {(int64_t)mc_rng_state_size(rng)},
                              .data = mc_rng_state(rng), .nbytes = mc_rng_state_size(rng)};
-    if (best)
-        t[nt++] = (mc_st_tensor){.name = "train.best_params", .dtype = MC_F32, .ndim = 1,
-                                 .shape = {mc_model_num_params(best)}, .data = mc_model_params((mc_model *)best),
-                                 .nbytes = (size_t)mc_model_num_params(best) * sizeof(float)};
     mc_st_meta meta = {"moesuite.train_state", state ? state : "{}"};
-    mc_status st = mc_model_save(m, cfg->checkpoint, t, nt, &meta, 1, err);
+    mc_status st = MC_OK;
+    /* the best epoch's model (parameters, batch-norm statistics, selection biases) beside it; written
+     * first: a run killed between the two replays the epoch deterministically and writes the same */
+    if (best) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s.best", cfg->checkpoint);
+        st = mc_model_save(best, path, NULL, 0, NULL, 0, err);
+    }
+    if (st == MC_OK) st = mc_model_save(m, cfg->checkpoint, t, nt, &meta, 1, err);
     free(state);
     return st;
 }
@@ -171,19 +175,33 @@ static mc_status load_checkpoint(mc_model *m, mc_model *best, const mc_train_con
     }
     int64_t n = mc_optim_size(o);
     const mc_st_tensor *tm = mc_safetensors_find(f, "train.optim_m"), *tv = mc_safetensors_find(f, "train.optim_v"),
-                       *tr = mc_safetensors_find(f, "train.rng"), *tb = mc_safetensors_find(f, "train.best_params");
+                       *tr = mc_safetensors_find(f, "train.rng");
     const char *state = mc_safetensors_meta(f, "moesuite.train_state");
     json_error_t je;
     json_t *j = state ? json_loads(state, 0, &je) : NULL;
     if (!tm || tm->nbytes != (size_t)n * sizeof(float) || (mc_optim_v(o) && (!tv || tv->nbytes != tm->nbytes)) || !tr ||
-        mc_rng_set_state(rng, tr->data, tr->nbytes) != 0 || !json_is_object(j) || (best && tb && tb->nbytes != tm->nbytes)) {
+        mc_rng_set_state(rng, tr->data, tr->nbytes) != 0 || !json_is_object(j)) {
         json_decref(j);
         st = mc_error_set(err, MC_ERR_FORMAT, "%s: incomplete or mismatched training state", cfg->checkpoint);
         goto done;
     }
     memcpy(mc_optim_m(o), tm->data, tm->nbytes);
     if (mc_optim_v(o)) memcpy(mc_optim_v(o), tv->data, tv->nbytes);
-    if (best && tb) memcpy(mc_model_params(best), tb->data, tb->nbytes);
+    if (best) {
+        char path[4200];
+        mc_model *b;
+        snprintf(path, sizeof path, "%s.best", cfg->checkpoint);
+        if ((st = mc_model_load(&b, path, NULL, err)) != MC_OK) {
+            json_decref(j);
+            goto done;
+        }
+        st = mc_model_copy(best, b) == MC_OK ? MC_OK : mc_error_set(err, MC_ERR_FORMAT, "%s: another architecture", path);
+        mc_model_destroy(b);
+        if (st != MC_OK) {
+            json_decref(j);
+            goto done;
+        }
+    }
     mc_optim_set_step(o, json_integer_value(json_object_get(j, "optim_t")));
     pg->epoch = (int)json_integer_value(json_object_get(j, "epoch"));
     pg->step = json_integer_value(json_object_get(j, "step"));

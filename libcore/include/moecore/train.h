@@ -54,8 +54,9 @@ typedef struct mc_train_config {
     float adv_eps, adv_alpha, adv_weight;
     /* multi-objective: the reported objective adds flops_weight * (expert GFLOPs per sample) */
     float flops_weight;
-    /* checkpoints: written after each epoch to checkpoint (atomically) when not NULL; with resume
-     * set, training continues exactly from the checkpoint when it exists */
+    /* checkpoints: written after each epoch to checkpoint (atomically) when not NULL, with the best
+     * epoch's model beside it in checkpoint.best when early stopping is on; with resume set,
+     * training continues exactly from the checkpoint when it exists */
     const char *checkpoint;
     int resume;
     /* called after each epoch when not NULL (e.g. for logging); returning non-zero stops */
