@@ -48,6 +48,7 @@ say() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" | tee -a "$log" >
 nightly_commands=(
     "moe-finance factors --store --output {out}/finance-factors.csv {in}/finance/prices"
     "moe-finance regimes --store --output {out}/finance-regimes.csv {in}/finance/prices"
+    "moe-finance forecast --model {in}/finance/forecaster.safetensors --store --output {out}/finance-forecasts.csv {in}/finance/prices"
 )
 mkdir -p "$out"
 

@@ -4,11 +4,13 @@
 static const mc_command commands[] = {
     {"factors", "compute the factor library for price files into CSV and the database", fin_cmd_factors},
     {"regimes", "fit a Gaussian HMM per symbol and label each day bull, bear or sideways", fin_cmd_regimes},
+    {"train", "train the MoE forecaster of the next days' return on the factors", fin_cmd_train},
+    {"forecast", "forecast each symbol's next days' return with a trained model", fin_cmd_forecast},
 };
 
 static const mc_program program = {
     .name = "moe-finance",
-    .summary = "Factors and market regimes for daily prices, into CSV and the results database; forecasts and backtests are in development.",
+    .summary = "Factors, market regimes and MoE return forecasts for daily prices, into CSV and the results database; sizing and backtests are in development.",
     .commands = commands,
     .n_commands = (int)(sizeof commands / sizeof commands[0]),
 };

@@ -37,6 +37,29 @@ static const char *const fin_migrations[] = {
     " SELECT r.symbol, r.date, r.label, r.p_state, r.p_bull, r.p_bear, m.states, m.features FROM fin_regimes r"
     " JOIN (SELECT symbol, max(date) AS date FROM fin_regimes GROUP BY symbol) l USING (symbol, date)"
     " JOIN fin_regime_models m USING (symbol);",
+    /* 3: the forecaster: trained models and their forecasts */
+    "CREATE TABLE fin_models ("
+    " path TEXT PRIMARY KEY,"
+    " horizon INTEGER NOT NULL,"
+    " features INTEGER NOT NULL,"
+    " train_rows INTEGER NOT NULL,"
+    " val_rows INTEGER NOT NULL,"
+    " val_loss REAL NOT NULL,"
+    " val_ic REAL NOT NULL,"
+    " val_hit_rate REAL NOT NULL,"
+    " epochs INTEGER NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;"
+    "CREATE TABLE fin_forecasts ("
+    " symbol TEXT NOT NULL,"
+    " date TEXT NOT NULL,"
+    " horizon INTEGER NOT NULL,"
+    " model TEXT NOT NULL,"
+    " forecast REAL NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (symbol, date, horizon, model)) STRICT, WITHOUT ROWID;"
+    "CREATE VIEW fin_latest_forecasts AS"
+    " SELECT f.* FROM fin_forecasts f"
+    " JOIN (SELECT symbol, horizon, max(date) AS date FROM fin_forecasts GROUP BY symbol, horizon) l USING (symbol, horizon, date);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {

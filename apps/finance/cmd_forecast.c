@@ -1,0 +1,158 @@
+/* cmd_forecast.c: `moe-finance forecast`: the trained forecaster's prediction of the next days'
+ * return for each symbol given, on its latest bar (or every bar). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "commands.h"
+#include "forecaster.h"
+#include "moecore/log.h"
+
+typedef struct {
+    const char *model;
+    const char *output;
+    int all, store;
+    fin_bad_rows policy;
+} forecast_opts;
+
+static const mc_option options[] = {
+    {"model", 'm', "MODEL", "a model file written by `moe-finance train`", NULL},
+    {"all", 0, NULL, "forecast from every bar with defined inputs, not only the latest", NULL},
+    {"output", 'o', "FILE", "CSV date,symbol,horizon,forecast; '-' for stdout", NULL},
+    {"store", 0, NULL, "store the forecasts in the database (table fin_forecasts)", NULL},
+    {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
+};
+
+static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
+    forecast_opts *o = user;
+    switch (index) {
+    case 0: o->model = arg; return 0;
+    case 1: o->all = 1; return 0;
+    case 2: o->output = arg; return 0;
+    case 3: o->store = 1; return 0;
+    default: return fin_parse_bad_rows(ctx, arg, &o->policy);
+    }
+}
+
+/* One symbol: rows, predictions, output. Returns 0 or -1 with reason. */
+static int forecast_symbol(fin_batch *b, const mc_ctx *ctx, const forecast_opts *o, fin_forecaster *f, const fin_prices *p,
+                           FILE *mem, char *reason, size_t size) {
+    double *x, *y, *pred = NULL;
+    int *bar;
+    int rows = fin_forecaster_rows(f, p, 0, &x, &y, &bar), rc = 0;
+    if (rows < 0) {
+        snprintf(reason, size, "out of memory");
+        return -1;
+    }
+    if (rows == 0) {
+        snprintf(reason, size, "%s: no bar with every input defined (the factors need 60 days of history)", p->symbol);
+        rc = -1;
+        goto done;
+    }
+    int from = o->all ? 0 : rows - 1;
+    if (!(pred = malloc(sizeof(double) * (size_t)rows)) || fin_forecaster_predict(f, x + (size_t)from * f->n_features, rows - from, pred) != MC_OK) {
+        snprintf(reason, size, "out of memory");
+        rc = -1;
+        goto done;
+    }
+    for (int i = from; i < rows && rc == 0; i++) {
+        const char *date = p->date[bar[i]];
+        double v = pred[i - from];
+        if (o->store) {
+            mc_store *s = mc_run_store(b->run);
+            sqlite3_stmt *st;
+            if (mc_store_stmt(s, "INSERT INTO fin_forecasts(symbol, date, horizon, model, forecast, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                                 " ON CONFLICT(symbol, date, horizon, model) DO UPDATE SET forecast = excluded.forecast,"
+                                 " run_id = excluded.run_id", &st) != MC_OK) {
+                snprintf(reason, size, "%s", mc_store_error(s)->msg);
+                rc = -1;
+                break;
+            }
+            sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, date, 10, SQLITE_STATIC);
+            sqlite3_bind_int(st, 3, f->horizon);
+            sqlite3_bind_text(st, 4, o->model, -1, SQLITE_STATIC);
+            sqlite3_bind_double(st, 5, v);
+            sqlite3_bind_text(st, 6, mc_run_id(b->run), -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(s)));
+                rc = -1;
+                break;
+            }
+        }
+        if (mem) fprintf(mem, "%s,%s,%d,%.6f\n", date, p->symbol, f->horizon, v);
+        if (i == rows - 1 && b->csv != stdout) {
+            if (ctx->json)
+                mc_cli_print_json(json_pack("{s:s, s:s, s:i, s:f}", "symbol", p->symbol, "date", date, "horizon", f->horizon,
+                                            "forecast", v));
+            else
+                printf("%s\t%s\t%d-day return forecast %+.3f%%\n", p->symbol, date, f->horizon, v);
+        }
+    }
+done:
+    free(pred);
+    free(x);
+    free(y);
+    free(bar);
+    return rc;
+}
+
+int fin_cmd_forecast(mc_ctx *ctx, int argc, char **argv) {
+    static const mc_cli_spec spec = {
+        .usage = "[options] --model MODEL PRICES...",
+        .description = "Forecasts each symbol's log return (%) over the model's horizon from its latest bar (docs/finance.md).",
+        .options = options,
+        .n_options = 5,
+        .min_args = 1,
+        .max_args = -1,
+    };
+    forecast_opts o = {0};
+    int code;
+    int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
+    if (first < 0) return code;
+    if (!o.model) {
+        mc_cli_usage_error(ctx, "the model is required: --model MODEL");
+        return MC_EXIT_USAGE;
+    }
+    fin_batch b;
+    if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
+    fin_forecaster f = {0};
+    mc_error err;
+    if (b.failure == MC_OK && (b.failure = fin_forecaster_load(&f, o.model, &err)) != MC_OK) mc_log_error("%s", err.msg);
+    if (b.csv) fputs("date,symbol,horizon,forecast\n", b.csv);
+    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
+        char reason[600];
+        fin_prices *sym;
+        int n_sym;
+        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
+            mc_run_input_rejected(b.run, b.in.paths[i], reason);
+            continue;
+        }
+        char *rows = NULL;
+        size_t rows_len = 0;
+        FILE *mem = b.csv ? open_memstream(&rows, &rows_len) : NULL;
+        int ok = !b.csv || mem;
+        if (!ok) snprintf(reason, sizeof reason, "out of memory");
+        if (ok && o.store && mc_store_begin(mc_run_store(b.run)) != MC_OK) {
+            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
+            ok = 0;
+        }
+        for (int s = 0; s < n_sym && ok; s++) ok = forecast_symbol(&b, ctx, &o, &f, &sym[s], mem, reason, sizeof reason) == 0;
+        if (ok && o.store && mc_store_commit(mc_run_store(b.run)) != MC_OK) {
+            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
+            ok = 0;
+        }
+        if (mem) fclose(mem);
+        if (ok) {
+            if (b.csv) fwrite(rows, 1, rows_len, b.csv);
+            mc_run_input_ok(b.run);
+        } else {
+            mc_run_input_rejected(b.run, b.in.paths[i], reason);
+        }
+        free(rows);
+        fin_prices_free(sym, n_sym);
+    }
+    if (f.model) fin_forecaster_free(&f);
+    return fin_batch_end(&b);
+}

@@ -1,0 +1,169 @@
+/* forecaster.c: features, targets, network and model file of the MoE return forecaster. */
+#include "forecaster.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "factors.h"
+
+/* Factors measured in price units (or cumulated volume), which do not compare across symbols or
+ * across years of one symbol. */
+static const char *const level_factors[] = {
+    "sma_20", "ema_20", "wma_20", "macd", "macd_signal", "bb_lower", "bb_mid", "bb_upper", "tr", "atr_14", "obv",
+    "chaikin_ad", "donchian_high_20", "donchian_low_20", "sar", "runsd_20",
+};
+
+int fin_forecaster_default_features(int *factor) {
+    int n = 0;
+    for (int i = 0; i < fin_factor_count() && n < FIN_MAX_FEATURES; i++) {
+        int level = 0;
+        for (size_t j = 0; j < sizeof level_factors / sizeof *level_factors; j++)
+            level |= strcmp(fin_factor_name(i), level_factors[j]) == 0;
+        if (!level) factor[n++] = i;
+    }
+    return n;
+}
+
+const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size) {
+    snprintf(buf, size,
+             "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
+             "{\"type\":\"layernorm\"},{\"type\":\"moe\",\"d_ff\":64,\"experts\":8,\"top_k\":2,\"shared\":1,"
+             "\"balance\":\"bias\",\"bias_gamma\":0.001},{\"type\":\"add\",\"from\":-2},{\"type\":\"linear\",\"out\":1}]}",
+             n_inputs);
+    return buf;
+}
+
+int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int targets, double **x, double **y, int **bar) {
+    int nf = fin_factor_count(), F = f->n_features;
+    double *all = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)nf);
+    *x = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)F);
+    *y = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1));
+    *bar = malloc(sizeof(int) * (size_t)(p->n ? p->n : 1));
+    fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
+    if (!all || !*x || !*y || !*bar || fin_factors_compute(&s, all) != 0) {
+        free(all);
+        free(*x);
+        free(*y);
+        free(*bar);
+        *x = *y = NULL;
+        *bar = NULL;
+        return -1;
+    }
+    int rows = 0;
+    for (int t = 0; t < p->n; t++) {
+        if (targets && t + f->horizon >= p->n) break;
+        int ok = 1;
+        double *row = *x + (size_t)rows * F;
+        for (int k = 0; k < F && ok; k++) ok = isfinite(row[k] = all[(size_t)t * nf + f->factor[k]]);
+        if (!ok) continue;
+        (*y)[rows] = targets ? 100.0 * log(p->close[t + f->horizon] / p->close[t]) : NAN;
+        (*bar)[rows++] = t;
+    }
+    free(all);
+    return rows;
+}
+
+mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const mc_st_meta *meta, int n_meta, mc_error *err) {
+    json_t *names = json_array(), *mean = json_array(), *sd = json_array();
+    for (int k = 0; k < f->n_features; k++) {
+        json_array_append_new(names, json_string(fin_factor_name(f->factor[k])));
+        json_array_append_new(mean, json_real(f->mean[k]));
+        json_array_append_new(sd, json_real(f->sd[k]));
+    }
+    char *sn = json_dumps(names, JSON_COMPACT), *sm = json_dumps(mean, JSON_COMPACT | JSON_REAL_PRECISION(17)),
+         *ss = json_dumps(sd, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(names);
+    json_decref(mean);
+    json_decref(sd);
+    char horizon[16];
+    snprintf(horizon, sizeof horizon, "%d", f->horizon);
+    mc_st_meta *all = calloc((size_t)n_meta + 5, sizeof *all);
+    mc_status st;
+    if (!sn || !sm || !ss || !all) {
+        st = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    } else {
+        int n = 0;
+        all[n++] = (mc_st_meta){"moesuite.program", "moe-finance forecaster"};
+        all[n++] = (mc_st_meta){"fin.features", sn};
+        all[n++] = (mc_st_meta){"fin.mean", sm};
+        all[n++] = (mc_st_meta){"fin.sd", ss};
+        all[n++] = (mc_st_meta){"fin.horizon", horizon};
+        for (int i = 0; i < n_meta; i++) all[n++] = meta[i];
+        st = mc_model_save(f->model, path, NULL, 0, all, n, err);
+    }
+    free(sn);
+    free(sm);
+    free(ss);
+    free(all);
+    return st;
+}
+
+mc_status fin_forecaster_load(fin_forecaster *f, const char *path, mc_error *err) {
+    memset(f, 0, sizeof *f);
+    mc_safetensors *file;
+    mc_status st = mc_model_load(&f->model, path, &file, err);
+    if (st != MC_OK) return st;
+    const char *prog = mc_safetensors_meta(file, "moesuite.program");
+    json_error_t je;
+    json_t *names = json_loads(mc_safetensors_meta(file, "fin.features") ? mc_safetensors_meta(file, "fin.features") : "", 0, &je);
+    json_t *mean = json_loads(mc_safetensors_meta(file, "fin.mean") ? mc_safetensors_meta(file, "fin.mean") : "", 0, &je);
+    json_t *sd = json_loads(mc_safetensors_meta(file, "fin.sd") ? mc_safetensors_meta(file, "fin.sd") : "", 0, &je);
+    const char *h = mc_safetensors_meta(file, "fin.horizon");
+    int shape[4];
+    if (!prog || strcmp(prog, "moe-finance forecaster") != 0 || !json_is_array(names) || !json_is_array(mean) ||
+        !json_is_array(sd) || !h) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: not a moe-finance forecaster (missing its features or statistics)", path);
+        goto done;
+    }
+    f->n_features = (int)json_array_size(names);
+    f->horizon = atoi(h);
+    if (f->n_features < 1 || f->n_features > FIN_MAX_FEATURES || json_array_size(mean) != (size_t)f->n_features ||
+        json_array_size(sd) != (size_t)f->n_features || f->horizon < 1 || f->horizon > 250 ||
+        mc_model_input_size(f->model) != f->n_features || mc_model_output_shape(f->model, shape) != 1 || shape[0] != 1) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: forecaster metadata does not match its network", path);
+        goto done;
+    }
+    for (int k = 0; k < f->n_features; k++) {
+        const char *name = json_string_value(json_array_get(names, (size_t)k));
+        f->factor[k] = name ? fin_factor_index(name) : -1;
+        f->mean[k] = json_number_value(json_array_get(mean, (size_t)k));
+        f->sd[k] = json_number_value(json_array_get(sd, (size_t)k));
+        if (f->factor[k] < 0 || !isfinite(f->mean[k]) || !(f->sd[k] > 0) || !isfinite(f->sd[k])) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: feature %d ('%s') is unknown or has bad statistics", path, k,
+                              name ? name : "?");
+            goto done;
+        }
+    }
+done:
+    json_decref(names);
+    json_decref(mean);
+    json_decref(sd);
+    mc_safetensors_close(file);
+    if (st != MC_OK) fin_forecaster_free(f);
+    return st;
+}
+
+mc_status fin_forecaster_predict(fin_forecaster *f, const double *x, int n, double *out) {
+    int F = f->n_features;
+    float *in = malloc(sizeof(float) * (size_t)(n ? n : 1) * (size_t)F);
+    if (!in) return MC_ERR_NOMEM;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < F; k++) in[(size_t)i * F + k] = (float)((x[(size_t)i * F + k] - f->mean[k]) / f->sd[k]);
+    mc_status st = MC_OK;
+    for (int s = 0; s < n && st == MC_OK; s += 256) {
+        int b = n - s < 256 ? n - s : 256;
+        const float *y;
+        if ((st = mc_model_forward(f->model, in + (size_t)s * F, b, 0, NULL, &y)) == MC_OK)
+            for (int i = 0; i < b; i++) out[s + i] = y[i];
+    }
+    free(in);
+    return st;
+}
+
+void fin_forecaster_free(fin_forecaster *f) {
+    mc_model_destroy(f->model);
+    f->model = NULL;
+}

@@ -1,0 +1,46 @@
+/* forecaster.h: the MoE return forecaster of moe-finance: its features (scale-free factors,
+ * standardised with the training set's statistics), its target (the log return over the next h
+ * days, in percent), its network, and the model file that carries all of it. */
+#ifndef MOE_FINANCE_FORECASTER_H
+#define MOE_FINANCE_FORECASTER_H
+
+#include "moecore/model.h"
+#include "prices.h"
+
+#define FIN_MAX_FEATURES 256
+
+typedef struct fin_forecaster {
+    mc_model *model;
+    int horizon;                    /* days ahead */
+    int n_features;
+    int factor[FIN_MAX_FEATURES];   /* factor index of each input */
+    double mean[FIN_MAX_FEATURES];  /* training statistics of each input */
+    double sd[FIN_MAX_FEATURES];
+} fin_forecaster;
+
+/* The inputs: every factor that does not depend on the price level (the Alpha158 family, which
+ * Qlib normalises by the close, and the bounded or relative indicators). */
+int fin_forecaster_default_features(int *factor);
+
+/* The network for n inputs: linear 64, GELU, layer norm, an MoE layer (8 experts, top-2, one
+ * shared expert, bias balancing) with a residual connection, and a linear output. */
+const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size);
+
+/* Rows (bars with every input defined and, when targets is set, the bar h days later known) of one
+ * symbol: x (rows, n_features) unstandardised, y (rows) the targets, bar (rows) the bar index.
+ * Arrays are malloc'd (caller frees); returns the row count or -1 when out of memory. */
+int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int targets, double **x, double **y, int **bar);
+
+/* Saves model, features, statistics and horizon, plus provenance metadata (may be NULL). */
+mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const mc_st_meta *meta, int n_meta, mc_error *err);
+
+/* Loads a forecaster, checking that the file is one (features known, statistics finite, the
+ * network's input size equal to the feature count, one output). */
+mc_status fin_forecaster_load(fin_forecaster *f, const char *path, mc_error *err);
+
+/* Predicts the h-day return (%) of rows x (n, n_features), unstandardised, into out (n). */
+mc_status fin_forecaster_predict(fin_forecaster *f, const double *x, int n, double *out);
+
+void fin_forecaster_free(fin_forecaster *f);
+
+#endif
