@@ -146,6 +146,8 @@ PY
 check "train: exit 0 ($(head -c 300 err))" "[ $? = 0 ] && [ -s ar.model ]"
 check "train: the planted signal is found (validation IC > 0.25, hit rate > 0.56; chance gives 0 and 0.5 +- 0.02, the best possible about 0.4 and 0.63)" \
       "\"$python\" -c 'import json; d=json.loads(open(\"out\").read()); print(d); assert d[\"val_ic\"] > 0.25 and d[\"val_hit_rate\"] > 0.56'"
+check "train: both baselines measured on the same rows find the signal too (ridge and dense MLP IC > 0.25)" \
+      "\"$python\" -c 'import json; v=json.loads(open(\"out\").read())[\"validation\"]; assert all(v[m][\"ic\"] > 0.25 and abs(v[m][\"rank_ic\"] - v[m][\"ic\"]) < 0.1 and 0 < v[m][\"mse\"] for m in (\"moe\", \"ridge\", \"mlp\"))'"
 check "train: the model is recorded" "[ \"\$(sql f.db \"select horizon || ' ' || (val_ic > 0.25) from fin_models where path='ar.model'\")\" = '1 1' ]"
 "$python" -c 'import json,struct,sys; f=open("ar.model","rb"); n=struct.unpack("<Q",f.read(8))[0]; h=json.loads(f.read(n)); print(json.dumps(h["__metadata__"]))' >meta.out
 check "the model file describes itself (architecture, features, statistics, horizon)" \

@@ -12,6 +12,9 @@
 #include "moecore/log.h"
 #include "moecore/train.h"
 
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+
 typedef struct {
     const char *model_out;
     long horizon, epochs, batch;
@@ -65,24 +68,125 @@ static int push_rows(rowset *r, const double *x, const double *y, int from, int 
     return 0;
 }
 
-/* Pearson correlation and sign agreement of predictions p with outcomes y. */
-static void quality(const float *p, const float *y, int n, double *ic, double *hit) {
-    double mp = 0, my = 0, sp = 0, sy = 0, c = 0;
+/* Out-of-sample quality of forecasts p against outcomes y. */
+typedef struct {
+    double ic;      /* Pearson correlation */
+    double rank_ic; /* Spearman correlation (average ranks for ties) */
+    double hit;     /* share of rows whose sign is right */
+    double mse;
+} quality;
+
+static double pearson(const double *a, const double *b, int n) {
+    double ma = 0, mb = 0, sa = 0, sb = 0, c = 0;
+    for (int i = 0; i < n; i++) {
+        ma += a[i];
+        mb += b[i];
+    }
+    ma /= n;
+    mb /= n;
+    for (int i = 0; i < n; i++) {
+        c += (a[i] - ma) * (b[i] - mb);
+        sa += (a[i] - ma) * (a[i] - ma);
+        sb += (b[i] - mb) * (b[i] - mb);
+    }
+    return sa > 0 && sb > 0 ? c / sqrt(sa * sb) : 0.0;
+}
+
+static const double *rank_key;
+static int by_key(const void *x, const void *y) {
+    double a = rank_key[*(const int *)x], b = rank_key[*(const int *)y];
+    return (a > b) - (a < b);
+}
+
+/* Average ranks of v (n) into r. */
+static void ranks(const double *v, int n, double *r, int *idx) {
+    for (int i = 0; i < n; i++) idx[i] = i;
+    rank_key = v;
+    qsort(idx, (size_t)n, sizeof *idx, by_key);
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j + 1 < n && v[idx[j + 1]] == v[idx[i]]) j++;
+        for (int k = i; k <= j; k++) r[idx[k]] = 0.5 * (i + j);
+        i = j + 1;
+    }
+}
+
+static quality assess(const float *p, const float *y, int n) {
+    quality q = {0};
+    double *a = malloc(sizeof(double) * (size_t)n * 4);
+    int *idx = malloc(sizeof(int) * (size_t)n);
+    if (!a || !idx) {
+        free(a);
+        free(idx);
+        return q;
+    }
+    double *b = a + n, *ra = a + 2 * n, *rb = a + 3 * n;
     int h = 0;
     for (int i = 0; i < n; i++) {
-        mp += p[i];
-        my += y[i];
+        a[i] = p[i];
+        b[i] = y[i];
         h += (p[i] > 0) == (y[i] > 0);
+        q.mse += (a[i] - b[i]) * (a[i] - b[i]) / n;
     }
-    mp /= n;
-    my /= n;
-    for (int i = 0; i < n; i++) {
-        c += (p[i] - mp) * (y[i] - my);
-        sp += (p[i] - mp) * (p[i] - mp);
-        sy += (y[i] - my) * (y[i] - my);
+    q.ic = pearson(a, b, n);
+    ranks(a, n, ra, idx);
+    ranks(b, n, rb, idx);
+    q.rank_ic = pearson(ra, rb, n);
+    q.hit = (double)h / n;
+    free(a);
+    free(idx);
+    return q;
+}
+
+/* Ridge regression baseline on the same standardised rows: w = (X'X + lambda n I)^-1 X'y with an
+ * unpenalised intercept; predictions for the validation rows into p. Returns 0 or -1. */
+static int ridge_baseline(const rowset *tr, const rowset *va, double lambda, float *p) {
+    int F = tr->F;
+    gsl_matrix *A = gsl_matrix_calloc((size_t)F + 1, (size_t)F + 1);
+    gsl_vector *rhs = gsl_vector_calloc((size_t)F + 1);
+    if (!A || !rhs) {
+        gsl_matrix_free(A);
+        gsl_vector_free(rhs);
+        return -1;
     }
-    *ic = sp > 0 && sy > 0 ? c / sqrt(sp * sy) : 0.0;
-    *hit = (double)h / n;
+    for (int i = 0; i < tr->n; i++) {
+        const float *x = tr->x + (size_t)i * F;
+        for (int a = 0; a <= F; a++) {
+            double xa = a < F ? x[a] : 1.0;
+            *gsl_vector_ptr(rhs, (size_t)a) += xa * tr->y[i];
+            for (int b = a; b <= F; b++) *gsl_matrix_ptr(A, (size_t)a, (size_t)b) += xa * (b < F ? x[b] : 1.0);
+        }
+    }
+    for (int a = 0; a <= F; a++)
+        for (int b = 0; b < a; b++) gsl_matrix_set(A, (size_t)a, (size_t)b, gsl_matrix_get(A, (size_t)b, (size_t)a));
+    for (int a = 0; a < F; a++) *gsl_matrix_ptr(A, (size_t)a, (size_t)a) += lambda * tr->n;
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    int rc = gsl_linalg_cholesky_decomp1(A) == 0 && gsl_linalg_cholesky_svx(A, rhs) == 0 ? 0 : -1;
+    gsl_set_error_handler(old);
+    for (int i = 0; rc == 0 && i < va->n; i++) {
+        double s = gsl_vector_get(rhs, (size_t)F);
+        for (int a = 0; a < F; a++) s += va->x[(size_t)i * F + a] * gsl_vector_get(rhs, (size_t)a);
+        p[i] = (float)s;
+    }
+    gsl_matrix_free(A);
+    gsl_vector_free(rhs);
+    return rc;
+}
+
+/* Predictions of model m for the validation rows into p. */
+static mc_status predict_rows(mc_model *m, const rowset *va, float *p) {
+    for (int s = 0; s < va->n; s += 256) {
+        int n = va->n - s < 256 ? va->n - s : 256;
+        const float *pred;
+        mc_status st = mc_model_forward(m, va->x + (size_t)s * va->F, n, 0, NULL, &pred);
+        if (st != MC_OK) return st;
+        memcpy(p + s, pred, sizeof(float) * (size_t)n);
+    }
+    return MC_OK;
+}
+
+static json_t *quality_json(const quality *q) {
+    return json_pack("{s:f, s:f, s:f, s:f}", "ic", q->ic, "rank_ic", q->rank_ic, "hit_rate", q->hit, "mse", q->mse);
 }
 
 int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
@@ -187,16 +291,34 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         if ((b.failure = mc_train(f.model, &cfg, &dtr, &dva, &res, &err)) != MC_OK) {
             mc_log_error("train: %s", err.msg);
         } else {
-            const float *pred;
+            /* the MoE forecaster and two baselines on the same rows: ridge regression and a dense MLP
+             * with the MoE layer's active width (top-2 experts plus the shared one: 192 units) */
             float *p = malloc(sizeof(float) * (size_t)va.n);
-            double ic = 0, hit = 0;
-            for (int s = 0; p && s < va.n; s += 256) {
-                int n = va.n - s < 256 ? va.n - s : 256;
-                if (mc_model_forward(f.model, va.x + (size_t)s * f.n_features, n, 0, NULL, &pred) != MC_OK) break;
-                memcpy(p + s, pred, sizeof(float) * (size_t)n);
+            quality q_moe = {0}, q_ridge = {0}, q_mlp = {0};
+            if (!p || predict_rows(f.model, &va, p) != MC_OK) {
+                b.failure = MC_ERR_NOMEM;
+            } else {
+                q_moe = assess(p, va.y, va.n);
+                if (ridge_baseline(&tr, &va, 1e-2, p) == 0) q_ridge = assess(p, va.y, va.n);
+                char dense[1024];
+                snprintf(dense, sizeof dense,
+                         "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
+                         "{\"type\":\"layernorm\"},{\"type\":\"linear\",\"out\":192},{\"type\":\"act\",\"fn\":\"gelu\"},"
+                         "{\"type\":\"linear\",\"out\":64},{\"type\":\"add\",\"from\":-4},{\"type\":\"linear\",\"out\":1}]}",
+                         f.n_features);
+                mc_model *mlp;
+                mc_train_result r2;
+                if (mc_model_create(&mlp, dense, &err) == MC_OK) {
+                    mc_rng *r = mc_rng_create(ctx->seed);
+                    mc_model_init(mlp, r);
+                    mc_rng_destroy(r);
+                    if (mc_train(mlp, &cfg, &dtr, &dva, &r2, &err) == MC_OK && predict_rows(mlp, &va, p) == MC_OK)
+                        q_mlp = assess(p, va.y, va.n);
+                    mc_model_destroy(mlp);
+                }
             }
-            if (p) quality(p, va.y, va.n, &ic, &hit);
             free(p);
+            double ic = q_moe.ic, hit = q_moe.hit;
             char s_ic[32], s_hit[32], s_rows[64], s_range[32], s_seed[32];
             snprintf(s_ic, sizeof s_ic, "%.6f", ic);
             snprintf(s_hit, sizeof s_hit, "%.6f", hit);
@@ -211,12 +333,16 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
             } else {
                 mc_store *st = mc_run_store(b.run);
                 sqlite3_stmt *q;
+                json_t *metrics = json_pack("{s:o, s:o, s:o}", "moe", quality_json(&q_moe), "ridge", quality_json(&q_ridge),
+                                            "mlp", quality_json(&q_mlp));
+                char *metrics_text = json_dumps(metrics, JSON_COMPACT);
                 if (mc_store_stmt(st, "INSERT INTO fin_models(path, horizon, features, train_rows, val_rows, val_loss, val_ic,"
-                                      " val_hit_rate, epochs, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                                      " val_hit_rate, epochs, metrics, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10)"
                                       " ON CONFLICT(path) DO UPDATE SET horizon = excluded.horizon, features = excluded.features,"
                                       " train_rows = excluded.train_rows, val_rows = excluded.val_rows, val_loss = excluded.val_loss,"
                                       " val_ic = excluded.val_ic, val_hit_rate = excluded.val_hit_rate, epochs = excluded.epochs,"
-                                      " run_id = excluded.run_id", &q) == MC_OK) {
+                                      " metrics = excluded.metrics, run_id = excluded.run_id", &q) == MC_OK) {
+                    sqlite3_bind_text(q, 11, metrics_text ? metrics_text : "{}", -1, SQLITE_TRANSIENT);
                     sqlite3_bind_text(q, 1, o.model_out, -1, SQLITE_STATIC);
                     sqlite3_bind_int(q, 2, f.horizon);
                     sqlite3_bind_int(q, 3, f.n_features);
@@ -229,14 +355,24 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
                     sqlite3_bind_text(q, 10, mc_run_id(b.run), -1, SQLITE_STATIC);
                     if (sqlite3_step(q) != SQLITE_DONE) mc_log_error("%s: %s", ctx->db_path, sqlite3_errmsg(mc_store_db(st)));
                 }
-                if (ctx->json)
-                    mc_cli_print_json(json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:i, s:i}", "model", o.model_out,
-                                                "horizon", f.horizon, "features", f.n_features, "train_rows", tr.n, "val_rows",
-                                                va.n, "val_loss", res.best_val, "val_ic", ic, "val_hit_rate", hit, "epochs",
-                                                res.epochs_run, "best_epoch", res.best_epoch));
-                else
-                    printf("%s\t%d-day horizon\t%d features\t%d/%d rows\tval loss %.4f\tIC %.3f\thit rate %.3f\t%d epochs\n",
-                           o.model_out, f.horizon, f.n_features, tr.n, va.n, res.best_val, ic, hit, res.epochs_run);
+                free(metrics_text);
+                if (ctx->json) {
+                    json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:i, s:i}", "model", o.model_out, "horizon",
+                                          f.horizon, "features", f.n_features, "train_rows", tr.n, "val_rows", va.n, "val_loss",
+                                          res.best_val, "val_ic", ic, "val_hit_rate", hit, "epochs", res.epochs_run,
+                                          "best_epoch", res.best_epoch);
+                    json_object_set_new(j, "validation", metrics);
+                    mc_cli_print_json(j);
+                } else {
+                    json_decref(metrics);
+                    printf("%s\t%d-day horizon\t%d features\t%d/%d rows\t%d epochs\n", o.model_out, f.horizon, f.n_features,
+                           tr.n, va.n, res.epochs_run);
+                    const char *names[] = {"moe", "ridge", "mlp"};
+                    const quality *qs[] = {&q_moe, &q_ridge, &q_mlp};
+                    for (int k = 0; k < 3; k++)
+                        printf("  %-6s IC %+.3f  rank IC %+.3f  hit rate %.3f  MSE %.4f\n", names[k], qs[k]->ic, qs[k]->rank_ic,
+                               qs[k]->hit, qs[k]->mse);
+                }
             }
         }
     }

@@ -48,6 +48,7 @@ static const char *const fin_migrations[] = {
     " val_ic REAL NOT NULL,"
     " val_hit_rate REAL NOT NULL,"
     " epochs INTEGER NOT NULL,"
+    " metrics TEXT NOT NULL,"
     " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;"
     "CREATE TABLE fin_forecasts ("
     " symbol TEXT NOT NULL,"
