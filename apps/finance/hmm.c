@@ -23,7 +23,7 @@ void fin_hmm_options_default(fin_hmm_options *o)
 {
     o->K = 2;
     o->restarts = 5;
-    o->max_iter = 200;
+    o->max_iter = 2000;
     o->tol = 1e-6;
     o->var_floor = 1e-6;
     o->seed = 1;

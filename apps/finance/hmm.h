@@ -20,7 +20,7 @@ typedef struct fin_hmm {
 typedef struct fin_hmm_options {
     int K;               /* states, 1..8 (1 is the no-regime baseline); default 2 */
     int restarts;        /* seeded random restarts, the best log-likelihood wins (default 5) */
-    int max_iter;        /* EM iterations per restart at most (default 200) */
+    int max_iter;        /* EM iterations per restart at most (default 2000: EM crawls when regimes overlap) */
     double tol;          /* ABSOLUTE: stop when an iteration gains less than tol nats of
                           * log-likelihood, as hmmlearn's tol (default 1e-6) */
     double var_floor;    /* RELATIVE: var_floor * var(x[:, d]) is added to diagonal d of every

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# run.sh: moe-finance's speed beside the references, in one run: all factors for 100 symbols x 5000
+# days against R's TTR on the matched indicators; a 2-state HMM fit against hmmlearn and statsmodels
+# on the same returns, with the three log-likelihoods.
+# Usage: bench/finance/run.sh [BUILD_DIR] [HMMLEARN_PYTHON]
+#   HMMLEARN_PYTHON: a Python with hmmlearn (PyPI), e.g. a venv: python3 -m venv /tmp/hmm && /tmp/hmm/bin/pip install hmmlearn
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-$here/../../build} hmmpy=${2:-}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+/usr/bin/python3 "$here/make_prices.py" "$tmp/prices" 100 5000
+fin=$build/apps/moe-finance
+start=$(date +%s.%N)
+"$fin" --db "$tmp/b.db" -q factors "$tmp/prices" >/dev/null
+end=$(date +%s.%N)
+echo "{\"impl\":\"moe-finance factors (193 factors, reading included)\",\"files\":100,\"seconds\":$(echo "$end - $start" | bc)}"
+Rscript "$here/ttr_time.R" "$tmp/prices"
+one=$tmp/prices/S000.csv
+start=$(date +%s.%N)
+"$fin" --db "$tmp/b.db" --json regimes --states 2 "$one" >"$tmp/r.json"
+end=$(date +%s.%N)
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({'impl':'moe-finance regimes (5 seeded starts, reading included)','T':d['bars'],'seconds':round($end-$start,4),'loglik':round(d['loglik'],4)}))" "$tmp/r.json"
+[ -n "$hmmpy" ] && "$hmmpy" "$here/hmm_time.py" "$one" hmmlearn
+PYTHONNOUSERSITE=1 /usr/bin/python3 "$here/hmm_time.py" "$one" statsmodels 2>/dev/null
