@@ -108,7 +108,7 @@ check "regimes: transition rows sum to 1, durations positive" \
 cp out regimes.json
 check "regimes: one CSV row per bar after the first" "[ \$(wc -l <regimes.csv) = 1498 ]"
 check "regimes: every bar stored with a label" "[ \"\$(sql f.db \"select count(*) from fin_regimes where label in ('bull','bear','sideways')\")\" = 1497 ]"
-check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(*) from fin_regimes where p_state < 0 or p_state > 1 or p_bull + p_bear > 1.000001')\" = 0 ]"
+check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(*) from fin_regimes where p_state < 0 or p_state > 1 or p_bull + p_bear > 1.000001 or pf_bull + pf_bear > 1.000001 or pf_bull < 0')\" = 0 ]"
 check "regimes: bull has the highest mean return and bear the lowest" \
       "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"regimes.json\")]; m=[{s[\"label\"]:s[\"mean\"][0] for s in d[\"model\"]} for d in r]; assert all(x[\"bull\"]==max(x.values()) and x[\"bear\"]==min(x.values()) for x in m)'"
 check "regimes: the latest regime of every symbol" "[ \"\$(sql f.db 'select count(*) from fin_latest_regimes')\" = 3 ]"

@@ -63,7 +63,33 @@ static void test_at_least_statsmodels(void **state) {
     json_decref(fx);
 }
 
+/* Filtered probabilities use the data up to each day only: computed on a prefix of the series they
+ * are bit-identical to the full series' rows; smoothed ones are not. At the last day the two agree. */
+static void test_filtered_no_look_ahead(void **state) {
+    (void)state;
+    static double ret[4000], full[4000 * 2], cut[4000 * 2], smooth[4000 * 2];
+    int T = read_returns(FIN_TEST_DIR "/ttrc.csv", ret, 4000), C = 600;
+    fin_hmm_options o;
+    fin_hmm_options_default(&o);
+    o.K = 2;
+    fin_hmm m = {0};
+    char err[256];
+    assert_int_equal(fin_hmm_fit(ret, T, 1, &o, &m, err, sizeof err), 0);
+    assert_int_equal(fin_hmm_filtered(&m, ret, T, full), 0);
+    assert_int_equal(fin_hmm_filtered(&m, ret, C, cut), 0);
+    assert_memory_equal(cut, full, sizeof(double) * (size_t)C * 2);
+    double ll;
+    assert_int_equal(fin_hmm_posteriors(&m, ret, C, smooth, &ll), 0);
+    double differ = 0;
+    for (int i = 0; i < C * 2; i++) differ = fmax(differ, fabs(smooth[i] - full[i]));
+    assert_true(differ > 0.05); /* smoothing looks ahead: it moves some probabilities a lot */
+    assert_float_equal(smooth[(C - 1) * 2], cut[(C - 1) * 2], 1e-12);
+    for (int t = 0; t < T; t++) assert_float_equal(full[2 * t] + full[2 * t + 1], 1.0, 1e-12);
+    fin_hmm_free(&m);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_at_least_statsmodels)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_at_least_statsmodels),
+                                       cmocka_unit_test(test_filtered_no_look_ahead)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,9 +159,17 @@ static json_t *model_json(const fin_hmm *m, const char **label, const char *symb
                      "date", today);
 }
 
+/* Probability mass of the states labelled want in row t of probs (T, K). */
+static double mass(const fin_hmm *m, const char **label, const double *probs, int t, const char *want) {
+    double s = 0;
+    for (int k = 0; k < m->K; k++)
+        if (strcmp(label[k], want) == 0) s += probs[(int64_t)t * m->K + k];
+    return s;
+}
+
 static int store_symbol(mc_run *run, const fin_prices *p, const fin_hmm *m, const char **label, const int *path,
-                        const double *gamma, const int *bar, int T, const char *features, const char *model, double bic,
-                        char *reason, size_t size) {
+                        const double *gamma, const double *filt, const int *bar, int T, const char *features,
+                        const char *model, double bic, char *reason, size_t size) {
     mc_store *s = mc_run_store(run);
     sqlite3_stmt *st;
     if (mc_store_stmt(s, "INSERT INTO fin_regime_models(symbol, features, states, loglik, bic, model, run_id)"
@@ -182,22 +190,19 @@ static int store_symbol(mc_run *run, const fin_prices *p, const fin_hmm *m, cons
     sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
     for (int i = 0; i < T; i++) {
-        double pb = 0, pr = 0;
-        for (int k = 0; k < m->K; k++) {
-            if (strcmp(label[k], "bull") == 0) pb += gamma[(int64_t)i * m->K + k];
-            if (strcmp(label[k], "bear") == 0) pr += gamma[(int64_t)i * m->K + k];
-        }
-        if (mc_store_stmt(s, "INSERT INTO fin_regimes(symbol, date, state, label, p_state, p_bull, p_bear, run_id)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st) != MC_OK)
+        if (mc_store_stmt(s, "INSERT INTO fin_regimes(symbol, date, state, label, p_state, p_bull, p_bear, pf_bull, pf_bear, run_id)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?8)", &st) != MC_OK)
             goto db_error;
         sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, p->date[bar[i]], 10, SQLITE_STATIC);
         sqlite3_bind_int(st, 3, path[i]);
         sqlite3_bind_text(st, 4, label[path[i]], -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 5, gamma[(int64_t)i * m->K + path[i]]);
-        sqlite3_bind_double(st, 6, pb);
-        sqlite3_bind_double(st, 7, pr);
+        sqlite3_bind_double(st, 6, mass(m, label, gamma, i, "bull"));
+        sqlite3_bind_double(st, 7, mass(m, label, gamma, i, "bear"));
         sqlite3_bind_text(st, 8, mc_run_id(run), -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 9, mass(m, label, filt, i, "bull"));
+        sqlite3_bind_double(st, 10, mass(m, label, filt, i, "bear"));
         if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
     }
     return 0;
@@ -225,15 +230,17 @@ static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, con
     int rc = o->k ? (ho.K = o->k, fin_hmm_fit(x, T, D, &ho, &m, err, sizeof err))
                   : fin_hmm_fit_auto(x, T, D, 2, 4, &ho, &m, err, sizeof err);
     int *path = NULL;
-    double *gamma = NULL;
+    double *gamma = NULL, *filt = NULL;
     if (rc != 0) {
         snprintf(reason, size, "%s: %s", p->symbol, err);
         goto done;
     }
     path = malloc(sizeof(int) * (size_t)T);
     gamma = malloc(sizeof(double) * (size_t)T * (size_t)m.K);
+    filt = malloc(sizeof(double) * (size_t)T * (size_t)m.K);
     double ll;
-    if (!path || !gamma || fin_hmm_viterbi(&m, x, T, path) != 0 || fin_hmm_posteriors(&m, x, T, gamma, &ll) != 0) {
+    if (!path || !gamma || !filt || fin_hmm_viterbi(&m, x, T, path) != 0 || fin_hmm_posteriors(&m, x, T, gamma, &ll) != 0 ||
+        fin_hmm_filtered(&m, x, T, filt) != 0) {
         snprintf(reason, size, "%s: out of memory", p->symbol);
         rc = -1;
         goto done;
@@ -244,13 +251,18 @@ static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, con
     json_t *j = model_json(&m, label, p->symbol, T, bic, p->date[bar[T - 1]]);
     json_object_set_new(j, "regime", json_string(label[path[T - 1]]));
     json_object_set_new(j, "p_regime", json_real(gamma[(int64_t)(T - 1) * m.K + path[T - 1]]));
+    json_object_set_new(j, "pf_bull", json_real(mass(&m, label, filt, T - 1, "bull")));
+    json_object_set_new(j, "pf_bear", json_real(mass(&m, label, filt, T - 1, "bear")));
     char *model = json_dumps(json_object_get(j, "model"), JSON_COMPACT);
-    if (o->store) rc = store_symbol(run, p, &m, label, path, gamma, bar, T, features_name(o->features), model, bic, reason, size);
+    if (o->store)
+        rc = store_symbol(run, p, &m, label, path, gamma, filt, bar, T, features_name(o->features), model, bic, reason, size);
     free(model);
     if (rc == 0 && csv) {
         for (int i = 0; i < T; i++) {
             fprintf(csv, "%s,%s,%d,%s", p->date[bar[i]], p->symbol, path[i], label[path[i]]);
             for (int k = 0; k < m.K; k++) fprintf(csv, ",%.6f", gamma[(int64_t)i * m.K + k]);
+            for (int k = m.K; k < 4; k++) fputc(',', csv);
+            for (int k = 0; k < m.K; k++) fprintf(csv, ",%.6f", filt[(int64_t)i * m.K + k]);
             for (int k = m.K; k < 4; k++) fputc(',', csv);
             fputc('\n', csv);
         }
@@ -268,6 +280,7 @@ static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, con
 done:
     free(path);
     free(gamma);
+    free(filt);
     free(x);
     free(bar);
     fin_hmm_free(&m);
@@ -291,7 +304,7 @@ int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
     if (first < 0) return code;
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
-    if (b.csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3\n", b.csv);
+    if (b.csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3,pf_state0,pf_state1,pf_state2,pf_state3\n", b.csv);
     mc_progress *bar = mc_progress_start("regimes", b.in.n);
     for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
         char reason[600];

@@ -530,6 +530,22 @@ int fin_hmm_posteriors(const fin_hmm *m, const double *x, int T, double *gamma, 
     return rc;
 }
 
+int fin_hmm_filtered(const fin_hmm *m, const double *x, int T, double *alpha)
+{
+    if (!model_ok(m, x, T) || !alpha)
+        return -1;
+    hmm_work w;
+    if (work_alloc(&w, T, m->K, m->D) != 0)
+        return -1;
+    int rc = -1;
+    if (emission_logpdf(m, x, T, &w) == 0 && isfinite(forward_backward(m, T, &w, 0))) {
+        memcpy(alpha, w.alpha, sizeof(double) * (size_t)T * m->K);
+        rc = 0;
+    }
+    work_free(&w);
+    return rc;
+}
+
 int fin_hmm_viterbi(const fin_hmm *m, const double *x, int T, int *states)
 {
     if (!model_ok(m, x, T) || !states)

@@ -47,6 +47,10 @@ int fin_hmm_viterbi(const fin_hmm *m, const double *x, int T, int *states);
  * gamma may be NULL to compute only the log-likelihood. Returns 0 or -1 as fin_hmm_viterbi. */
 int fin_hmm_posteriors(const fin_hmm *m, const double *x, int T, double *gamma, double *loglik);
 
+/* Filtered state probabilities alpha (T, K): P(state_t | x_0..x_t), each row from the data up to
+ * that row only, so a row does not change when later data arrive (smoothed probabilities do). */
+int fin_hmm_filtered(const fin_hmm *m, const double *x, int T, double *alpha);
+
 /* Free parameters p = (K-1) + K(K-1) + K D + K D (D+1)/2; returns BIC = -2 loglik + p ln T. */
 double fin_hmm_bic(const fin_hmm *m, int T);
 

@@ -61,6 +61,15 @@ static const char *const fin_migrations[] = {
     "CREATE VIEW fin_latest_forecasts AS"
     " SELECT f.* FROM fin_forecasts f"
     " JOIN (SELECT symbol, horizon, max(date) AS date FROM fin_forecasts GROUP BY symbol, horizon) l USING (symbol, horizon, date);",
+    /* 4: filtered regime probabilities (from the data up to each day only) beside the smoothed ones */
+    "ALTER TABLE fin_regimes ADD COLUMN pf_bull REAL;"
+    "ALTER TABLE fin_regimes ADD COLUMN pf_bear REAL;"
+    "DROP VIEW fin_latest_regimes;"
+    "CREATE VIEW fin_latest_regimes AS"
+    " SELECT r.symbol, r.date, r.label, r.p_state, r.p_bull, r.p_bear, r.pf_bull, r.pf_bear, m.states, m.features"
+    " FROM fin_regimes r"
+    " JOIN (SELECT symbol, max(date) AS date FROM fin_regimes GROUP BY symbol) l USING (symbol, date)"
+    " JOIN fin_regime_models m USING (symbol);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {
