@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # run.sh: moe-finance's speed beside the references, in one run: all factors for 100 symbols x 5000
-# days against R's TTR on the matched indicators; a 2-state HMM fit against hmmlearn and statsmodels
+# days against R's TTR and TA-Lib on the matched indicators; a 2-state HMM fit against hmmlearn and statsmodels
 # on the same returns, with the three log-likelihoods.
-# Usage: bench/finance/run.sh [BUILD_DIR] [HMMLEARN_PYTHON]
-#   HMMLEARN_PYTHON: a Python with hmmlearn (PyPI), e.g. a venv: python3 -m venv /tmp/hmm && /tmp/hmm/bin/pip install hmmlearn
+# Usage: bench/finance/run.sh [BUILD_DIR] [PYPI_PYTHON]
+#   PYPI_PYTHON: a Python with hmmlearn and ta-lib (PyPI), e.g. a venv:
+#   python3 -m venv /tmp/fb && /tmp/fb/bin/pip install hmmlearn ta-lib
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build} hmmpy=${2:-}
@@ -16,6 +17,7 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 echo "{\"impl\":\"moe-finance factors (193 factors, reading included)\",\"files\":100,\"seconds\":$(echo "$end - $start" | bc)}"
 Rscript "$here/ttr_time.R" "$tmp/prices"
+[ -n "$hmmpy" ] && "$hmmpy" "$here/talib_time.py" "$tmp/prices"
 one=$tmp/prices/S000.csv
 start=$(date +%s.%N)
 "$fin" --db "$tmp/b.db" --json regimes --states 2 "$one" >"$tmp/r.json"
