@@ -5,7 +5,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include "moecore/log.h"
+#include "moecore/progress.h"
 #include "schema.h"
 
 int fin_batch_begin(fin_batch *b, const mc_ctx *ctx, char **paths, int n, int store, const char *output) {
@@ -48,6 +51,52 @@ int fin_batch_end(fin_batch *b) {
     }
     mc_inputs_free(&b->in);
     return mc_run_end(b->run, b->failure);
+}
+
+int fin_batch_file(fin_batch *b, const char *path, const fin_prices *sym, int n_sym, int store, fin_symbol_fn fn,
+                   void *user) {
+    char reason[600] = "";
+    char *rows = NULL;
+    size_t rows_len = 0;
+    mc_store *s = mc_run_store(b->run);
+    FILE *mem = b->csv ? open_memstream(&rows, &rows_len) : NULL;
+    int ok = !b->csv || mem;
+    if (!ok) snprintf(reason, sizeof reason, "out of memory");
+    if (ok && store && mc_store_begin(s) != MC_OK) {
+        snprintf(reason, sizeof reason, "%s", mc_store_error(s)->msg);
+        ok = 0;
+    }
+    for (int i = 0; i < n_sym && ok; i++) ok = fn(user, b, i, &sym[i], mem, reason, sizeof reason) == 0;
+    if (ok && store && mc_store_commit(s) != MC_OK) {
+        snprintf(reason, sizeof reason, "%s", mc_store_error(s)->msg);
+        ok = 0;
+    }
+    if (mem) fclose(mem);
+    if (ok) {
+        if (b->csv) fwrite(rows, 1, rows_len, b->csv);
+        mc_run_input_ok(b->run);
+    } else {
+        mc_run_input_rejected(b->run, path, reason); /* rolls back what the file wrote */
+    }
+    free(rows);
+    return ok ? 0 : -1;
+}
+
+void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, int store, fin_symbol_fn fn, void *user) {
+    mc_progress *bar = mc_progress_start(label, b->in.n);
+    for (int i = 0; i < b->in.n && b->failure == MC_OK; i++) {
+        char reason[600];
+        fin_prices *sym;
+        int n_sym;
+        if (fin_prices_read(b->in.paths[i], policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) == 0) {
+            fin_batch_file(b, b->in.paths[i], sym, n_sym, store, fn, user);
+            fin_prices_free(sym, n_sym);
+        } else {
+            mc_run_input_rejected(b->run, b->in.paths[i], reason);
+        }
+        mc_progress_add(bar, 1);
+    }
+    mc_progress_finish(bar);
 }
 
 int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out) {

@@ -28,6 +28,22 @@ int fin_batch_begin(fin_batch *b, const mc_ctx *ctx, char **paths, int n, int st
  * run; returns the exit code. */
 int fin_batch_end(fin_batch *b);
 
+/* The work on one symbol of an input file: its database rows inside the file's transaction, its
+ * CSV rows to rows (NULL without an output). index is the symbol's position in the file. Returns 0,
+ * or -1 with reason. */
+typedef int (*fin_symbol_fn)(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason,
+                             size_t size);
+
+/* One input file already read: fn on each of its symbols, in one transaction when store is set,
+ * with the file's CSV rows held in memory until it commits; the file then counts as done, or as
+ * rejected with nothing of it stored or written. Returns 0 when done. */
+int fin_batch_file(fin_batch *b, const char *path, const fin_prices *sym, int n_sym, int store, fin_symbol_fn fn,
+                   void *user);
+
+/* Reads every input (an unreadable one is rejected) and runs fin_batch_file on it, with a progress
+ * bar called label. */
+void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, int store, fin_symbol_fn fn, void *user);
+
 /* --bad-rows reject|drop; a usage error otherwise. */
 int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out);
 

@@ -109,56 +109,42 @@ static int store_values(mc_run *run, const fin_prices *p, const double *v, const
     return 0;
 }
 
-/* One input file already read: compute, write. fz[i] holds symbol i's fundamental columns.
- * Returns 0, or -1 with reason (nothing of it stored or written). */
-static int process(mc_run *run, const mc_ctx *ctx, const factors_opts *o, const char *path, const fin_prices *sym,
-                   int n_sym, double *const *fz, const fund_cols *fc, FILE *csv, char *reason, size_t size) {
-    int rc = 0, nf = fin_factor_count();
-    long bars = 0;
-    /* the file's CSV rows wait in memory until every symbol of it is done */
-    char *rows = NULL;
-    size_t rows_len = 0;
-    FILE *mem = csv ? open_memstream(&rows, &rows_len) : NULL;
-    if (csv && !mem) {
+/* One symbol of a file: compute, store, write. */
+typedef struct {
+    const factors_opts *o;
+    double *const *fz; /* the file's fundamental columns per symbol, or NULL */
+    const fund_cols *fc;
+    long bars;         /* of the file so far */
+} factors_job;
+
+static int factors_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
+    factors_job *j = user;
+    int nf = fin_factor_count(), rc = 0;
+    double *v = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)nf);
+    fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
+    if (!v || fin_factors_compute(&s, v) != 0) {
         snprintf(reason, size, "out of memory");
         rc = -1;
+    } else {
+        const double *fzi = j->fz ? j->fz[index] : NULL;
+        if (j->o->store) rc = store_values(b->run, p, v, fzi, j->fc, reason, size);
+        if (rc == 0 && rows) write_rows(rows, p, v, fzi, j->fc->count);
+        j->bars += p->n;
     }
-    if (rc == 0 && o->store && mc_store_begin(mc_run_store(run)) != MC_OK) {
-        snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
-        rc = -1;
-    }
-    for (int i = 0; i < n_sym && rc == 0; i++) {
-        double *v = malloc(sizeof(double) * (size_t)sym[i].n * (size_t)nf);
-        fin_series s = {sym[i].n, sym[i].open, sym[i].high, sym[i].low, sym[i].close, sym[i].volume};
-        if (!v || fin_factors_compute(&s, v) != 0) {
-            snprintf(reason, size, "out of memory");
-            rc = -1;
-        } else {
-            const double *fzi = fz ? fz[i] : NULL;
-            if (o->store) rc = store_values(run, &sym[i], v, fzi, fc, reason, size);
-            if (rc == 0 && mem) write_rows(mem, &sym[i], v, fzi, fc->count);
-            bars += sym[i].n;
-        }
-        free(v);
-    }
-    if (rc == 0 && o->store && mc_store_commit(mc_run_store(run)) != MC_OK) {
-        snprintf(reason, size, "%s", mc_store_error(mc_run_store(run))->msg);
-        rc = -1;
-    }
-    if (mem) fclose(mem);
-    if (rc == 0 && csv) fwrite(rows, 1, rows_len, csv);
-    free(rows);
-    if (rc == 0 && csv != stdout) {
-        if (ctx->json) {
-            json_t *syms = json_array();
-            for (int i = 0; i < n_sym; i++) json_array_append_new(syms, json_string(sym[i].symbol));
-            mc_cli_print_json(json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)bars,
-                                        "factors", nf + fc->count));
-        } else {
-            printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
-        }
-    }
+    free(v);
     return rc;
+}
+
+/* The line (or JSON object) of a file done. */
+static void print_summary(const mc_ctx *ctx, const char *path, const fin_prices *sym, int n_sym, long bars, int factors) {
+    if (ctx->json) {
+        json_t *syms = json_array();
+        for (int i = 0; i < n_sym; i++) json_array_append_new(syms, json_string(sym[i].symbol));
+        mc_cli_print_json(json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)bars,
+                                    "factors", factors));
+    } else {
+        printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
+    }
 }
 
 /* A price file read in the first pass. */
@@ -239,11 +225,9 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     if (b.failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) b.failure = MC_ERR_NOMEM;
     mc_progress *bar = mc_progress_start("factors", nl);
     for (int i = 0; i < nl && b.failure == MC_OK; i++) {
-        char reason[600];
-        if (process(b.run, ctx, &o, L[i].path, L[i].sym, L[i].n_sym, L[i].fz, &fc, b.csv, reason, sizeof reason) == 0)
-            mc_run_input_ok(b.run);
-        else
-            mc_run_input_rejected(b.run, L[i].path, reason);
+        factors_job job = {&o, L[i].fz, &fc, 0};
+        if (fin_batch_file(&b, L[i].path, L[i].sym, L[i].n_sym, o.store, factors_symbol, &job) == 0 && b.csv != stdout)
+            print_summary(ctx, L[i].path, L[i].sym, L[i].n_sym, job.bars, fin_factor_count() + fc.count);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);

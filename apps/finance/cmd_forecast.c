@@ -98,6 +98,18 @@ done:
     return rc;
 }
 
+typedef struct {
+    const mc_ctx *ctx;
+    const forecast_opts *o;
+    fin_forecaster *f;
+} forecast_job;
+
+static int forecast_one(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
+    forecast_job *j = user;
+    (void)index;
+    return forecast_symbol(b, j->ctx, j->o, j->f, p, rows, reason, size);
+}
+
 int fin_cmd_forecast(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "[options] --model MODEL PRICES...",
@@ -121,38 +133,8 @@ int fin_cmd_forecast(mc_ctx *ctx, int argc, char **argv) {
     mc_error err;
     if (b.failure == MC_OK && (b.failure = fin_forecaster_load(&f, o.model, &err)) != MC_OK) mc_log_error("%s", err.msg);
     if (b.csv) fputs("date,symbol,horizon,forecast\n", b.csv);
-    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
-        char reason[600];
-        fin_prices *sym;
-        int n_sym;
-        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-            continue;
-        }
-        char *rows = NULL;
-        size_t rows_len = 0;
-        FILE *mem = b.csv ? open_memstream(&rows, &rows_len) : NULL;
-        int ok = !b.csv || mem;
-        if (!ok) snprintf(reason, sizeof reason, "out of memory");
-        if (ok && o.store && mc_store_begin(mc_run_store(b.run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
-            ok = 0;
-        }
-        for (int s = 0; s < n_sym && ok; s++) ok = forecast_symbol(&b, ctx, &o, &f, &sym[s], mem, reason, sizeof reason) == 0;
-        if (ok && o.store && mc_store_commit(mc_run_store(b.run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
-            ok = 0;
-        }
-        if (mem) fclose(mem);
-        if (ok) {
-            if (b.csv) fwrite(rows, 1, rows_len, b.csv);
-            mc_run_input_ok(b.run);
-        } else {
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-        }
-        free(rows);
-        fin_prices_free(sym, n_sym);
-    }
+    forecast_job job = {ctx, &o, &f};
+    fin_batch_each_file(&b, "forecast", o.policy, o.store, forecast_one, &job);
     if (f.model) fin_forecaster_free(&f);
     return fin_batch_end(&b);
 }

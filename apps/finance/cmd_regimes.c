@@ -9,8 +9,6 @@
 #include "batch.h"
 #include "commands.h"
 #include "hmm.h"
-#include "moecore/log.h"
-#include "moecore/progress.h"
 
 enum { F_RET = 1, F_VOL = 2, F_VOLCHG = 4 };
 
@@ -287,6 +285,17 @@ done:
     return rc;
 }
 
+typedef struct {
+    const mc_ctx *ctx;
+    const regimes_opts *o;
+} regimes_job;
+
+static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
+    regimes_job *j = user;
+    (void)index;
+    return fit_symbol(b->run, j->ctx, j->o, p, rows, b->csv == stdout, reason, size);
+}
+
 int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "[options] PRICES...",
@@ -305,42 +314,7 @@ int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
     if (b.csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3,pf_state0,pf_state1,pf_state2,pf_state3\n", b.csv);
-    mc_progress *bar = mc_progress_start("regimes", b.in.n);
-    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
-        char reason[600];
-        fin_prices *sym;
-        int n_sym;
-        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-            mc_progress_add(bar, 1);
-            continue;
-        }
-        /* the file's CSV rows wait in memory until every symbol of it is done */
-        char *rows = NULL;
-        size_t rows_len = 0;
-        FILE *mem = b.csv ? open_memstream(&rows, &rows_len) : NULL;
-        int ok = !b.csv || mem;
-        if (!ok) snprintf(reason, sizeof reason, "out of memory");
-        if (ok && o.store && mc_store_begin(mc_run_store(b.run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
-            ok = 0;
-        }
-        for (int s = 0; s < n_sym && ok; s++) ok = fit_symbol(b.run, ctx, &o, &sym[s], mem, b.csv == stdout, reason, sizeof reason) == 0;
-        if (ok && o.store && mc_store_commit(mc_run_store(b.run)) != MC_OK) {
-            snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(b.run))->msg);
-            ok = 0;
-        }
-        if (mem) fclose(mem);
-        if (ok) {
-            if (b.csv) fwrite(rows, 1, rows_len, b.csv);
-            mc_run_input_ok(b.run);
-        } else {
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-        }
-        free(rows);
-        fin_prices_free(sym, n_sym);
-        mc_progress_add(bar, 1);
-    }
-    mc_progress_finish(bar);
+    regimes_job job = {ctx, &o};
+    fin_batch_each_file(&b, "regimes", o.policy, o.store, regimes_symbol, &job);
     return fin_batch_end(&b);
 }
