@@ -9,6 +9,8 @@ pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 # GSL linked against OpenBLAS's CBLAS instead of gslcblas, so not through gsl.pc.
 find_path(GSL_INCLUDE_DIR gsl/gsl_rng.h REQUIRED)
 find_library(GSL_LIBRARY gsl REQUIRED)
+# cairo: charts written as PNG (plot.h).
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 # oneDNN through its C API; linked directly (its CMake package also demands OpenCL, unused here).
 find_path(DNNL_INCLUDE_DIR dnnl.h REQUIRED)
 find_library(DNNL_LIBRARY dnnl REQUIRED)

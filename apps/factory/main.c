@@ -1,11 +1,15 @@
 /* main.c: moe-factory, the command-line entry point; each command lives in a file of its own. */
-#include "moecore/cli.h"
+#include "commands.h"
+
+static const mc_command commands[] = {
+    {NULL, NULL, NULL},
+};
 
 static const mc_program program = {
     .name = "moe-factory",
-    .summary = "Production-line inspection, process tuning and maintenance warnings (in development: no commands yet).",
-    .commands = NULL,
-    .n_commands = 0,
+    .summary = "Production-line inspection, process tuning and maintenance warnings.",
+    .commands = commands,
+    .n_commands = (int)(sizeof commands / sizeof commands[0]) - 1,
 };
 
 int main(int argc, char **argv) { return mc_cli_main(&program, argc, argv); }

@@ -1,0 +1,7 @@
+/* commands.h: the commands of moe-factory, one file each. */
+#ifndef MOE_FACTORY_COMMANDS_H
+#define MOE_FACTORY_COMMANDS_H
+
+#include "moecore/cli.h"
+
+#endif
