@@ -11,3 +11,9 @@ set_tests_properties(test_factors PROPERTIES LABELS "unit;parity")
 mc_add_unit_test(test_fundamentals test_fundamentals.c ${PROJECT_SOURCE_DIR}/apps/finance/fundamentals.c
                  ${PROJECT_SOURCE_DIR}/apps/finance/csv.c)
 target_include_directories(test_fundamentals PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)
+
+# Backtests: empyrical's statistics, the sizing rules and the simulation on hand-followed bars.
+mc_add_unit_test(test_backtest test_backtest.c ${PROJECT_SOURCE_DIR}/apps/finance/backtest.c
+                 ${PROJECT_SOURCE_DIR}/apps/finance/performance.c ${PROJECT_SOURCE_DIR}/apps/finance/sizing.c
+                 ${PROJECT_SOURCE_DIR}/apps/finance/factors.c)
+target_include_directories(test_backtest PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)

@@ -165,6 +165,55 @@ check "a database given as model: exit 1" "[ $? = 1 ] && grep -q 'f.db' err"
 "$fin" --db f.db forecast ar >out 2>err
 check "forecast without --model: usage error" "[ $? = 2 ]"
 
+# ---- backtests: statistics, signals, chart, database; a forecaster out of sample; bad requests --------------
+"$fin" --db f.db --json backtest --store --signals-out sig.csv --chart bt.png "$samples/TTRC.csv" >bt.json 2>err
+check "backtest: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "backtest: strategy and buy-and-hold measured on the same days" \
+      "$python -c 'import json,sys; j=json.load(open(\"bt.json\")); s,b=j[\"strategy\"],j[\"buy_and_hold\"]; sys.exit(not (s[\"days\"]==b[\"days\"]>200 and s[\"trades\"]>0 and -1<s[\"max_drawdown\"]<=0 and b[\"trades\"]==0))'"
+check "backtest: it starts on the first day with regimes (a year in)" "grep -q '\"first_date\":\"2006-01-06\"' bt.json"
+check "backtest: signals CSV header" "[ \"\$(head -1 sig.csv)\" = date,symbol,regime,p_bull,forecast,target_weight,stop ]"
+check "backtest: long or flat, within the leverage cap" "awk -F, 'NR>1 && (\$6<0 || \$6>1){bad=1} END{exit bad}' sig.csv"
+check "backtest: a PNG chart" "[ \"\$(head -c 4 bt.png | tail -c 3)\" = PNG ]"
+check "backtest: stored, strategy and buy-and-hold" "[ \"\$(sql f.db 'select count(*) from fin_backtests')\" = 2 ]"
+"$fin" --db f.db backtest --store "$samples/TTRC.csv" >/dev/null 2>&1
+check "backtest: the same run again adds no rows" "[ \"\$(sql f.db 'select count(*) from fin_backtests')\" = 2 ]"
+# signals before a date do not change when later bars arrive
+mkdir -p btcut && head -401 "$samples/TTRC.csv" >btcut/TTRC.csv
+"$fin" --db f.db backtest --signals-out cut_sig.csv btcut/TTRC.csv >/dev/null 2>&1
+n_sig=$(wc -l <cut_sig.csv)
+check "backtest: every signal up to the cut is bit-identical ($n_sig rows)" \
+      "[ $n_sig -gt 100 ] && [ \"\$(md5sum <cut_sig.csv)\" = \"\$(head -$n_sig sig.csv | md5sum)\" ]"
+# the AR(1) forecaster on fresh series dated after its training data: trades them long/short out of sample
+mkdir ar_oos
+"$python" - <<'PY'
+import datetime, math, random
+random.seed(11)
+for s in "EF":
+    c, r = 50.0, 0.0
+    with open(f"ar_oos/AR{s}.csv", "w") as f:
+        f.write("date,open,high,low,close,volume\n")
+        day = datetime.date(2021, 1, 1)
+        for t in range(800):
+            r = 0.4 * r + random.gauss(0, 0.01)
+            o, c = c, c * math.exp(r)
+            hi, lo = max(o, c) * (1 + abs(random.gauss(0, 0.003))), min(o, c) * (1 - abs(random.gauss(0, 0.003)))
+            f.write(f"{day.isoformat()},{o:.6f},{hi:.6f},{lo:.6f},{c:.6f},{random.randint(1000, 2000)}\n")
+            day += datetime.timedelta(days=1)
+PY
+"$fin" --db f.db --json backtest --model ar.model --long-short --regime-scale 1,1,1 ar_oos >oos.json 2>err
+check "backtest --model: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "backtest --model: starts after the last training row of the model (2022-06-17)" \
+      "$python -c 'import json,sys; sys.exit(not json.load(open(\"oos.json\"))[\"first_date\"] > \"2022-06-17\")'"
+check "backtest --model: the planted signal pays after costs (Sharpe > 1.5; random signs give about 0)" \
+      "$python -c 'import json,sys; s=json.load(open(\"oos.json\"))[\"strategy\"]; sys.exit(not (s[\"sharpe\"] > 1.5 and s[\"trades\"] > 20))'"
+"$fin" --db f.db backtest --start 2006-13-01 "$samples/TTRC.csv" >out 2>err
+check "backtest --start 2006-13-01: usage error" "[ $? = 2 ] && grep -q 'start expects a date' err"
+"$fin" --db f.db backtest --start 2006-06-01 --end 2006-01-01 "$samples/TTRC.csv" >out 2>err
+check "backtest: start after end is a usage error" "[ $? = 2 ]"
+"$fin" --db f.db backtest "$samples/TTRC.csv" good.csv >out 2>err
+check "backtest: a series too short for the regime model is rejected by name, the rest is traded (exit 3)" \
+      "[ $? = 3 ] && grep -q 'good.csv' err && grep -q 'strategy' out"
+
 # ---- no look-ahead: cutting the input after a date changes nothing before it ------------------------------
 mkdir cut full
 cp "$samples/TTRC.csv" full/TTRC.csv

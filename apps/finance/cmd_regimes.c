@@ -110,25 +110,6 @@ static int build_features(const fin_prices *p, const regimes_opts *o, double **x
     return T;
 }
 
-/* Labels by mean return (the first feature): highest bull, lowest bear, the rest sideways; equal
- * means are ordered by variance (the calmer one is the more bullish). */
-static void label_states(const fin_hmm *m, const char **label) {
-    int order[8];
-    for (int k = 0; k < m->K; k++) order[k] = k;
-    for (int i = 1; i < m->K; i++) {
-        for (int j = i; j > 0; j--) {
-            int a = order[j - 1], b = order[j];
-            double ma = m->mu[(int64_t)a * m->D], mb = m->mu[(int64_t)b * m->D];
-            double va = m->cov[(int64_t)a * m->D * m->D], vb = m->cov[(int64_t)b * m->D * m->D];
-            if (ma < mb || (ma == mb && va > vb)) {
-                order[j - 1] = b;
-                order[j] = a;
-            }
-        }
-    }
-    for (int r = 0; r < m->K; r++) label[order[r]] = r == 0 ? "bull" : r == m->K - 1 ? "bear" : "sideways";
-}
-
 static const char *features_name(int f) {
     static char buf[32];
     snprintf(buf, sizeof buf, "ret%s%s", f & F_VOL ? ",vol" : "", f & F_VOLCHG ? ",volchg" : "");
@@ -244,7 +225,7 @@ static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, con
         goto done;
     }
     const char *label[8];
-    label_states(&m, label);
+    fin_hmm_label(&m, label);
     double bic = fin_hmm_bic(&m, T);
     json_t *j = model_json(&m, label, p->symbol, T, bic, p->date[bar[T - 1]]);
     json_object_set_new(j, "regime", json_string(label[path[T - 1]]));

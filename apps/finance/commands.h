@@ -8,5 +8,6 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_train(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_forecast(mc_ctx *ctx, int argc, char **argv);
+int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv);
 
 #endif

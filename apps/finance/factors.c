@@ -359,6 +359,11 @@ static void wilder_sum(double *y, const double *x, int n, int w) {
     for (int i = f + w - 1; i < n; i++) s = y[i] = x[i] + s * (w - 1) / w;
 }
 
+/* True range: max(high, previous close) - min(low, previous close); NAN on the first bar. */
+static void true_range(double *y, const double *h, const double *l, const double *c, int n) {
+    for (int i = 0; i < n; i++) y[i] = i ? fmax(h[i], c[i - 1]) - fmin(l[i], c[i - 1]) : NAN;
+}
+
 /* runMax (sign 1) / runMin (sign -1) over w values. */
 static void run_extreme(double *y, const double *x, int n, int w, double sign) {
     int f = first_defined(x, n);
@@ -517,10 +522,8 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
     }
 
     /* true range (a), true low (b); ATR(14) Wilder */
-    for (int i = 0; i < n; i++) {
-        a[i] = i ? fmax(h[i], c[i - 1]) - fmin(l[i], c[i - 1]) : NAN;
-        b[i] = i ? fmin(l[i], c[i - 1]) : NAN;
-    }
+    true_range(a, h, l, c, n);
+    for (int i = 0; i < n; i++) b[i] = i ? fmin(l[i], c[i - 1]) : NAN;
     memcpy(col[T_TR], a, (size_t)n * sizeof *a);
     ema(col[T_ATR_14], a, n, 14, 1);
 
@@ -667,5 +670,24 @@ int fin_factors_compute(const fin_series *s, double *out) {
             if (!isfinite(row[f])) row[f] = NAN;
     }
     free(space);
+    return 0;
+}
+
+int fin_chandelier(const fin_series *s, int w, double mult, double *long_stop, double *short_stop) {
+    int n = s ? s->n : 0;
+    if (!s || n < 0 || w < 1 || !long_stop || !short_stop || (n > 0 && (!s->high || !s->low || !s->close))) return -1;
+    if (n == 0) return 0;
+    double *tmp = malloc((size_t)n * 4 * sizeof *tmp);
+    if (!tmp) return -1;
+    double *tr = tmp, *atr = tmp + n, *hh = tmp + 2 * n, *ll = tmp + 3 * n;
+    true_range(tr, s->high, s->low, s->close, n);
+    ema(atr, tr, n, w, 1);
+    run_extreme(hh, s->high, n, w, 1);
+    run_extreme(ll, s->low, n, w, -1);
+    for (int i = 0; i < n; i++) {
+        long_stop[i] = hh[i] - mult * atr[i];
+        short_stop[i] = ll[i] + mult * atr[i];
+    }
+    free(tmp);
     return 0;
 }

@@ -21,4 +21,9 @@ int fin_factor_index(const char *name);
  * memory or given NULL arrays with n > 0. */
 int fin_factors_compute(const fin_series *s, double *out);
 
+/* Chandelier exit levels over w bars (LeBeau): long_stop[t] = highest high - mult * ATR(w) and
+ * short_stop[t] = lowest low + mult * ATR(w), ATR with Wilder's smoothing of the true range as
+ * TTR's ATR; NAN until bar w. Returns 0, or -1 when out of memory or given bad arguments. */
+int fin_chandelier(const fin_series *s, int w, double mult, double *long_stop, double *short_stop);
+
 #endif

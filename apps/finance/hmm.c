@@ -4,6 +4,7 @@
 #include "hmm.h"
 
 #include <float.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -642,4 +643,21 @@ int fin_hmm_fit_auto(const double *x, int T, int D, int k_min, int k_max,
         }
     }
     return 0;
+}
+
+void fin_hmm_label(const fin_hmm *m, const char **label) {
+    int order[8];
+    for (int k = 0; k < m->K; k++) order[k] = k;
+    for (int i = 1; i < m->K; i++) {
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j];
+            double ma = m->mu[(int64_t)a * m->D], mb = m->mu[(int64_t)b * m->D];
+            double va = m->cov[(int64_t)a * m->D * m->D], vb = m->cov[(int64_t)b * m->D * m->D];
+            if (ma < mb || (ma == mb && va > vb)) {
+                order[j - 1] = b;
+                order[j] = a;
+            }
+        }
+    }
+    for (int r = 0; r < m->K; r++) label[order[r]] = r == 0 ? "bull" : r == m->K - 1 ? "bear" : "sideways";
 }

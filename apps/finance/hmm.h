@@ -60,6 +60,11 @@ double fin_hmm_bic(const fin_hmm *m, int T);
 int fin_hmm_fit_auto(const double *x, int T, int D, int k_min, int k_max,
                      const fin_hmm_options *o, fin_hmm *out, char *err, size_t err_size);
 
+/* label[k] = "bull", "bear" or "sideways" for each state: by mean of the first feature (the
+ * return), highest bull, lowest bear, the rest sideways; equal means are ordered by variance (the
+ * calmer one the more bullish). label has room for m->K entries. */
+void fin_hmm_label(const fin_hmm *m, const char **label);
+
 /* Frees the arrays (NULL fields accepted) and zeroes them; does not free m itself. m may be NULL. */
 void fin_hmm_free(fin_hmm *m);
 

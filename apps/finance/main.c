@@ -6,11 +6,12 @@ static const mc_command commands[] = {
     {"regimes", "fit a Gaussian HMM per symbol and label each day bull, bear or sideways", fin_cmd_regimes},
     {"train", "train the MoE forecaster of the next days' return on the factors", fin_cmd_train},
     {"forecast", "forecast each symbol's next days' return with a trained model", fin_cmd_forecast},
+    {"backtest", "simulate sized, stopped positions from regimes and forecasts against buy-and-hold", fin_cmd_backtest},
 };
 
 static const mc_program program = {
     .name = "moe-finance",
-    .summary = "Factors, market regimes and MoE return forecasts for daily prices, into CSV and the results database; sizing and backtests are in development.",
+    .summary = "Factors, market regimes, MoE return forecasts, position sizing and backtests for daily prices, into CSV and the results database.",
     .commands = commands,
     .n_commands = (int)(sizeof commands / sizeof commands[0]),
 };

@@ -70,6 +70,26 @@ static const char *const fin_migrations[] = {
     " FROM fin_regimes r"
     " JOIN (SELECT symbol, max(date) AS date FROM fin_regimes GROUP BY symbol) l USING (symbol, date)"
     " JOIN fin_regime_models m USING (symbol);",
+    /* 5: backtest statistics */
+    "CREATE TABLE fin_backtests ("
+    " symbols TEXT NOT NULL,"
+    " first_date TEXT NOT NULL,"
+    " last_date TEXT NOT NULL,"
+    " config TEXT NOT NULL,"
+    " portfolio TEXT NOT NULL CHECK (portfolio IN ('strategy', 'buy_and_hold')),"
+    " days INTEGER NOT NULL,"
+    " total_return REAL NOT NULL,"
+    " cagr REAL,"
+    " annual_vol REAL,"
+    " sharpe REAL,"
+    " sortino REAL,"
+    " max_drawdown REAL NOT NULL,"
+    " calmar REAL,"
+    " turnover REAL,"
+    " hit_rate REAL,"
+    " trades INTEGER NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (symbols, first_date, last_date, config, portfolio)) STRICT;",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {

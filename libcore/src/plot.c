@@ -172,19 +172,12 @@ static void draw_legend(cairo_t *cr, const frame *f, const mc_plot_series *s, in
     }
 }
 
-mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_series *s, int n, mc_error *err) {
-    if (!path || !o || (n > 0 && !s) || n < 0)
-        return mc_error_set(err, MC_ERR_ARG, "mc_plot_lines: missing path, options or series");
-    for (int k = 0; k < n; k++)
-        if (s[k].n < 0 || (s[k].n > 0 && (!s[k].x || !s[k].y)))
-            return mc_error_set(err, MC_ERR_ARG, "mc_plot_lines: series %d has no points", k);
-    int W = o->width > 0 ? o->width : 900, H = o->height > 0 ? o->height : 540;
-    if (W < 200 || H < 150 || W > 8000 || H > 8000)
-        return mc_error_set(err, MC_ERR_ARG, "mc_plot_lines: size %dx%d outside 200x150..8000x8000", W, H);
-
-    frame f = {.x0 = 70, .y0 = o->title ? 36 : 16, .log_x = o->log_x};
-    f.w = W - f.x0 - 20;
-    f.h = H - f.y0 - (o->xlabel ? 52 : 34);
+/* Draws one chart into the rectangle (ox, oy, W, H) of cr. */
+static void draw_panel(cairo_t *cr, double ox, double oy, double W, double H, const mc_plot_opts *o,
+                       const mc_plot_series *s, int n) {
+    frame f = {.x0 = ox + 70, .y0 = oy + (o->title ? 36 : 16), .log_x = o->log_x};
+    f.w = W - 70 - 20;
+    f.h = H - (f.y0 - oy) - (o->xlabel ? 52 : 34);
     if (o->x_lo < o->x_hi && (!o->log_x || o->x_lo > 0)) {
         f.xlo = o->x_lo;
         f.xhi = o->x_hi;
@@ -200,12 +193,6 @@ mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_s
         f.ylo -= m;
         f.yhi += m;
     }
-
-    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
-    cairo_t *cr = cairo_create(surf);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
 
     cairo_save(cr);
     cairo_rectangle(cr, f.x0, f.y0, f.w, f.h);
@@ -229,16 +216,50 @@ mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_s
     cairo_set_source_rgb(cr, 0, 0, 0);
     if (o->title) {
         cairo_set_font_size(cr, 15);
-        label_at(cr, o->title, W / 2.0, 10, 0.5, 0.0);
+        label_at(cr, o->title, ox + W / 2.0, oy + 10, 0.5, 0.0);
     }
     cairo_set_font_size(cr, 13);
-    if (o->xlabel) label_at(cr, o->xlabel, f.x0 + f.w / 2, H - 8, 0.5, 1.0);
+    if (o->xlabel) label_at(cr, o->xlabel, f.x0 + f.w / 2, oy + H - 8, 0.5, 1.0);
     if (o->ylabel) {
         cairo_save(cr);
-        cairo_translate(cr, 16, f.y0 + f.h / 2);
+        cairo_translate(cr, ox + 16, f.y0 + f.h / 2);
         cairo_rotate(cr, -M_PI / 2);
         label_at(cr, o->ylabel, 0, 0, 0.5, 0.5);
         cairo_restore(cr);
+    }
+}
+
+static mc_status check_series(const mc_plot_series *s, int n, mc_error *err) {
+    if (n < 0 || (n > 0 && !s)) return mc_error_set(err, MC_ERR_ARG, "plot: missing series");
+    for (int k = 0; k < n; k++)
+        if (s[k].n < 0 || (s[k].n > 0 && (!s[k].x || !s[k].y)))
+            return mc_error_set(err, MC_ERR_ARG, "plot: series %d has no points", k);
+    return MC_OK;
+}
+
+mc_status mc_plot_panels(const char *path, int width, int height, const mc_plot_panel *p, int n_panels, mc_error *err) {
+    if (!path || !p || n_panels < 1) return mc_error_set(err, MC_ERR_ARG, "plot: missing path or panels");
+    int W = width > 0 ? width : 900, H = height > 0 ? height : 540;
+    if (W < 200 || H < 150 || W > 8000 || H > 8000)
+        return mc_error_set(err, MC_ERR_ARG, "plot: size %dx%d outside 200x150..8000x8000", W, H);
+    double total = 0;
+    for (int i = 0; i < n_panels; i++) {
+        mc_status st = check_series(p[i].series, p[i].n_series, err);
+        if (st != MC_OK) return st;
+        if (!(p[i].weight > 0)) return mc_error_set(err, MC_ERR_ARG, "plot: panel %d has no height", i);
+        total += p[i].weight;
+    }
+
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
+    cairo_t *cr = cairo_create(surf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    double y = 0;
+    for (int i = 0; i < n_panels; i++) {
+        double h = H * p[i].weight / total;
+        draw_panel(cr, 0, y, W, h, &p[i].opts, p[i].series, p[i].n_series);
+        y += h;
     }
     cairo_destroy(cr);
 
@@ -258,4 +279,10 @@ mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_s
         return mc_error_set(err, MC_ERR_IO, "%s: cannot rename the chart into place", path);
     }
     return MC_OK;
+}
+
+mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_series *s, int n, mc_error *err) {
+    if (!o) return mc_error_set(err, MC_ERR_ARG, "plot: missing options");
+    mc_plot_panel panel = {.opts = *o, .series = s, .n_series = n, .weight = 1};
+    return mc_plot_panels(path, o->width, o->height, &panel, 1, err);
 }

@@ -37,6 +37,20 @@ typedef struct mc_plot_opts {
 mc_status mc_plot_lines(const char *path, const mc_plot_opts *opts, const mc_plot_series *series,
                         int n_series, mc_error *err);
 
+/* One chart of a stack: its options (width and height are ignored) and series, and its share of
+ * the image height relative to the other panels. */
+typedef struct mc_plot_panel {
+    mc_plot_opts opts;
+    const mc_plot_series *series;
+    int n_series;
+    double weight;
+} mc_plot_panel;
+
+/* Panels stacked top to bottom in one width x height PNG (0 takes 900 x 540), e.g. an equity curve
+ * over its drawdown. */
+mc_status mc_plot_panels(const char *path, int width, int height, const mc_plot_panel *panels, int n_panels,
+                         mc_error *err);
+
 #ifdef __cplusplus
 }
 #endif

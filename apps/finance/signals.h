@@ -1,0 +1,34 @@
+/* signals.h: the per-bar signals of one symbol that the backtest and the nightly run trade on,
+ * each computed from data up to that bar's close only: walk-forward regime probabilities and the
+ * forecaster's predictions. */
+#ifndef MOE_FINANCE_SIGNALS_H
+#define MOE_FINANCE_SIGNALS_H
+
+#include <stddef.h>
+
+#include "forecaster.h"
+#include "prices.h"
+
+typedef struct fin_regime_walk {
+    int states;        /* HMM states (2 or 3) */
+    int first;         /* returns in the first fit (252: a year) */
+    int refit;         /* bars between refits on the expanding window (252) */
+    int restarts;      /* seeded restarts per fit (2) */
+    unsigned long long seed;
+} fin_regime_walk;
+
+void fin_regime_walk_default(fin_regime_walk *w);
+
+/* p_bull, p_bear (p->n): filtered probabilities of the bull and bear states of a Gaussian HMM on
+ * the daily log return (%), fitted at bar `first` on every return up to it and refitted every
+ * `refit` bars on all returns so far; bar t uses the model of the last fit at or before t, and the
+ * forward pass of that model over returns up to t. NAN before the first fit. Returns 0, or -1 with
+ * err (series too short, a fit that failed, out of memory). */
+int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p_bull, double *p_bear, char *err,
+                        size_t err_size);
+
+/* out (p->n): the forecaster's prediction from each bar with every input defined, NAN elsewhere.
+ * Returns 0, or -1 when out of memory. */
+int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out);
+
+#endif
