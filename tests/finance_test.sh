@@ -165,6 +165,24 @@ check "a database given as model: exit 1" "[ $? = 1 ] && grep -q 'f.db' err"
 "$fin" --db f.db forecast ar >out 2>err
 check "forecast without --model: usage error" "[ $? = 2 ]"
 
+# ---- the generated regime-switching set: the HMM finds the known market regimes ---------------------------
+rs=$src/data/samples/finance
+"$fin" --db f.db regimes --states 2 -o rs.csv "$rs/regimes" >out 2>err
+check "regimes on the generated set: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+acc=$("$python" - "$rs/regimes_truth.csv" rs.csv <<'PY'
+import csv, sys
+truth = {r["date"]: r["regime"] for r in csv.DictReader(open(sys.argv[1]))}
+hits = {}
+for r in csv.DictReader(open(sys.argv[2])):
+    h = hits.setdefault(r["symbol"], [0, 0])
+    h[0] += r["label"] == truth[r["date"]]
+    h[1] += 1
+print(" ".join(f"{s}={h[0] / h[1]:.3f}" for s, h in sorted(hits.items())), min(h[0] / h[1] for h in hits.values()))
+PY
+)
+check "regimes: every symbol's Viterbi path matches the true regime on >= 90% of days ($acc)" \
+      "[ \$(echo '$acc' | wc -w) = 7 ] && awk 'BEGIN{exit !($(echo $acc | awk '{print $NF}') >= 0.90)}'"
+
 # ---- backtests: statistics, signals, chart, database; a forecaster out of sample; bad requests --------------
 "$fin" --db f.db --json backtest --store --signals-out sig.csv --chart bt.png "$samples/TTRC.csv" >bt.json 2>err
 check "backtest: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
