@@ -49,6 +49,7 @@ nightly_commands=(
     "moe-finance factors --store --output {out}/finance-factors.csv {in}/finance/prices"
     "moe-finance regimes --store --output {out}/finance-regimes.csv {in}/finance/prices"
     "moe-finance forecast --model {in}/finance/forecaster.safetensors --store --output {out}/finance-forecasts.csv {in}/finance/prices"
+    "moe-finance run --output {out}/finance-positions.csv --charts {out}/finance-charts {in}/finance/prices"
 )
 mkdir -p "$out"
 

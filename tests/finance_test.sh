@@ -232,6 +232,19 @@ check "backtest: start after end is a usage error" "[ $? = 2 ]"
 check "backtest: a series too short for the regime model is rejected by name, the rest is traded (exit 3)" \
       "[ $? = 3 ] && grep -q 'good.csv' err && grep -q 'strategy' out"
 
+# ---- the nightly run: tomorrow's positions, the same decisions as the backtest -------------------------------
+"$fin" --db f.db run --charts charts -o positions.csv "$samples" >out 2>err
+check "run: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "run: one position per symbol stored" "[ \"\$(sql f.db 'select count(*) from fin_latest_positions')\" = 3 ]"
+check "run: one chart per symbol" "[ \$(ls charts/*.png | wc -l) = 3 ]"
+check "run: positions CSV, a header and 3 rows" "[ \$(wc -l <positions.csv) = 4 ]"
+"$fin" --db f.db run "$samples" >/dev/null 2>&1
+check "run: again the same day adds no position" "[ \"\$(sql f.db 'select count(*) from fin_positions')\" = 3 ]"
+"$fin" --db f.db run -o ttrc_pos.csv "$samples/TTRC.csv" >/dev/null 2>&1
+run_w=$(awk -F, 'NR==2{print $7}' ttrc_pos.csv)
+bt_w=$(awk -F, 'END{print $6}' sig.csv)
+check "run: TTRC's target equals the backtest's decision at the last close ($run_w vs $bt_w)" "[ -n \"$run_w\" ] && [ \"$run_w\" = \"$bt_w\" ]"
+
 # ---- no look-ahead: cutting the input after a date changes nothing before it ------------------------------
 mkdir cut full
 cp "$samples/TTRC.csv" full/TTRC.csv

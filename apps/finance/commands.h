@@ -9,5 +9,6 @@ int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_train(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_forecast(mc_ctx *ctx, int argc, char **argv);
 int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv);
+int fin_cmd_run(mc_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@ static const mc_command commands[] = {
     {"train", "train the MoE forecaster of the next days' return on the factors", fin_cmd_train},
     {"forecast", "forecast each symbol's next days' return with a trained model", fin_cmd_forecast},
     {"backtest", "simulate sized, stopped positions from regimes and forecasts against buy-and-hold", fin_cmd_backtest},
+    {"run", "the nightly step: tomorrow's target positions, refreshed statistics, a chart per symbol", fin_cmd_run},
 };
 
 static const mc_program program = {

@@ -90,6 +90,21 @@ static const char *const fin_migrations[] = {
     " trades INTEGER NOT NULL,"
     " run_id TEXT NOT NULL REFERENCES runs(run_id),"
     " PRIMARY KEY (symbols, first_date, last_date, config, portfolio)) STRICT;",
+    /* 6: the nightly run's target positions for the next session */
+    "CREATE TABLE fin_positions ("
+    " symbol TEXT NOT NULL,"
+    " date TEXT NOT NULL,"
+    " regime TEXT CHECK (regime IN ('bull', 'bear', 'sideways')),"
+    " p_bull REAL,"
+    " p_bear REAL,"
+    " forecast REAL,"
+    " target_weight REAL NOT NULL,"
+    " stop REAL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (symbol, date)) STRICT, WITHOUT ROWID;"
+    "CREATE VIEW fin_latest_positions AS"
+    " SELECT p.* FROM fin_positions p"
+    " JOIN (SELECT symbol, max(date) AS date FROM fin_positions GROUP BY symbol) l USING (symbol, date);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {
