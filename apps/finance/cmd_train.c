@@ -2,12 +2,14 @@
  * files given, validating on the last part of each symbol's history (walk-forward holdout), and
  * writes a self-describing model file. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "commands.h"
+#include "csv.h"
 #include "forecaster.h"
 #include "moecore/log.h"
 #include "moecore/train.h"
@@ -17,8 +19,8 @@
 
 typedef struct {
     const char *model_out;
-    long horizon, epochs, batch;
-    double lr, val_fraction;
+    long horizon, epochs, batch, walk_forward;
+    double lr, val_fraction, curriculum;
     fin_bad_rows policy;
 } train_opts;
 
@@ -28,9 +30,13 @@ static const mc_option options[] = {
     {"epochs", 0, "N", "training epochs (early stopping on the validation loss, patience 5)", "30"},
     {"batch", 0, "N", "mini-batch size", "256"},
     {"lr", 0, "X", "peak learning rate of AdamW (warmup 5%, then cosine)", "0.001"},
-    {"val-fraction", 0, "X", "share of each symbol's latest rows held out for validation", "0.2"},
+    {"val-fraction", 0, "X", "share of the latest rows (by date) held out for validation and early stopping", "0.2"},
+    {"walk-forward", 0, "DAYS", "also predict the second half of the dates out of sample, DAYS at a time, each block by\n"
+                                "                              models trained on every row whose target is known before it (0: off)", "0"},
+    {"curriculum", 0, "X", "start on the easiest X of the rows (smallest targets), all of them by the fifth epoch (0: off)", "0"},
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
 };
+enum { N_OPTIONS = (int)(sizeof options / sizeof options[0]) };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
     train_opts *o = user;
@@ -41,31 +47,94 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 3: return mc_cli_int(ctx, "batch", arg, 1, 65536, &o->batch);
     case 4: return mc_cli_real(ctx, "lr", arg, 1e-7, 1.0, &o->lr);
     case 5: return mc_cli_real(ctx, "val-fraction", arg, 0.05, 0.5, &o->val_fraction);
+    case 6: return mc_cli_int(ctx, "walk-forward", arg, 0, 100000, &o->walk_forward);
+    case 7: return mc_cli_real(ctx, "curriculum", arg, 0, 1, &o->curriculum);
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
 
-/* Growable float rows. */
+/* Growable float rows, each with the day of its bar and the day its target is known (the bar
+ * horizon days later), as days since 1970. */
 typedef struct {
-    float *x, *y;
+    float *x, *y, *difficulty;
+    int *day, *tday;
     int n, cap, F;
 } rowset;
 
-static int push_rows(rowset *r, const double *x, const double *y, int from, int to) {
-    int need = r->n + (to - from);
-    if (need > r->cap) {
-        int cap = need * 2 + 1024;
-        float *nx = realloc(r->x, sizeof(float) * (size_t)cap * (size_t)r->F), *ny = NULL;
-        if (nx) r->x = nx;
-        if (nx && (ny = realloc(r->y, sizeof(float) * (size_t)cap))) r->y = ny;
-        if (!nx || !ny) return -1;
-        r->cap = cap;
-    }
-    for (int i = from; i < to; i++, r->n++) {
+static void rowset_free(rowset *r) {
+    free(r->x);
+    free(r->y);
+    free(r->difficulty);
+    free(r->day);
+    free(r->tday);
+    memset(r, 0, sizeof *r);
+}
+
+static int reserve(rowset *r, int need) {
+    if (need <= r->cap) return 0;
+    int cap = need * 2 + 1024;
+    float *nx = realloc(r->x, sizeof(float) * (size_t)cap * (size_t)r->F);
+    if (nx) r->x = nx;
+    float *ny = nx ? realloc(r->y, sizeof(float) * (size_t)cap) : NULL;
+    if (ny) r->y = ny;
+    float *nd = ny ? realloc(r->difficulty, sizeof(float) * (size_t)cap) : NULL;
+    if (nd) r->difficulty = nd;
+    int *d = nd ? realloc(r->day, sizeof(int) * (size_t)cap) : NULL;
+    if (d) r->day = d;
+    int *td = d ? realloc(r->tday, sizeof(int) * (size_t)cap) : NULL;
+    if (td) r->tday = td;
+    if (!td) return -1;
+    r->cap = cap;
+    return 0;
+}
+
+/* Appends row i of `from`. */
+static int push_row(rowset *r, const rowset *from, int i) {
+    if (reserve(r, r->n + 1) != 0) return -1;
+    memcpy(r->x + (size_t)r->n * r->F, from->x + (size_t)i * r->F, sizeof(float) * (size_t)r->F);
+    r->y[r->n] = from->y[i];
+    r->difficulty[r->n] = from->difficulty[i];
+    r->day[r->n] = from->day[i];
+    r->tday[r->n++] = from->tday[i];
+    return 0;
+}
+
+/* The rows of one symbol from fin_forecaster_rows. */
+static int push_symbol(rowset *r, const fin_prices *p, int horizon, const double *x, const double *y, const int *bar,
+                       int rows) {
+    if (reserve(r, r->n + rows) != 0) return -1;
+    for (int i = 0; i < rows; i++, r->n++) {
         for (int k = 0; k < r->F; k++) r->x[(size_t)r->n * r->F + k] = (float)x[(size_t)i * r->F + k];
         r->y[r->n] = (float)y[i];
+        r->difficulty[r->n] = (float)fabs(y[i]);
+        r->day[r->n] = fin_date_days(p->date[bar[i]]);
+        r->tday[r->n] = fin_date_days(p->date[bar[i] + horizon]);
     }
     return 0;
+}
+
+/* Rows for a model that must not see day `cut` or later: fit = rows whose target is known before
+ * cut; test = rows with lo <= day < hi. Either output may be NULL. */
+static int split(const rowset *all, int cut, rowset *fit, int lo, int hi, rowset *test) {
+    for (int i = 0; i < all->n; i++) {
+        if (fit && all->tday[i] < cut && push_row(fit, all, i) != 0) return -1;
+        if (test && all->day[i] >= lo && all->day[i] < hi && push_row(test, all, i) != 0) return -1;
+    }
+    return 0;
+}
+
+static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+/* The day before which a share q of the rows lies (rows sorted by day). */
+static int day_quantile(const rowset *r, double q) {
+    int *d = malloc(sizeof(int) * (size_t)r->n);
+    if (!d) return 0;
+    memcpy(d, r->day, sizeof(int) * (size_t)r->n);
+    qsort(d, (size_t)r->n, sizeof *d, cmp_int);
+    int k = (int)(q * r->n);
+    int v = d[k < r->n ? k : r->n - 1];
+    free(d);
+    return v;
 }
 
 /* Out-of-sample quality of forecasts p against outcomes y. */
@@ -189,14 +258,136 @@ static json_t *quality_json(const quality *q) {
     return json_pack("{s:f, s:f, s:f, s:f}", "ic", q->ic, "rank_ic", q->rank_ic, "hit_rate", q->hit, "mse", q->mse);
 }
 
+/* Standardises the rows of every set with the statistics of the first, kept in f. */
+static void standardise(fin_forecaster *f, rowset *const *sets, int n_sets) {
+    const rowset *fit = sets[0];
+    for (int k = 0; k < f->n_features; k++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < fit->n; i++) m += fit->x[(size_t)i * fit->F + k];
+        m /= fit->n;
+        for (int i = 0; i < fit->n; i++) v += pow(fit->x[(size_t)i * fit->F + k] - m, 2);
+        f->mean[k] = m;
+        f->sd[k] = sqrt(v / fit->n) > 1e-12 ? sqrt(v / fit->n) : 1.0;
+    }
+    for (int s = 0; s < n_sets; s++)
+        for (int i = 0; i < sets[s]->n; i++)
+            for (int k = 0; k < f->n_features; k++) {
+                float *v = &sets[s]->x[(size_t)i * f->n_features + k];
+                *v = (float)((*v - f->mean[k]) / f->sd[k]);
+            }
+}
+
+/* The forecaster f (its network created and trained here), ridge regression and the dense MLP
+ * of the MoE layer's active width (top-2 experts plus the shared one: 192 units), all fitted on
+ * fit with early stopping on val, predicting test into pred[0], pred[1], pred[2]. The sets are
+ * standardised in place with fit's statistics. */
+static mc_status fit_models(const train_opts *o, uint64_t seed, fin_forecaster *f, rowset *fit, rowset *val, rowset *test,
+                            float *const pred[3], mc_train_result *res, mc_error *err) {
+    rowset *sets[3] = {fit, val, test};
+    standardise(f, sets, test == val ? 2 : 3);
+    char arch[1024], dense[1024];
+    if (f->model) mc_model_destroy(f->model);
+    f->model = NULL;
+    mc_status st = mc_model_create(&f->model, fin_forecaster_arch(f->n_features, arch, sizeof arch), err);
+    if (st != MC_OK) return st;
+    mc_rng *rng = mc_rng_create(seed);
+    mc_model_init(f->model, rng);
+    mc_rng_destroy(rng);
+    mc_train_config cfg;
+    mc_train_config_default(&cfg);
+    cfg.epochs = (int)o->epochs;
+    cfg.batch = (int)o->batch;
+    cfg.lr = (float)o->lr;
+    cfg.loss = MC_LOSS_HUBER;
+    cfg.patience = 5;
+    cfg.seed = seed;
+    if (o->curriculum > 0) {
+        cfg.curriculum_start = (float)o->curriculum;
+        cfg.curriculum_epochs = 5;
+    }
+    mc_dataset dfit = {fit->x, fit->y, fit->n, 1, o->curriculum > 0 ? fit->difficulty : NULL}, dval = {val->x, val->y, val->n, 1, NULL};
+    if ((st = mc_train(f->model, &cfg, &dfit, &dval, res, err)) != MC_OK) return st;
+    if ((st = predict_rows(f->model, test, pred[0])) != MC_OK) return mc_error_set(err, st, "forecaster: prediction failed");
+    if (ridge_baseline(fit, test, 1e-2, pred[1]) != 0)
+        for (int i = 0; i < test->n; i++) pred[1][i] = 0.0f;
+    snprintf(dense, sizeof dense,
+             "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
+             "{\"type\":\"layernorm\"},{\"type\":\"linear\",\"out\":192},{\"type\":\"act\",\"fn\":\"gelu\"},"
+             "{\"type\":\"linear\",\"out\":64},{\"type\":\"add\",\"from\":-4},{\"type\":\"linear\",\"out\":1}]}",
+             f->n_features);
+    mc_model *mlp;
+    mc_train_result r2;
+    if ((st = mc_model_create(&mlp, dense, err)) != MC_OK) return st;
+    rng = mc_rng_create(seed);
+    mc_model_init(mlp, rng);
+    mc_rng_destroy(rng);
+    if ((st = mc_train(mlp, &cfg, &dfit, &dval, &r2, err)) == MC_OK && (st = predict_rows(mlp, test, pred[2])) != MC_OK)
+        mc_error_set(err, st, "dense baseline: prediction failed");
+    mc_model_destroy(mlp);
+    return st;
+}
+
+/* Walk-forward evaluation: the second half of the dates in blocks of o->walk_forward days, each
+ * predicted by the three models trained on every row whose target is known before the block
+ * (early stopping on the latest val_fraction of those). q[3] gets the pooled out-of-sample quality. */
+static mc_status walk_forward(const train_opts *o, uint64_t seed, const fin_forecaster *proto, const rowset *all, quality q[3],
+                              int *folds, int *rows, mc_error *err) {
+    int *days = malloc(sizeof(int) * (size_t)all->n);
+    float *pred[3] = {malloc(sizeof(float) * (size_t)all->n), malloc(sizeof(float) * (size_t)all->n),
+                      malloc(sizeof(float) * (size_t)all->n)};
+    float *ys = malloc(sizeof(float) * (size_t)all->n);
+    mc_status st = days && pred[0] && pred[1] && pred[2] && ys ? MC_OK : mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    int n_days = 0, n_out = 0;
+    *folds = 0;
+    if (st == MC_OK) {
+        memcpy(days, all->day, sizeof(int) * (size_t)all->n);
+        qsort(days, (size_t)all->n, sizeof *days, cmp_int);
+        for (int i = 0; i < all->n; i++)
+            if (n_days == 0 || days[n_days - 1] != days[i]) days[n_days++] = days[i];
+    }
+    int first = st == MC_OK ? day_quantile(all, 0.5) : 0, start = 0;
+    while (start < n_days && days[start] < first) start++;
+    for (int b = start; st == MC_OK && b < n_days; b += (int)o->walk_forward) {
+        int lo = days[b], hi = b + o->walk_forward < n_days ? days[b + o->walk_forward] : days[n_days - 1] + 1;
+        rowset before = {.F = all->F}, fit = {.F = all->F}, val = {.F = all->F}, test = {.F = all->F};
+        if (split(all, lo, &before, lo, hi, &test) != 0) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        int v = st == MC_OK && before.n > 0 ? day_quantile(&before, 1 - o->val_fraction) : 0;
+        if (st == MC_OK && split(&before, v, &fit, v, INT32_MAX, &val) != 0) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        if (st == MC_OK && fit.n >= 50 && val.n >= 10 && test.n > 0) {
+            fin_forecaster f = *proto;
+            f.model = NULL;
+            float *out[3] = {pred[0] + n_out, pred[1] + n_out, pred[2] + n_out};
+            mc_train_result res;
+            st = fit_models(o, seed, &f, &fit, &val, &test, out, &res, err);
+            if (f.model) mc_model_destroy(f.model);
+            memcpy(ys + n_out, test.y, sizeof(float) * (size_t)test.n);
+            n_out += test.n;
+            ++*folds;
+        }
+        rowset_free(&before);
+        rowset_free(&fit);
+        rowset_free(&val);
+        rowset_free(&test);
+    }
+    if (st == MC_OK && n_out == 0) st = mc_error_set(err, MC_ERR_ARG, "walk-forward: no block had enough rows before it");
+    for (int k = 0; st == MC_OK && k < 3; k++) q[k] = assess(pred[k], ys, n_out);
+    *rows = n_out;
+    free(days);
+    free(ys);
+    for (int k = 0; k < 3; k++) free(pred[k]);
+    return st;
+}
+
 int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "[options] -o MODEL PRICES...",
         .description = "Trains the MoE forecaster of the next days' return on the factors of every symbol given\n"
-                       "(docs/finance.md). The latest part of each symbol's history validates; the model file holds\n"
-                       "the network, the feature list and statistics, the horizon and the training provenance.",
+                       "(docs/finance.md). The latest rows by date validate, with ridge regression and a dense MLP\n"
+                       "trained on the same rows beside it; --walk-forward adds an out-of-sample evaluation with\n"
+                       "retraining on a schedule. The model file holds the network, the feature list and statistics,\n"
+                       "the horizon and the training provenance.",
         .options = options,
-        .n_options = 7,
+        .n_options = N_OPTIONS,
         .min_args = 1,
         .max_args = -1,
     };
@@ -212,7 +403,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, 1, NULL) != 0) return MC_EXIT_FAILURE;
     fin_forecaster f = {.horizon = (int)o.horizon};
     f.n_features = fin_forecaster_default_features(f.factor);
-    rowset tr = {.F = f.n_features}, va = {.F = f.n_features};
+    rowset all = {.F = f.n_features}, tr = {.F = f.n_features}, va = {.F = f.n_features};
     char first_date[11] = "9999-99-99", last_date[11] = "0000-00-00";
     for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
         char reason[600];
@@ -222,7 +413,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
             mc_run_input_rejected(b.run, b.in.paths[i], reason);
             continue;
         }
-        int ok = 1;
+        int ok = 1, n0 = all.n;
         for (int s = 0; s < n_sym && ok; s++) {
             double *x, *y;
             int *bar;
@@ -235,8 +426,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
                 snprintf(reason, sizeof reason, "%s: %d usable rows, too short for the factors' 60-day windows", sym[s].symbol, rows);
                 ok = 0;
             } else {
-                int cut = rows - (int)ceil(o.val_fraction * rows);
-                if (push_rows(&tr, x, y, 0, cut) != 0 || push_rows(&va, x, y, cut, rows) != 0) b.failure = MC_ERR_NOMEM;
+                if (push_symbol(&all, &sym[s], f.horizon, x, y, bar, rows) != 0) b.failure = MC_ERR_NOMEM;
                 if (strcmp(sym[s].date[bar[0]], first_date) < 0) memcpy(first_date, sym[s].date[bar[0]], 11);
                 if (strcmp(sym[s].date[bar[rows - 1]], last_date) > 0) memcpy(last_date, sym[s].date[bar[rows - 1]], 11);
             }
@@ -244,142 +434,113 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
             free(y);
             free(bar);
         }
-        if (ok)
+        if (ok) {
             mc_run_input_ok(b.run);
-        else
+        } else {
+            all.n = n0; /* nothing of a rejected file trains */
             mc_run_input_rejected(b.run, b.in.paths[i], reason);
+        }
         fin_prices_free(sym, n_sym);
     }
+    /* validation: the latest val_fraction of the rows by date; training: the rows whose target is
+     * known before the first validation day */
+    int cut = b.failure == MC_OK && all.n > 0 ? day_quantile(&all, 1 - o.val_fraction) : 0;
+    if (b.failure == MC_OK && split(&all, cut, &tr, cut, INT32_MAX, &va) != 0) b.failure = MC_ERR_NOMEM;
     if (b.failure == MC_OK && (tr.n < 50 || va.n < 10)) {
         mc_log_error("train: %d training and %d validation rows: too few to train on", tr.n, va.n);
         b.failure = MC_ERR_ARG;
     }
     mc_error err;
-    char arch[1024];
-    if (b.failure == MC_OK && (b.failure = mc_model_create(&f.model, fin_forecaster_arch(f.n_features, arch, sizeof arch), &err)) != MC_OK)
-        mc_log_error("%s", err.msg);
+    quality wf[3] = {{0}};
+    int wf_folds = 0, wf_rows = 0;
+    if (b.failure == MC_OK && o.walk_forward > 0 &&
+        (b.failure = walk_forward(&o, ctx->seed, &f, &all, wf, &wf_folds, &wf_rows, &err)) != MC_OK)
+        mc_log_error("train: %s", err.msg);
+    float *pred[3] = {NULL, NULL, NULL};
+    mc_train_result res;
+    quality q_moe = {0}, q_ridge = {0}, q_mlp = {0};
     if (b.failure == MC_OK) {
-        /* standardise with the training rows' statistics */
-        for (int k = 0; k < f.n_features; k++) {
-            double m = 0, v = 0;
-            for (int i = 0; i < tr.n; i++) m += tr.x[(size_t)i * tr.F + k];
-            m /= tr.n;
-            for (int i = 0; i < tr.n; i++) v += pow(tr.x[(size_t)i * tr.F + k] - m, 2);
-            f.mean[k] = m;
-            f.sd[k] = sqrt(v / tr.n) > 1e-12 ? sqrt(v / tr.n) : 1.0;
-        }
-        rowset *sets[2] = {&tr, &va};
-        for (int s = 0; s < 2; s++)
-            for (int i = 0; i < sets[s]->n; i++)
-                for (int k = 0; k < f.n_features; k++) {
-                    float *v = &sets[s]->x[(size_t)i * f.n_features + k];
-                    *v = (float)((*v - f.mean[k]) / f.sd[k]);
-                }
-        mc_rng *rng = mc_rng_create(ctx->seed);
-        mc_model_init(f.model, rng);
-        mc_rng_destroy(rng);
-        mc_train_config cfg;
-        mc_train_config_default(&cfg);
-        cfg.epochs = (int)o.epochs;
-        cfg.batch = (int)o.batch;
-        cfg.lr = (float)o.lr;
-        cfg.loss = MC_LOSS_HUBER;
-        cfg.patience = 5;
-        cfg.seed = ctx->seed;
-        mc_dataset dtr = {tr.x, tr.y, tr.n, 1, NULL}, dva = {va.x, va.y, va.n, 1, NULL};
-        mc_train_result res;
-        if ((b.failure = mc_train(f.model, &cfg, &dtr, &dva, &res, &err)) != MC_OK) {
-            mc_log_error("train: %s", err.msg);
+        for (int k = 0; k < 3; k++)
+            if (!(pred[k] = malloc(sizeof(float) * (size_t)va.n))) b.failure = MC_ERR_NOMEM;
+    }
+    if (b.failure == MC_OK && (b.failure = fit_models(&o, ctx->seed, &f, &tr, &va, &va, pred, &res, &err)) != MC_OK)
+        mc_log_error("train: %s", err.msg);
+    if (b.failure == MC_OK) {
+        q_moe = assess(pred[0], va.y, va.n);
+        q_ridge = assess(pred[1], va.y, va.n);
+        q_mlp = assess(pred[2], va.y, va.n);
+        double ic = q_moe.ic, hit = q_moe.hit;
+        char s_ic[32], s_hit[32], s_rows[64], s_range[32], s_seed[32];
+        snprintf(s_ic, sizeof s_ic, "%.6f", ic);
+        snprintf(s_hit, sizeof s_hit, "%.6f", hit);
+        snprintf(s_rows, sizeof s_rows, "%d training, %d validation", tr.n, va.n);
+        snprintf(s_range, sizeof s_range, "%s..%s", first_date, last_date);
+        snprintf(s_seed, sizeof s_seed, "%llu", (unsigned long long)ctx->seed);
+        /* provenance without the run id, so that the same data, seed and thread count give the same file */
+        mc_st_meta meta[] = {{"fin.val_ic", s_ic}, {"fin.val_hit_rate", s_hit}, {"fin.rows", s_rows},
+                             {"fin.dates", s_range}, {"fin.seed", s_seed}};
+        if ((b.failure = fin_forecaster_save(&f, o.model_out, meta, 5, &err)) != MC_OK) {
+            mc_log_error("%s", err.msg);
         } else {
-            /* the MoE forecaster and two baselines on the same rows: ridge regression and a dense MLP
-             * with the MoE layer's active width (top-2 experts plus the shared one: 192 units) */
-            float *p = malloc(sizeof(float) * (size_t)va.n);
-            quality q_moe = {0}, q_ridge = {0}, q_mlp = {0};
-            if (!p || predict_rows(f.model, &va, p) != MC_OK) {
-                b.failure = MC_ERR_NOMEM;
-            } else {
-                q_moe = assess(p, va.y, va.n);
-                if (ridge_baseline(&tr, &va, 1e-2, p) == 0) q_ridge = assess(p, va.y, va.n);
-                char dense[1024];
-                snprintf(dense, sizeof dense,
-                         "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
-                         "{\"type\":\"layernorm\"},{\"type\":\"linear\",\"out\":192},{\"type\":\"act\",\"fn\":\"gelu\"},"
-                         "{\"type\":\"linear\",\"out\":64},{\"type\":\"add\",\"from\":-4},{\"type\":\"linear\",\"out\":1}]}",
-                         f.n_features);
-                mc_model *mlp;
-                mc_train_result r2;
-                if (mc_model_create(&mlp, dense, &err) == MC_OK) {
-                    mc_rng *r = mc_rng_create(ctx->seed);
-                    mc_model_init(mlp, r);
-                    mc_rng_destroy(r);
-                    if (mc_train(mlp, &cfg, &dtr, &dva, &r2, &err) == MC_OK && predict_rows(mlp, &va, p) == MC_OK)
-                        q_mlp = assess(p, va.y, va.n);
-                    mc_model_destroy(mlp);
-                }
+            mc_store *st = mc_run_store(b.run);
+            sqlite3_stmt *q;
+            json_t *metrics = json_pack("{s:o, s:o, s:o}", "moe", quality_json(&q_moe), "ridge", quality_json(&q_ridge),
+                                        "mlp", quality_json(&q_mlp));
+            if (wf_folds > 0)
+                json_object_set_new(metrics, "walk_forward",
+                                    json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "days", (int)o.walk_forward, "folds", wf_folds,
+                                              "rows", wf_rows, "moe", quality_json(&wf[0]), "ridge", quality_json(&wf[1]),
+                                              "mlp", quality_json(&wf[2])));
+            char *metrics_text = json_dumps(metrics, JSON_COMPACT);
+            if (mc_store_stmt(st, "INSERT INTO fin_models(path, horizon, features, train_rows, val_rows, val_loss, val_ic,"
+                                  " val_hit_rate, epochs, metrics, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10)"
+                                  " ON CONFLICT(path) DO UPDATE SET horizon = excluded.horizon, features = excluded.features,"
+                                  " train_rows = excluded.train_rows, val_rows = excluded.val_rows, val_loss = excluded.val_loss,"
+                                  " val_ic = excluded.val_ic, val_hit_rate = excluded.val_hit_rate, epochs = excluded.epochs,"
+                                  " metrics = excluded.metrics, run_id = excluded.run_id", &q) == MC_OK) {
+                sqlite3_bind_text(q, 11, metrics_text ? metrics_text : "{}", -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(q, 1, o.model_out, -1, SQLITE_STATIC);
+                sqlite3_bind_int(q, 2, f.horizon);
+                sqlite3_bind_int(q, 3, f.n_features);
+                sqlite3_bind_int(q, 4, tr.n);
+                sqlite3_bind_int(q, 5, va.n);
+                sqlite3_bind_double(q, 6, res.best_val);
+                sqlite3_bind_double(q, 7, ic);
+                sqlite3_bind_double(q, 8, hit);
+                sqlite3_bind_int(q, 9, res.epochs_run);
+                sqlite3_bind_text(q, 10, mc_run_id(b.run), -1, SQLITE_STATIC);
+                if (sqlite3_step(q) != SQLITE_DONE) mc_log_error("%s: %s", ctx->db_path, sqlite3_errmsg(mc_store_db(st)));
             }
-            free(p);
-            double ic = q_moe.ic, hit = q_moe.hit;
-            char s_ic[32], s_hit[32], s_rows[64], s_range[32], s_seed[32];
-            snprintf(s_ic, sizeof s_ic, "%.6f", ic);
-            snprintf(s_hit, sizeof s_hit, "%.6f", hit);
-            snprintf(s_rows, sizeof s_rows, "%d training, %d validation", tr.n, va.n);
-            snprintf(s_range, sizeof s_range, "%s..%s", first_date, last_date);
-            snprintf(s_seed, sizeof s_seed, "%llu", (unsigned long long)ctx->seed);
-            /* provenance without the run id, so that the same data, seed and thread count give the same file */
-            mc_st_meta meta[] = {{"fin.val_ic", s_ic}, {"fin.val_hit_rate", s_hit}, {"fin.rows", s_rows},
-                                 {"fin.dates", s_range}, {"fin.seed", s_seed}};
-            if ((b.failure = fin_forecaster_save(&f, o.model_out, meta, 5, &err)) != MC_OK) {
-                mc_log_error("%s", err.msg);
+            free(metrics_text);
+            if (ctx->json) {
+                json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:i, s:i}", "model", o.model_out, "horizon",
+                                      f.horizon, "features", f.n_features, "train_rows", tr.n, "val_rows", va.n, "val_loss",
+                                      res.best_val, "val_ic", ic, "val_hit_rate", hit, "epochs", res.epochs_run,
+                                      "best_epoch", res.best_epoch);
+                json_object_set_new(j, "validation", metrics);
+                mc_cli_print_json(j);
             } else {
-                mc_store *st = mc_run_store(b.run);
-                sqlite3_stmt *q;
-                json_t *metrics = json_pack("{s:o, s:o, s:o}", "moe", quality_json(&q_moe), "ridge", quality_json(&q_ridge),
-                                            "mlp", quality_json(&q_mlp));
-                char *metrics_text = json_dumps(metrics, JSON_COMPACT);
-                if (mc_store_stmt(st, "INSERT INTO fin_models(path, horizon, features, train_rows, val_rows, val_loss, val_ic,"
-                                      " val_hit_rate, epochs, metrics, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?10)"
-                                      " ON CONFLICT(path) DO UPDATE SET horizon = excluded.horizon, features = excluded.features,"
-                                      " train_rows = excluded.train_rows, val_rows = excluded.val_rows, val_loss = excluded.val_loss,"
-                                      " val_ic = excluded.val_ic, val_hit_rate = excluded.val_hit_rate, epochs = excluded.epochs,"
-                                      " metrics = excluded.metrics, run_id = excluded.run_id", &q) == MC_OK) {
-                    sqlite3_bind_text(q, 11, metrics_text ? metrics_text : "{}", -1, SQLITE_TRANSIENT);
-                    sqlite3_bind_text(q, 1, o.model_out, -1, SQLITE_STATIC);
-                    sqlite3_bind_int(q, 2, f.horizon);
-                    sqlite3_bind_int(q, 3, f.n_features);
-                    sqlite3_bind_int(q, 4, tr.n);
-                    sqlite3_bind_int(q, 5, va.n);
-                    sqlite3_bind_double(q, 6, res.best_val);
-                    sqlite3_bind_double(q, 7, ic);
-                    sqlite3_bind_double(q, 8, hit);
-                    sqlite3_bind_int(q, 9, res.epochs_run);
-                    sqlite3_bind_text(q, 10, mc_run_id(b.run), -1, SQLITE_STATIC);
-                    if (sqlite3_step(q) != SQLITE_DONE) mc_log_error("%s: %s", ctx->db_path, sqlite3_errmsg(mc_store_db(st)));
-                }
-                free(metrics_text);
-                if (ctx->json) {
-                    json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f, s:f, s:i, s:i}", "model", o.model_out, "horizon",
-                                          f.horizon, "features", f.n_features, "train_rows", tr.n, "val_rows", va.n, "val_loss",
-                                          res.best_val, "val_ic", ic, "val_hit_rate", hit, "epochs", res.epochs_run,
-                                          "best_epoch", res.best_epoch);
-                    json_object_set_new(j, "validation", metrics);
-                    mc_cli_print_json(j);
-                } else {
-                    json_decref(metrics);
-                    printf("%s\t%d-day horizon\t%d features\t%d/%d rows\t%d epochs\n", o.model_out, f.horizon, f.n_features,
-                           tr.n, va.n, res.epochs_run);
-                    const char *names[] = {"moe", "ridge", "mlp"};
-                    const quality *qs[] = {&q_moe, &q_ridge, &q_mlp};
+                json_decref(metrics);
+                printf("%s\t%d-day horizon\t%d features\t%d/%d rows\t%d epochs\n", o.model_out, f.horizon, f.n_features,
+                       tr.n, va.n, res.epochs_run);
+                const char *names[] = {"moe", "ridge", "mlp"};
+                const quality *qs[] = {&q_moe, &q_ridge, &q_mlp};
+                for (int k = 0; k < 3; k++)
+                    printf("  %-6s IC %+.3f  rank IC %+.3f  hit rate %.3f  MSE %.4f\n", names[k], qs[k]->ic, qs[k]->rank_ic,
+                           qs[k]->hit, qs[k]->mse);
+                if (wf_folds > 0) {
+                    printf("walk-forward: %d blocks of %ld days, %d rows out of sample\n", wf_folds, o.walk_forward, wf_rows);
                     for (int k = 0; k < 3; k++)
-                        printf("  %-6s IC %+.3f  rank IC %+.3f  hit rate %.3f  MSE %.4f\n", names[k], qs[k]->ic, qs[k]->rank_ic,
-                               qs[k]->hit, qs[k]->mse);
+                        printf("  %-6s IC %+.3f  rank IC %+.3f  hit rate %.3f  MSE %.4f\n", names[k], wf[k].ic, wf[k].rank_ic,
+                               wf[k].hit, wf[k].mse);
                 }
             }
         }
     }
-    free(tr.x);
-    free(tr.y);
-    free(va.x);
-    free(va.y);
+    for (int k = 0; k < 3; k++) free(pred[k]);
+    rowset_free(&all);
+    rowset_free(&tr);
+    rowset_free(&va);
     fin_forecaster_free(&f);
     return fin_batch_end(&b);
 }
