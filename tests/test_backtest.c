@@ -16,12 +16,7 @@
 #include "backtest.h"
 #include "performance.h"
 #include "sizing.h"
-
-/* |a - b| <= eps in double precision (cmocka's float comparison rounds to float). */
-#define assert_near(a, b, eps) near_at((a), (b), (eps), __LINE__)
-static void near_at(double a, double b, double eps, int line) {
-    if (!(fabs(a - b) <= eps)) fail_msg("line %d: %.17g != %.17g (tolerance %g)", line, a, b, eps);
-}
+#include "assert_double.h"
 
 static void test_performance_matches_empyrical(void **state) {
     (void)state;
@@ -32,23 +27,23 @@ static void test_performance_matches_empyrical(void **state) {
     fin_performance p;
     fin_performance_compute(r, 5, &p);
     assert_int_equal(p.days, 5);
-    assert_near(p.total_return, -0.0023176000000000307, 1e-12);
-    assert_near(p.cagr, -0.11036374807059468, 1e-12);
-    assert_near(p.annual_vol, 1.2418695583675448, 1e-12);
-    assert_near(p.sharpe, 0.40583972495671394, 1e-12);
-    assert_near(p.sortino, 0.6349803146555018, 1e-12);
-    assert_near(p.max_drawdown, -0.1279, 1e-12);
-    assert_near(p.calmar, -0.862890915329121, 1e-12);
+    assert_double_equal(p.total_return, -0.0023176000000000307, 1e-12);
+    assert_double_equal(p.cagr, -0.11036374807059468, 1e-12);
+    assert_double_equal(p.annual_vol, 1.2418695583675448, 1e-12);
+    assert_double_equal(p.sharpe, 0.40583972495671394, 1e-12);
+    assert_double_equal(p.sortino, 0.6349803146555018, 1e-12);
+    assert_double_equal(p.max_drawdown, -0.1279, 1e-12);
+    assert_double_equal(p.calmar, -0.862890915329121, 1e-12);
     /* a first-day loss counts as a drawdown from the starting value */
     const double down[2] = {-0.2, 0.1};
     fin_performance_compute(down, 2, &p);
-    assert_near(p.max_drawdown, -0.2, 1e-15);
+    assert_double_equal(p.max_drawdown, -0.2, 1e-15);
     /* no losing day: Sortino and Calmar undefined, not infinite */
     const double up[3] = {0.01, 0.02, 0.0};
     fin_performance_compute(up, 3, &p);
     assert_true(isnan(p.sortino));
     assert_true(isnan(p.calmar));
-    assert_near(p.max_drawdown, 0.0, 0.0);
+    assert_double_equal(p.max_drawdown, 0.0, 0.0);
 }
 
 static void test_sizing_rules(void **state) {
@@ -57,32 +52,32 @@ static void test_sizing_rules(void **state) {
     fin_sizing_default(&s);
     double var = 1e-4, v = 0.15 / (sqrt(252.0) * 0.01); /* 0.9449 */
     /* volatility targeting, bull: the whole vol weight */
-    assert_near(fin_target_weight(&s, var, NAN, 1.0, 0.0, 1), v, 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, NAN, 1.0, 0.0, 1), v, 1e-12);
     /* two assets share the risk budget: / sqrt(2) */
-    assert_near(fin_target_weight(&s, var, NAN, 1.0, 0.0, 2), v / sqrt(2.0), 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, NAN, 1.0, 0.0, 2), v / sqrt(2.0), 1e-12);
     /* regime mix: 1 * 0.2 + 0.5 * 0.5 + 0 * 0.3 */
-    assert_near(fin_target_weight(&s, var, NAN, 0.2, 0.3, 1), v * 0.45, 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, NAN, 0.2, 0.3, 1), v * 0.45, 1e-12);
     /* half Kelly 0.5 * 1e-4 / 1e-4 = 0.5 is below the vol weight; 5e-4 gives 2.5, above it */
-    assert_near(fin_target_weight(&s, var, 1e-4, 1.0, 0.0, 1), 0.5, 1e-12);
-    assert_near(fin_target_weight(&s, var, 5e-4, 1.0, 0.0, 1), v, 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, 1e-4, 1.0, 0.0, 1), 0.5, 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, 5e-4, 1.0, 0.0, 1), v, 1e-12);
     /* a negative forecast is flat when long/flat, short (bear scale mirrored) when long/short */
-    assert_near(fin_target_weight(&s, var, -1e-4, 0.0, 1.0, 1), 0.0, 0.0);
+    assert_double_equal(fin_target_weight(&s, var, -1e-4, 0.0, 1.0, 1), 0.0, 0.0);
     s.long_short = 1;
-    assert_near(fin_target_weight(&s, var, -1e-4, 0.0, 1.0, 1), -0.5, 1e-12);
-    assert_near(fin_target_weight(&s, var, -1e-4, 1.0, 0.0, 1), 0.0, 0.0);
+    assert_double_equal(fin_target_weight(&s, var, -1e-4, 0.0, 1.0, 1), -0.5, 1e-12);
+    assert_double_equal(fin_target_weight(&s, var, -1e-4, 1.0, 0.0, 1), 0.0, 0.0);
     /* the leverage cap and missing inputs */
     s.max_leverage = 0.3;
-    assert_near(fin_target_weight(&s, var, NAN, 1.0, 0.0, 1), 0.3, 1e-15);
-    assert_near(fin_target_weight(&s, NAN, NAN, 1.0, 0.0, 1), 0.0, 0.0);
-    assert_near(fin_target_weight(&s, var, NAN, NAN, 0.0, 1), 0.0, 0.0);
+    assert_double_equal(fin_target_weight(&s, var, NAN, 1.0, 0.0, 1), 0.3, 1e-15);
+    assert_double_equal(fin_target_weight(&s, NAN, NAN, 1.0, 0.0, 1), 0.0, 0.0);
+    assert_double_equal(fin_target_weight(&s, var, NAN, NAN, 0.0, 1), 0.0, 0.0);
     /* EWMA: the mean square of the warm-up, then the recursion */
     const double r[4] = {0.01, -0.03, 0.02, 0.0};
     double out[4];
     fin_ewma_variance(r, 4, 0.9, 2, out);
     assert_true(isnan(out[0]));
-    assert_near(out[1], (1e-4 + 9e-4) / 2, 1e-15);
-    assert_near(out[2], 0.9 * 5e-4 + 0.1 * 4e-4, 1e-15);
-    assert_near(out[3], 0.9 * out[2], 1e-15);
+    assert_double_equal(out[1], (1e-4 + 9e-4) / 2, 1e-15);
+    assert_double_equal(out[2], 0.9 * 5e-4 + 0.1 * 4e-4, 1e-15);
+    assert_double_equal(out[3], 0.9 * out[2], 1e-15);
 }
 
 /* Bars rising 1% a day from 100: close_t = 100 * 1.01^t, open_t = close_{t-1} * 1.002. */
@@ -145,21 +140,21 @@ static void test_next_open_fills_and_rebalancing(void **state) {
     assert_int_equal(r.n_days, N_BARS - 20);
     /* bar 20 is the first with a variance: weight 1 decided at its close, bought at the next open
      * (0.2% above that close): cash -0.002, then the position gains 1% */
-    assert_near(r.equity[0], 1.0, 0);
-    assert_near(r.weight[0], 1.0, 1e-15);
-    assert_near(r.equity[1], 1.008, 1e-12);
+    assert_double_equal(r.equity[0], 1.0, 0);
+    assert_double_equal(r.weight[0], 1.0, 1e-15);
+    assert_double_equal(r.equity[1], 1.008, 1e-12);
     /* rebalanced at the next open to 1.008 of stock: sells 0.002/close21 shares at close21 * 1.002 */
-    assert_near(r.equity[2], -0.002 + 0.002 * 1.002 + 1.008 * 1.01, 1e-12);
+    assert_double_equal(r.equity[2], -0.002 + 0.002 * 1.002 + 1.008 * 1.01, 1e-12);
     /* buy-and-hold from the close of bar 20 */
-    assert_near(r.benchmark[5], pow(1.01, 5), 1e-12);
-    assert_near(r.buy_and_hold.total_return, pow(1.01, N_BARS - 21) - 1, 1e-12);
+    assert_double_equal(r.benchmark[5], pow(1.01, 5), 1e-12);
+    assert_double_equal(r.buy_and_hold.total_return, pow(1.01, N_BARS - 21) - 1, 1e-12);
     assert_int_equal(r.strategy.trades, 1);
     fin_bt_result_free(&r);
 
     /* 10 bp commission on the first fill: 0.001 * open21 / close20 */
     c.cost_bps = 10;
     run(&c, m, &r);
-    assert_near(r.equity[1], 1.008 - 0.001 * 1.002, 1e-12);
+    assert_double_equal(r.equity[1], 1.008 - 0.001 * 1.002, 1e-12);
     fin_bt_result_free(&r);
     free(m);
 }
@@ -190,20 +185,20 @@ static void test_stop_block_and_release(void **state) {
     fin_bt_result r;
     run(&c, m, &r);
     double c20 = m->close[20], entry = c20 * 1.002, stop = entry * 0.9;
-    assert_near(r.stop[0], c20 * 0.9, 1e-9); /* the planned stop from bar 20's close */
-    assert_near(r.stop[5], stop, 1e-9);
-    assert_near(r.equity[5], -0.002 + c25 / c20, 1e-12);
+    assert_double_equal(r.stop[0], c20 * 0.9, 1e-9); /* the planned stop from bar 20's close */
+    assert_double_equal(r.stop[5], stop, 1e-9);
+    assert_double_equal(r.equity[5], -0.002 + c25 / c20, 1e-12);
     /* out at the stop level during bar 26 */
-    assert_near(r.equity[6], -0.002 + stop / c20, 1e-12);
+    assert_double_equal(r.equity[6], -0.002 + stop / c20, 1e-12);
     /* blocked from re-entering while the signal stays long and no breakout comes */
-    for (int t = 26; t < 32; t++) assert_near(r.weight[t - 20], 0.0, 0.0);
-    assert_near(r.equity[11], r.equity[6], 1e-15);
+    for (int t = 26; t < 32; t++) assert_double_equal(r.weight[t - 20], 0.0, 0.0);
+    assert_double_equal(r.equity[11], r.equity[6], 1e-15);
     /* the flat day releases the block: long again from bar 33's close */
-    assert_near(r.weight[32 - 20], 0.0, 0.0);
-    assert_near(r.weight[33 - 20], 1.0, 1e-15);
+    assert_double_equal(r.weight[32 - 20], 0.0, 0.0);
+    assert_double_equal(r.weight[33 - 20], 1.0, 1e-15);
     assert_true(r.equity[N_BARS - 21] > r.equity[13]);
     assert_int_equal(r.strategy.trades, 2);
-    assert_near(r.strategy.hit_rate, 0.5, 1e-15);
+    assert_double_equal(r.strategy.hit_rate, 0.5, 1e-15);
     fin_bt_result_free(&r);
     free(m);
 }

@@ -4,4 +4,6 @@
 
 #include "moecore/cli.h"
 
+int fab_cmd_maintain(mc_ctx *ctx, int argc, char **argv);
+
 #endif

@@ -2,6 +2,7 @@
 #include "commands.h"
 
 static const mc_command commands[] = {
+    {"maintain", "Predictive maintenance from sensor logs: synth, train, predict, eval.", fab_cmd_maintain},
     {NULL, NULL, NULL},
 };
 
