@@ -236,6 +236,17 @@ check "backtest: start after end is a usage error" "[ $? = 2 ]"
 check "backtest: a series too short for the regime model is rejected by name, the rest is traded (exit 3)" \
       "[ $? = 3 ] && grep -q 'good.csv' err && grep -q 'strategy' out"
 
+# ---- regime probabilities as forecaster inputs ---------------------------------------------------------------
+"$fin" --db f.db train --regimes -o ar_reg.model --epochs 5 ar >out 2>err
+check "train --regimes: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "train --regimes: the model lists the regime inputs" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_reg.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(json.loads(m[\"fin.features\"])[-2:] != [\"regime_p_bull\", \"regime_p_bear\"])'"
+"$fin" --db f.db forecast --model ar_reg.model --all -o reg_full.csv "$samples/TTRC.csv" >/dev/null 2>&1
+"$fin" --db f.db forecast --model ar_reg.model --all -o reg_cut.csv btcut/TTRC.csv >/dev/null 2>&1
+n_reg=$(wc -l <reg_cut.csv)
+check "forecasts with regime inputs start after the regime model's first year and do not change with later bars ($n_reg rows)" \
+      "[ $n_reg -gt 100 ] && [ \"\$(head -2 reg_cut.csv | tail -1 | cut -d, -f1)\" = \"\$(sed -n 254p $samples/TTRC.csv | cut -d, -f1)\" ] && [ \"\$(md5sum <reg_cut.csv)\" = \"\$(head -$n_reg reg_full.csv | md5sum)\" ]"
+
 # ---- the nightly run: tomorrow's positions, the same decisions as the backtest -------------------------------
 "$fin" --db f.db run --charts charts -o positions.csv "$samples" >out 2>err
 check "run: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"

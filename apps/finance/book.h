@@ -9,7 +9,7 @@
 #include "backtest.h"
 #include "batch.h"
 #include "forecaster.h"
-#include "signals.h"
+#include "regime_walk.h"
 
 typedef struct fin_book_opts {
     fin_bt_config bt;

@@ -21,6 +21,7 @@ typedef struct {
     const char *model_out;
     long horizon, epochs, batch, walk_forward;
     double lr, val_fraction, curriculum;
+    int regimes;
     fin_bad_rows policy;
 } train_opts;
 
@@ -34,6 +35,7 @@ static const mc_option options[] = {
     {"walk-forward", 0, "DAYS", "also predict the second half of the dates out of sample, DAYS at a time, each block by\n"
                                 "                              models trained on every row whose target is known before it (0: off)", "0"},
     {"curriculum", 0, "X", "start on the easiest X of the rows (smallest targets), all of them by the fifth epoch (0: off)", "0"},
+    {"regimes", 0, NULL, "add the walk-forward filtered bull and bear probabilities (2-state HMM) to the inputs", NULL},
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
 };
 enum { N_OPTIONS = (int)(sizeof options / sizeof options[0]) };
@@ -49,6 +51,7 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 5: return mc_cli_real(ctx, "val-fraction", arg, 0.05, 0.5, &o->val_fraction);
     case 6: return mc_cli_int(ctx, "walk-forward", arg, 0, 100000, &o->walk_forward);
     case 7: return mc_cli_real(ctx, "curriculum", arg, 0, 1, &o->curriculum);
+    case 8: o->regimes = 1; return 0;
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
@@ -403,6 +406,11 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, 1, NULL) != 0) return MC_EXIT_FAILURE;
     fin_forecaster f = {.horizon = (int)o.horizon};
     f.n_features = fin_forecaster_default_features(f.factor);
+    if (o.regimes) {
+        f.factor[f.n_features++] = FIN_INPUT_P_BULL;
+        f.factor[f.n_features++] = FIN_INPUT_P_BEAR;
+        f.regime_seed = ctx->seed;
+    }
     rowset all = {.F = f.n_features}, tr = {.F = f.n_features}, va = {.F = f.n_features};
     char first_date[11] = "9999-99-99", last_date[11] = "0000-00-00";
     for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {

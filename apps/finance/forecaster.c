@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "factors.h"
+#include "regime_walk.h"
 
 /* Factors measured in price units (or cumulated volume), which do not compare across symbols or
  * across years of one symbol. */
@@ -27,6 +27,18 @@ int fin_forecaster_default_features(int *factor) {
     return n;
 }
 
+const char *fin_input_name(int i) {
+    if (i == FIN_INPUT_P_BULL) return "regime_p_bull";
+    if (i == FIN_INPUT_P_BEAR) return "regime_p_bear";
+    return fin_factor_name(i);
+}
+
+int fin_input_index(const char *name) {
+    if (strcmp(name, "regime_p_bull") == 0) return FIN_INPUT_P_BULL;
+    if (strcmp(name, "regime_p_bear") == 0) return FIN_INPUT_P_BEAR;
+    return fin_factor_index(name);
+}
+
 const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size) {
     snprintf(buf, size,
              "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
@@ -37,11 +49,13 @@ const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size) {
 }
 
 int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int targets, double **x, double **y, int **bar) {
-    int nf = fin_factor_count(), F = f->n_features;
-    double *all = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)nf);
-    *x = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)F);
-    *y = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1));
-    *bar = malloc(sizeof(int) * (size_t)(p->n ? p->n : 1));
+    int nf = fin_factor_count(), F = f->n_features, regimes = 0;
+    for (int k = 0; k < F; k++) regimes |= f->factor[k] >= nf;
+    size_t n = (size_t)(p->n ? p->n : 1);
+    double *all = malloc(sizeof(double) * n * (size_t)(nf + 2));
+    *x = malloc(sizeof(double) * n * (size_t)F);
+    *y = malloc(sizeof(double) * n);
+    *bar = malloc(sizeof(int) * n);
     fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
     if (!all || !*x || !*y || !*bar || fin_factors_compute(&s, all) != 0) {
         free(all);
@@ -52,12 +66,28 @@ int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int target
         *bar = NULL;
         return -1;
     }
+    /* the regime probabilities after the factors: (n, 2) at all + n * nf; NAN where the walk has
+     * not made its first fit, or cannot on a short series */
+    double *pb = all + (size_t)p->n * nf, *pr = pb + p->n;
+    for (int t = 0; t < p->n; t++) pb[t] = pr[t] = NAN;
+    if (regimes) {
+        fin_regime_walk w;
+        char msg[256];
+        fin_regime_walk_default(&w);
+        w.seed = f->regime_seed;
+        if (fin_regime_walk_run(&w, p, pb, pr, msg, sizeof msg) != 0)
+            for (int t = 0; t < p->n; t++) pb[t] = pr[t] = NAN;
+    }
     int rows = 0;
     for (int t = 0; t < p->n; t++) {
         if (targets && t + f->horizon >= p->n) break;
         int ok = 1;
         double *row = *x + (size_t)rows * F;
-        for (int k = 0; k < F && ok; k++) ok = isfinite(row[k] = all[(size_t)t * nf + f->factor[k]]);
+        for (int k = 0; k < F && ok; k++) {
+            int i = f->factor[k];
+            row[k] = i == FIN_INPUT_P_BULL ? pb[t] : i == FIN_INPUT_P_BEAR ? pr[t] : all[(size_t)t * nf + i];
+            ok = isfinite(row[k]);
+        }
         if (!ok) continue;
         (*y)[rows] = targets ? 100.0 * log(p->close[t + f->horizon] / p->close[t]) : NAN;
         (*bar)[rows++] = t;
@@ -69,7 +99,7 @@ int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int target
 mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const mc_st_meta *meta, int n_meta, mc_error *err) {
     json_t *names = json_array(), *mean = json_array(), *sd = json_array();
     for (int k = 0; k < f->n_features; k++) {
-        json_array_append_new(names, json_string(fin_factor_name(f->factor[k])));
+        json_array_append_new(names, json_string(fin_input_name(f->factor[k])));
         json_array_append_new(mean, json_real(f->mean[k]));
         json_array_append_new(sd, json_real(f->sd[k]));
     }
@@ -78,9 +108,10 @@ mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const m
     json_decref(names);
     json_decref(mean);
     json_decref(sd);
-    char horizon[16];
+    char horizon[16], seed[32];
     snprintf(horizon, sizeof horizon, "%d", f->horizon);
-    mc_st_meta *all = calloc((size_t)n_meta + 5, sizeof *all);
+    snprintf(seed, sizeof seed, "%llu", f->regime_seed);
+    mc_st_meta *all = calloc((size_t)n_meta + 6, sizeof *all);
     mc_status st;
     if (!sn || !sm || !ss || !all) {
         st = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
@@ -91,6 +122,7 @@ mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const m
         all[n++] = (mc_st_meta){"fin.mean", sm};
         all[n++] = (mc_st_meta){"fin.sd", ss};
         all[n++] = (mc_st_meta){"fin.horizon", horizon};
+        all[n++] = (mc_st_meta){"fin.regime_seed", seed};
         for (int i = 0; i < n_meta; i++) all[n++] = meta[i];
         st = mc_model_save(f->model, path, NULL, 0, all, n, err);
     }
@@ -111,7 +143,8 @@ mc_status fin_forecaster_load(fin_forecaster *f, const char *path, mc_error *err
     json_t *names = json_loads(mc_safetensors_meta(file, "fin.features") ? mc_safetensors_meta(file, "fin.features") : "", 0, &je);
     json_t *mean = json_loads(mc_safetensors_meta(file, "fin.mean") ? mc_safetensors_meta(file, "fin.mean") : "", 0, &je);
     json_t *sd = json_loads(mc_safetensors_meta(file, "fin.sd") ? mc_safetensors_meta(file, "fin.sd") : "", 0, &je);
-    const char *h = mc_safetensors_meta(file, "fin.horizon");
+    const char *h = mc_safetensors_meta(file, "fin.horizon"), *rs = mc_safetensors_meta(file, "fin.regime_seed");
+    f->regime_seed = rs ? strtoull(rs, NULL, 10) : 0;
     int shape[4];
     if (!prog || strcmp(prog, "moe-finance forecaster") != 0 || !json_is_array(names) || !json_is_array(mean) ||
         !json_is_array(sd) || !h) {
@@ -128,7 +161,7 @@ mc_status fin_forecaster_load(fin_forecaster *f, const char *path, mc_error *err
     }
     for (int k = 0; k < f->n_features; k++) {
         const char *name = json_string_value(json_array_get(names, (size_t)k));
-        f->factor[k] = name ? fin_factor_index(name) : -1;
+        f->factor[k] = name ? fin_input_index(name) : -1;
         f->mean[k] = json_number_value(json_array_get(mean, (size_t)k));
         f->sd[k] = json_number_value(json_array_get(sd, (size_t)k));
         if (f->factor[k] < 0 || !isfinite(f->mean[k]) || !(f->sd[k] > 0) || !isfinite(f->sd[k])) {
@@ -152,12 +185,13 @@ mc_status fin_forecaster_predict(fin_forecaster *f, const double *x, int n, doub
     if (!in) return MC_ERR_NOMEM;
     for (int i = 0; i < n; i++)
         for (int k = 0; k < F; k++) in[(size_t)i * F + k] = (float)((x[(size_t)i * F + k] - f->mean[k]) / f->sd[k]);
+    /* one row at a time: the GEMM kernels OpenBLAS picks, and so the rounding, depend on the
+     * number of rows (and in the MoE layer on how many rows each expert gets), and a forecast must
+     * not change with the other rows it happens to be computed with (no look-ahead, bit for bit) */
     mc_status st = MC_OK;
-    for (int s = 0; s < n && st == MC_OK; s += 256) {
-        int b = n - s < 256 ? n - s : 256;
+    for (int i = 0; i < n && st == MC_OK; i++) {
         const float *y;
-        if ((st = mc_model_forward(f->model, in + (size_t)s * F, b, 0, NULL, &y)) == MC_OK)
-            for (int i = 0; i < b; i++) out[s + i] = y[i];
+        if ((st = mc_model_forward(f->model, in + (size_t)i * F, 1, 0, NULL, &y)) == MC_OK) out[i] = y[0];
     }
     free(in);
     return st;
@@ -166,4 +200,21 @@ mc_status fin_forecaster_predict(fin_forecaster *f, const double *x, int n, doub
 void fin_forecaster_free(fin_forecaster *f) {
     mc_model_destroy(f->model);
     f->model = NULL;
+}
+
+int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out) {
+    for (int t = 0; t < p->n; t++) out[t] = NAN;
+    double *x, *y, *pred = NULL;
+    int *bar, rows = fin_forecaster_rows(f, p, 0, &x, &y, &bar), rc = 0;
+    if (rows < 0) return -1;
+    if (rows > 0) {
+        pred = malloc(sizeof(double) * (size_t)rows);
+        if (!pred || fin_forecaster_predict(f, x, rows, pred) != MC_OK) rc = -1;
+        for (int i = 0; rc == 0 && i < rows; i++) out[bar[i]] = pred[i];
+    }
+    free(pred);
+    free(x);
+    free(y);
+    free(bar);
+    return rc;
 }

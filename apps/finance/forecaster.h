@@ -5,6 +5,7 @@
 #define MOE_FINANCE_FORECASTER_H
 
 #include "moecore/model.h"
+#include "factors.h"
 #include "prices.h"
 
 #define FIN_MAX_FEATURES 256
@@ -13,10 +14,20 @@ typedef struct fin_forecaster {
     mc_model *model;
     int horizon;                    /* days ahead */
     int n_features;
-    int factor[FIN_MAX_FEATURES];   /* factor index of each input */
+    int factor[FIN_MAX_FEATURES];   /* factor index of each input, or FIN_INPUT_P_BULL / P_BEAR */
+    unsigned long long regime_seed; /* seed of the walk-forward regimes behind the regime inputs */
     double mean[FIN_MAX_FEATURES];  /* training statistics of each input */
     double sd[FIN_MAX_FEATURES];
 } fin_forecaster;
+
+/* Input indices past the factors: the walk-forward filtered probabilities of the bull and bear
+ * regimes (regime_walk.h, 2 states, default schedule, seeded by regime_seed). */
+#define FIN_INPUT_P_BULL (fin_factor_count())
+#define FIN_INPUT_P_BEAR (fin_factor_count() + 1)
+
+/* The name of input index i ("KMID", ..., "regime_p_bull", "regime_p_bear"), and back (-1 when unknown). */
+const char *fin_input_name(int i);
+int fin_input_index(const char *name);
 
 /* The inputs: every factor that does not depend on the price level (the Alpha158 family, which
  * Qlib normalises by the close, and the bounded or relative indicators). */
@@ -40,6 +51,10 @@ mc_status fin_forecaster_load(fin_forecaster *f, const char *path, mc_error *err
 
 /* Predicts the h-day return (%) of rows x (n, n_features), unstandardised, into out (n). */
 mc_status fin_forecaster_predict(fin_forecaster *f, const double *x, int n, double *out);
+
+/* out (p->n): the forecaster's prediction from each bar with every input defined, NAN elsewhere.
+ * Returns 0, or -1 when out of memory. */
+int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out);
 
 void fin_forecaster_free(fin_forecaster *f);
 

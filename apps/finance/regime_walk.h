@@ -1,12 +1,11 @@
-/* signals.h: the per-bar signals of one symbol that the backtest and the nightly run trade on,
- * each computed from data up to that bar's close only: walk-forward regime probabilities and the
- * forecaster's predictions. */
-#ifndef MOE_FINANCE_SIGNALS_H
-#define MOE_FINANCE_SIGNALS_H
+/* regime_walk.h: walk-forward market regimes of one symbol: a Gaussian HMM on daily log returns
+ * refitted on a fixed schedule over an expanding window, read through its filtered probabilities,
+ * so that each bar's value uses only the data up to that bar's close. */
+#ifndef MOE_FINANCE_REGIME_WALK_H
+#define MOE_FINANCE_REGIME_WALK_H
 
 #include <stddef.h>
 
-#include "forecaster.h"
 #include "prices.h"
 
 typedef struct fin_regime_walk {
@@ -26,9 +25,5 @@ void fin_regime_walk_default(fin_regime_walk *w);
  * err (series too short, a fit that failed, out of memory). */
 int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p_bull, double *p_bear, char *err,
                         size_t err_size);
-
-/* out (p->n): the forecaster's prediction from each bar with every input defined, NAN elsewhere.
- * Returns 0, or -1 when out of memory. */
-int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out);
 
 #endif

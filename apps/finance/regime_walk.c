@@ -1,5 +1,5 @@
-/* signals.c: walk-forward regime probabilities and forecast paths (signals.h). */
-#include "signals.h"
+/* regime_walk.c: walk-forward regime probabilities (regime_walk.h). */
+#include "regime_walk.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -66,22 +66,5 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
     }
     free(x);
     free(alpha);
-    return rc;
-}
-
-int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out) {
-    for (int t = 0; t < p->n; t++) out[t] = NAN;
-    double *x, *y, *pred = NULL;
-    int *bar, rows = fin_forecaster_rows(f, p, 0, &x, &y, &bar), rc = 0;
-    if (rows < 0) return -1;
-    if (rows > 0) {
-        pred = malloc(sizeof(double) * (size_t)rows);
-        if (!pred || fin_forecaster_predict(f, x, rows, pred) != MC_OK) rc = -1;
-        for (int i = 0; rc == 0 && i < rows; i++) out[bar[i]] = pred[i];
-    }
-    free(pred);
-    free(x);
-    free(y);
-    free(bar);
     return rc;
 }
