@@ -50,6 +50,8 @@ nightly_commands=(
     "moe-finance regimes --store --output {out}/finance-regimes.csv {in}/finance/prices"
     "moe-finance forecast --model {in}/finance/forecaster.safetensors --store --output {out}/finance-forecasts.csv {in}/finance/prices"
     "moe-finance run --output {out}/finance-positions.csv --charts {out}/finance-charts {in}/finance/prices"
+    "moe-medical scan --store {in}/medical"
+    "moe-medical convert --store --output {out}/medical-nifti {in}/medical"
 )
 mkdir -p "$out"
 

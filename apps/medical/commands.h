@@ -4,4 +4,9 @@
 
 #include "moecore/cli.h"
 
+int med_cmd_eval(mc_ctx *ctx, int argc, char **argv);
+int med_cmd_scan(mc_ctx *ctx, int argc, char **argv);
+int med_cmd_convert(mc_ctx *ctx, int argc, char **argv);
+int med_cmd_phantom(mc_ctx *ctx, int argc, char **argv);
+
 #endif

@@ -2,6 +2,10 @@
 #include "commands.h"
 
 static const mc_command commands[] = {
+    {"eval", "evaluate nodule detections against annotations as LUNA16 does (FROC, CPM, bootstrap)", med_cmd_eval},
+    {"scan", "list the DICOM series under folders, with their geometry and problems", med_cmd_scan},
+    {"convert", "write CT series as NIfTI-1 volumes in Hounsfield units with the scanner's geometry", med_cmd_convert},
+    {"phantom", "write synthetic chest CT studies as DICOM with nodule annotations and clinical data", med_cmd_phantom},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,293 @@
+/* luna_csv.c: the CSV record reader and the LUNA16 annotations, predictions and scan-list files. */
+#include "luna_csv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+mc_status med_csv_open(med_csv *c, const char *path, mc_error *err) {
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->next_line = 1;
+    c->buf = malloc(MED_CSV_MAX_RECORD + 1);
+    c->field = malloc(sizeof(char *) * MED_CSV_MAX_FIELDS);
+    if (!c->buf || !c->field) {
+        med_csv_close(c);
+        return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    }
+    c->f = fopen(path, "rb");
+    if (!c->f) {
+        mc_status s = mc_error_set(err, MC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        med_csv_close(c);
+        return s;
+    }
+    return MC_OK;
+}
+
+void med_csv_close(med_csv *c) {
+    if (c->f) fclose(c->f);
+    free(c->buf);
+    free(c->field);
+    memset(c, 0, sizeof *c);
+}
+
+/* Removes the spaces around an unquoted field that starts at buf + start and ends at buf + *len. */
+static void trim_field(char *buf, size_t start, size_t *len) {
+    while (*len > start && (buf[*len - 1] == ' ' || buf[*len - 1] == '\t')) (*len)--;
+}
+
+int med_csv_next(med_csv *c, mc_error *err) {
+    for (;;) {
+        c->line = c->next_line;
+        c->n = 0;
+        size_t len = 0, start = 0;
+        int quoted = 0, was_quoted = 0, at_start = 1, ch, any = 0;
+        for (;;) {
+            ch = getc_unlocked(c->f);
+            if (ch == EOF) {
+                if (ferror(c->f)) {
+                    mc_error_set(err, MC_ERR_IO, "%s: line %ld: read error", c->path, c->line);
+                    return -1;
+                }
+                if (quoted) {
+                    mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: unterminated quoted field", c->path, c->line);
+                    return -1;
+                }
+                if (!any) return 0;
+                break;
+            }
+            any = 1;
+            if (ch == 0) {
+                mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: binary data (a NUL byte), not a CSV file", c->path,
+                             c->next_line);
+                return -1;
+            }
+            if (ch == '\n') c->next_line++;
+            if (quoted) {
+                if (ch == '"') {
+                    int next = getc_unlocked(c->f);
+                    if (next == '"') {
+                        ch = '"';
+                    } else {
+                        if (next != EOF) ungetc(next, c->f);
+                        quoted = 0;
+                        continue;
+                    }
+                }
+            } else if (ch == '"' && at_start) {
+                quoted = was_quoted = 1;
+                at_start = 0;
+                continue;
+            } else if (ch == ',' || ch == '\n') {
+                if (!was_quoted) trim_field(c->buf, start, &len);
+                if (c->n >= MED_CSV_MAX_FIELDS) {
+                    mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: more than %d fields", c->path, c->line,
+                                 MED_CSV_MAX_FIELDS);
+                    return -1;
+                }
+                c->buf[len] = '\0';
+                c->field[c->n++] = c->buf + start;
+                start = ++len;
+                at_start = 1;
+                was_quoted = 0;
+                if (ch == '\n') break;
+                continue;
+            } else if (ch == '\r') {
+                continue;
+            } else if ((at_start || was_quoted) && (ch == ' ' || ch == '\t')) {
+                continue; /* spaces before a field or after its closing quote */
+            }
+            at_start = 0;
+            if (len >= MED_CSV_MAX_RECORD - 1) {
+                mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: record longer than %d bytes", c->path, c->line,
+                             MED_CSV_MAX_RECORD);
+                return -1;
+            }
+            c->buf[len++] = (char)ch;
+        }
+        if (ch == EOF) { /* the last record had no newline */
+            if (!was_quoted) trim_field(c->buf, start, &len);
+            if (c->n >= MED_CSV_MAX_FIELDS) {
+                mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: more than %d fields", c->path, c->line,
+                             MED_CSV_MAX_FIELDS);
+                return -1;
+            }
+            c->buf[len] = '\0';
+            c->field[c->n++] = c->buf + start;
+        }
+        if (c->n == 1 && c->field[0][0] == '\0') {
+            if (ch == EOF) return 0;
+            continue; /* a blank line */
+        }
+        return 1;
+    }
+}
+
+int med_csv_find(const med_csv *c, const char *name) {
+    for (int i = 0; i < c->n; i++)
+        if (strcasecmp(c->field[i], name) == 0) return i;
+    return -1;
+}
+
+int med_csv_real(const char *s, double *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+void med_marks_free(med_marks *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n; i++) free(m->v[i].seriesuid);
+    free(m->v);
+    m->v = NULL;
+    m->n = 0;
+}
+
+mc_status med_marks_read(const char *path, med_marks_kind kind, med_marks *out, mc_error *err) {
+    out->v = NULL;
+    out->n = 0;
+    med_csv c;
+    mc_status st = med_csv_open(&c, path, err);
+    if (st != MC_OK) return st;
+    const char *value_name = kind == MED_MARKS_PREDICTIONS ? "probability" : "diameter_mm";
+    const char *names[5] = {"seriesuid", "coordX", "coordY", "coordZ", value_name};
+    int col[5], cap = 0, r = med_csv_next(&c, err);
+    if (r < 0) goto fail;
+    if (r == 0) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: empty file (expected a header: seriesuid,coordX,coordY,coordZ,%s)",
+                          path, value_name);
+        goto done;
+    }
+    int need = 0;
+    for (int k = 0; k < 5; k++) {
+        col[k] = med_csv_find(&c, names[k]);
+        if (col[k] < 0) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: header has no '%s' column", path, c.line, names[k]);
+            goto done;
+        }
+        if (col[k] + 1 > need) need = col[k] + 1;
+    }
+    while ((r = med_csv_next(&c, err)) == 1) {
+        if (c.n < need) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: %d fields, the header needs %d", path, c.line, c.n, need);
+            goto done;
+        }
+        const char *uid = c.field[col[0]];
+        if (!*uid) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: empty seriesuid", path, c.line);
+            goto done;
+        }
+        double v[4];
+        for (int k = 0; k < 4; k++) {
+            if (med_csv_real(c.field[col[k + 1]], &v[k]) != 0) {
+                st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: %s '%.40s' is not a finite number", path, c.line,
+                                  names[k + 1], c.field[col[k + 1]]);
+                goto done;
+            }
+        }
+        if (kind == MED_MARKS_ANNOTATIONS && v[3] <= 0) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: diameter_mm %g is not positive", path, c.line, v[3]);
+            goto done;
+        }
+        if (kind == MED_MARKS_EXCLUDED && v[3] < 0) v[3] = 10.0;
+        if (out->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            med_mark *nv = realloc(out->v, sizeof *nv * (size_t)cap);
+            if (!nv) goto nomem;
+            out->v = nv;
+        }
+        med_mark *m = &out->v[out->n];
+        m->seriesuid = strdup(uid);
+        if (!m->seriesuid) goto nomem;
+        m->x = v[0];
+        m->y = v[1];
+        m->z = v[2];
+        m->value = v[3];
+        m->line = c.line;
+        out->n++;
+    }
+    if (r < 0) goto fail;
+    st = MC_OK;
+    goto done;
+nomem:
+    st = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    goto done;
+fail:
+    st = err ? err->code : MC_ERR_FORMAT;
+done:
+    med_csv_close(&c);
+    if (st != MC_OK) med_marks_free(out);
+    return st;
+}
+
+void med_scan_list_free(char **uids, int n) {
+    if (!uids) return;
+    for (int i = 0; i < n; i++) free(uids[i]);
+    free(uids);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+mc_status med_scan_list_read(const char *path, char ***uids, int *n, mc_error *err) {
+    *uids = NULL;
+    *n = 0;
+    med_csv c;
+    mc_status st = med_csv_open(&c, path, err);
+    if (st != MC_OK) return st;
+    char **v = NULL;
+    int cnt = 0, cap = 0, r;
+    while ((r = med_csv_next(&c, err)) == 1) {
+        const char *uid = c.field[0];
+        if (!*uid) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: empty seriesuid", path, c.line);
+            goto done;
+        }
+        if (c.line == 1 && strcasecmp(uid, "seriesuid") == 0) continue;
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 256;
+            char **nv = realloc(v, sizeof *nv * (size_t)cap);
+            if (!nv) goto nomem;
+            v = nv;
+        }
+        if (!(v[cnt] = strdup(uid))) goto nomem;
+        cnt++;
+    }
+    if (r < 0) {
+        st = err ? err->code : MC_ERR_FORMAT;
+        goto done;
+    }
+    if (cnt == 0) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: no seriesuid listed", path);
+        goto done;
+    }
+    char **sorted = malloc(sizeof *sorted * (size_t)cnt);
+    if (!sorted) goto nomem;
+    memcpy(sorted, v, sizeof *sorted * (size_t)cnt);
+    qsort(sorted, (size_t)cnt, sizeof *sorted, cmp_str);
+    for (int i = 1; i < cnt; i++) {
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: seriesuid %.80s is listed twice", path, sorted[i]);
+            free(sorted);
+            goto done;
+        }
+    }
+    free(sorted);
+    *uids = v;
+    *n = cnt;
+    v = NULL;
+    st = MC_OK;
+    goto done;
+nomem:
+    st = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+done:
+    if (v) med_scan_list_free(v, cnt);
+    med_csv_close(&c);
+    return st;
+}

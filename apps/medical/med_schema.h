@@ -1,0 +1,29 @@
+/* med_schema.h: moe-medical's tables in the results store (component "med", docs/schema.md) and
+ * the writes of the reading stage: one row per series found, one per volume written. */
+#ifndef MOE_MEDICAL_MED_SCHEMA_H
+#define MOE_MEDICAL_MED_SCHEMA_H
+
+#include "moecore/store.h"
+#include "series.h"
+
+/* Brings the med_ tables up to date. */
+mc_status med_schema_migrate(mc_store *s);
+
+/* The salt of patient pseudonyms: opt when not NULL, else $MOESUITE_ID_SALT, else NULL. */
+const char *med_id_salt(const char *opt);
+
+/* The pseudonym of a patient ID: SHA-1 of salt, a NUL byte and the ID, as 40 hex digits. Empty
+ * (no pseudonym) when salt or id is NULL or empty. */
+void med_patient_hash(const char *salt, const char *id, char out[41]);
+
+/* Inserts or updates the row of series s (by Series UID) written by run_id. The patient ID is
+ * stored only as med_patient_hash(salt, id); names and birth dates are never read. Returns
+ * MC_ERR_DB on failure (sqlite3_errmsg of the store's connection says why). */
+mc_status med_store_series(mc_store *st, const char *run_id, const med_series *s, const char *salt);
+
+/* Records that run_id wrote v (from series s) to path; resampled tells that uneven spacing was
+ * interpolated. */
+mc_status med_store_volume(mc_store *st, const char *run_id, const med_series *s, const med_volume *v,
+                           const char *path, int resampled);
+
+#endif

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""pydicom_corpus.py: the reference that test_dicom_corpus compares moe-medical's DICOM reader with.
+
+For every file under pydicom's test data (Debian's python3-pydicom), it records what pydicom makes
+of it: the pixel values after Rescale Slope/Intercept as raw float32 (NNN.f32), the image size and
+the geometry tags, in OUT/index.json. Files pydicom cannot decode here (no JPEG-LS plug-in, ...) are
+compared with the pixels of their uncompressed original when the file is a lossless copy of one;
+otherwise they are listed as skipped with the reason. Colour images are listed as "unsupported":
+the CT reader must refuse them cleanly.
+
+Usage: /usr/bin/python3 pydicom_corpus.py OUT_DIR
+"""
+import json
+import os
+import sys
+
+import warnings
+
+import numpy as np
+import pydicom
+
+LOSSY = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
+         "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"}
+# lossless copies of an uncompressed original in the same folder
+TWINS = {"MR_small_RLE.dcm": "MR_small.dcm", "MR_small_jp2klossless.dcm": "MR_small.dcm",
+         "MR_small_jpeg_ls_lossless.dcm": "MR_small.dcm", "MR_small_bigendian.dcm": "MR_small.dcm",
+         "MR_small_expb.dcm": "MR_small.dcm", "MR_small_implicit.dcm": "MR_small.dcm",
+         "emri_small_jpeg_ls_lossless.dcm": "emri_small.dcm", "emri_small_RLE.dcm": "emri_small.dcm",
+         "emri_small_jpeg_2k_lossless.dcm": "emri_small.dcm", "emri_small_big_endian.dcm": "emri_small.dcm",
+         "rtdose_rle.dcm": "rtdose.dcm", "rtdose_rle_1frame.dcm": "rtdose_1frame.dcm",
+         "rtdose_expb.dcm": "rtdose.dcm", "rtdose_expb_1frame.dcm": "rtdose_1frame.dcm"}
+
+
+def numbers(ds, keyword):
+    v = ds.get(keyword)
+    if v is None or v == "":
+        return None
+    try:
+        return [float(x) for x in (v if isinstance(v, (list, pydicom.multival.MultiValue)) else [v])]
+    except (TypeError, ValueError):
+        return None
+
+
+def rescaled(ds):
+    arr = ds.pixel_array.astype(np.float64)
+    slope = float(ds.get("RescaleSlope", 1) or 1)
+    icpt = float(ds.get("RescaleIntercept", 0) or 0)
+    return (arr * slope + icpt).astype(np.float32)
+
+
+def main(out):
+    warnings.simplefilter("ignore")
+    root = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
+    os.makedirs(out, exist_ok=True)
+    entries = []
+    for folder, _, names in sorted(os.walk(root)):
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            e = {"path": path, "name": os.path.relpath(path, root)}
+            entries.append(e)
+            try:
+                ds = pydicom.dcmread(path)
+            except Exception as exc:  # not DICOM, or not readable by pydicom
+                e.update(status="skip", reason="pydicom cannot read it: %s" % type(exc).__name__)
+                continue
+            if "PixelData" not in ds:
+                e.update(status="skip", reason="no pixel data (not an image)")
+                continue
+            if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+                e.update(status="unsupported", reason="colour image")
+                continue
+            if "ModalityLUTSequence" in ds:
+                e.update(status="skip", reason="Modality LUT Sequence (not used by CT)")
+                continue
+            try:
+                values = rescaled(ds)
+                e["source"] = "pydicom"
+            except Exception as exc:
+                twin = TWINS.get(name)
+                if not twin:
+                    e.update(status="skip", reason="pydicom cannot decode it here: %s" % str(exc).split("\n")[0][:120])
+                    continue
+                values = rescaled(pydicom.dcmread(os.path.join(folder, twin)))
+                e["source"] = "uncompressed original " + twin
+            frames = int(ds.get("NumberOfFrames", 1) or 1)
+            data = "%03d.f32" % len(entries)
+            values.astype("<f4").tofile(os.path.join(out, data))
+            ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+            e.update(status="compare", data=data, rows=int(ds.Rows), cols=int(ds.Columns), frames=frames,
+                     lossy=ts in LOSSY, transfer_syntax=ts,
+                     monochrome1=ds.get("PhotometricInterpretation", "") == "MONOCHROME1",
+                     bits_allocated=int(ds.BitsAllocated), signed=int(ds.get("PixelRepresentation", 0)) == 1,
+                     position=numbers(ds, "ImagePositionPatient"),
+                     orientation=numbers(ds, "ImageOrientationPatient"),
+                     spacing=numbers(ds, "PixelSpacing"))
+    with open(os.path.join(out, "index.json"), "w") as f:
+        json.dump(entries, f, indent=1)
+    n = sum(e["status"] == "compare" for e in entries)
+    print("%d files, %d to compare" % (len(entries), n))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
