@@ -52,6 +52,8 @@ nightly_commands=(
     "moe-finance run --output {out}/finance-positions.csv --charts {out}/finance-charts {in}/finance/prices"
     "moe-medical scan --store {in}/medical"
     "moe-medical convert --store --output {out}/medical-nifti {in}/medical"
+    "moe-factory maintain predict --sensors {in}/factory/maintenance/sensors.csv --model {in}/factory/maintenance/model.safetensors"
+    "moe-factory tune propose --history {in}/factory/tuning/history.csv --bounds {in}/factory/tuning/bounds.csv --n 3"
 )
 mkdir -p "$out"
 

@@ -5,5 +5,6 @@
 #include "moecore/cli.h"
 
 int fab_cmd_maintain(mc_ctx *ctx, int argc, char **argv);
+int fab_cmd_tune(mc_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 
 static const mc_command commands[] = {
     {"maintain", "Predictive maintenance from sensor logs: synth, train, predict, eval.", fab_cmd_maintain},
+    {"tune", "Process tuning: simulation study (bench) and next recipes for a real line (propose).", fab_cmd_tune},
     {NULL, NULL, NULL},
 };
 
