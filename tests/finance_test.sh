@@ -148,7 +148,7 @@ check "train: the planted signal is found (validation IC > 0.25, hit rate > 0.56
       "\"$python\" -c 'import json; d=json.loads(open(\"out\").read()); print(d); assert d[\"val_ic\"] > 0.25 and d[\"val_hit_rate\"] > 0.56'"
 check "train: both baselines measured on the same rows find the signal too (ridge and dense MLP IC > 0.25)" \
       "\"$python\" -c 'import json; v=json.loads(open(\"out\").read())[\"validation\"]; assert all(v[m][\"ic\"] > 0.25 and abs(v[m][\"rank_ic\"] - v[m][\"ic\"]) < 0.1 and 0 < v[m][\"mse\"] for m in (\"moe\", \"ridge\", \"mlp\"))'"
-"$fin" --db f.db --json train -o ar_wf.model --epochs 40 --walk-forward 150 ar >wf.json 2>err
+"$fin" --db f.db --json train -o ar_wf.model --epochs 12 --walk-forward 150 ar >wf.json 2>err
 check "train --walk-forward: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
 check "train --walk-forward: blocks predicted out of sample find the signal (IC > 0.2 for the MoE and both baselines)" \
       "$python -c 'import json,sys; w=json.load(open(\"wf.json\"))[\"validation\"][\"walk_forward\"]; print(w, file=sys.stderr); sys.exit(not (w[\"folds\"] >= 3 and w[\"rows\"] > 1500 and all(w[k][\"ic\"] > 0.2 for k in (\"moe\", \"ridge\", \"mlp\"))))'"
