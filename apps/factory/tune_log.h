@@ -1,0 +1,35 @@
+/* tune_log.h: the files of a real line that `tune propose` reads: the log of batches
+ * (timestamp,<parameter>...,<objective>) and the parameter bounds (name,min,max,max_step), read
+ * strictly: a clear reason naming the line for every problem. */
+#ifndef MOE_FACTORY_TUNE_LOG_H
+#define MOE_FACTORY_TUNE_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "surrogate_opt.h"
+
+typedef struct fab_bounds_table {
+    int d;
+    char names[FAB_SURROGATE_MAX_DIM][64];
+    const char *name_ptr[FAB_SURROGATE_MAX_DIM];
+    double min[FAB_SURROGATE_MAX_DIM], max[FAB_SURROGATE_MAX_DIM], step[FAB_SURROGATE_MAX_DIM];
+    uint64_t hash;
+} fab_bounds_table;
+
+/* The logged batches: X (n x d, in the bounds' parameter order) and y. */
+typedef struct fab_history_table {
+    int n, cap;
+    double *X, *y;
+    uint64_t hash;
+} fab_history_table;
+
+/* Reads the bounds file into *b; 0, or -1 with reason ("line 3: min > max", ...). */
+int fab_read_bounds(const char *path, fab_bounds_table *b, char *reason, size_t size);
+
+/* Reads the log of batches into *h with its columns in b's parameter order and the objective
+ * column named objective; 0, or -1 with reason. The arrays are malloc'd: free h->X and h->y. */
+int fab_read_history(const char *path, const fab_bounds_table *b, const char *objective, fab_history_table *h,
+                     char *reason, size_t size);
+
+#endif
