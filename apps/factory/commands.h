@@ -4,6 +4,10 @@
 
 #include "moecore/cli.h"
 
+int fab_cmd_synth(mc_ctx *ctx, int argc, char **argv);
+int fab_cmd_train(mc_ctx *ctx, int argc, char **argv);
+int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv);
+int fab_cmd_eval(mc_ctx *ctx, int argc, char **argv);
 int fab_cmd_maintain(mc_ctx *ctx, int argc, char **argv);
 int fab_cmd_tune(mc_ctx *ctx, int argc, char **argv);
 

@@ -2,8 +2,12 @@
 #include "commands.h"
 
 static const mc_command commands[] = {
+    {"inspect", "Inspect PNG images for defects: verdict, score, location, heatmap; rows in the database.", fab_cmd_inspect},
+    {"train", "Train an inspection model (supervised or good-only) and calibrate its threshold.", fab_cmd_train},
+    {"eval", "Evaluate an inspection model on labelled folders: accuracy, F1, image and pixel AUROC.", fab_cmd_eval},
+    {"synth", "Write a synthetic inspection data set: textured surfaces with defects and masks.", fab_cmd_synth},
     {"maintain", "Predictive maintenance from sensor logs: synth, train, predict, eval.", fab_cmd_maintain},
-    {"tune", "Process tuning: simulation study (bench) and next recipes for a real line (propose).", fab_cmd_tune},
+    {"tune", "Process tuning: next recipes for a real line (propose), simulation study (bench), simulated logs.", fab_cmd_tune},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,285 @@
+/* cmd_train.c: `moe-factory train`: trains an inspection model (supervised network or good-only
+ * anomaly model) on folders of PNG images, calibrates its threshold on a held-out part, and saves
+ * it as safetensors with its settings in the metadata. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "detector.h"
+#include "inspect_schema.h"
+#include "inspector.h"
+#include "moecore/log.h"
+#include "moecore/run.h"
+#include "moecore/roc.h"
+#include "threshold.h"
+
+#define MAX_DIRS 32
+
+enum { MODE_AUTO = -1 };
+
+typedef struct {
+    const char *good[MAX_DIRS], *defect[MAX_DIRS], *masks[MAX_DIRS];
+    int n_good, n_defect, n_masks;
+    int mode; /* fab_mode, or MODE_AUTO */
+    const char *output;
+    int size, bank;
+    double val_fraction;
+    int threshold_set;
+    fab_threshold_opts thr;
+    fab_inspector_opts net;
+} train_opts;
+
+static const mc_option options[] = {
+    {"good", 0, "DIR", "folder of good images (repeatable)", NULL},
+    {"defect", 0, "DIR", "folder of defect images (repeatable)", NULL},
+    {"masks", 0, "DIR", "masks of the defect images, same relative names (repeatable, in --defect order)", NULL},
+    {"mode", 0, "supervised|anomaly|auto", "auto: supervised with at least 10 defect images, else anomaly", "auto"},
+    {"output", 'o', "MODEL", "model file to write (required)", NULL},
+    {"size", 0, "PIXELS", "images are resized to PIXELS x PIXELS (a multiple of 8)", "128"},
+    {"epochs", 0, "N", "supervised: passes over the training images", "40"},
+    {"batch", 0, "N", "supervised: images per step, half good and half defect", "16"},
+    {"lr", 0, "RATE", "supervised: AdamW peak learning rate", "0.01"},
+    {"bank", 0, "N", "anomaly: memory-bank patches kept by the coreset", "2000"},
+    {"val-fraction", 0, "F", "fraction of each label held out to calibrate the threshold", "0.25"},
+    {"threshold", 0, "cost|recall|quantile", "calibration; cost and recall need defect images, else quantile", "cost"},
+    {"cost-ratio", 0, "R", "cost of a missed defect over a false alarm", "20"},
+    {"recall", 0, "R", "target recall for --threshold recall", "0.95"},
+    {"quantile", 0, "Q", "quantile of good scores for --threshold quantile", "0.99"},
+};
+
+static int add_dir(const mc_ctx *ctx, const char **list, int *n, const char *name, const char *arg) {
+    if (*n >= MAX_DIRS) return mc_cli_usage_error(ctx, "--%s given more than %d times", name, MAX_DIRS);
+    list[(*n)++] = arg;
+    return 0;
+}
+
+static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
+    train_opts *o = user;
+    long v;
+    double r;
+    switch (index) {
+    case 0: return add_dir(ctx, o->good, &o->n_good, "good", arg);
+    case 1: return add_dir(ctx, o->defect, &o->n_defect, "defect", arg);
+    case 2: return add_dir(ctx, o->masks, &o->n_masks, "masks", arg);
+    case 3:
+        if (strcmp(arg, "supervised") == 0) o->mode = FAB_MODE_SUPERVISED;
+        else if (strcmp(arg, "anomaly") == 0) o->mode = FAB_MODE_ANOMALY;
+        else if (strcmp(arg, "auto") == 0) o->mode = MODE_AUTO;
+        else return mc_cli_usage_error(ctx, "--mode expects supervised, anomaly or auto, got '%s'", arg);
+        return 0;
+    case 4: o->output = arg; return 0;
+    case 5:
+        if (mc_cli_int(ctx, "size", arg, 32, 1024, &v) != 0) return -1;
+        if (v % 8) return mc_cli_usage_error(ctx, "--size must be a multiple of 8, got %ld", v);
+        o->size = (int)v;
+        return 0;
+    case 6: if (mc_cli_int(ctx, "epochs", arg, 1, 10000, &v) != 0) return -1; o->net.epochs = (int)v; return 0;
+    case 7: if (mc_cli_int(ctx, "batch", arg, 2, 1024, &v) != 0) return -1; o->net.batch = (int)v; return 0;
+    case 8: if (mc_cli_real(ctx, "lr", arg, 1e-6, 1, &r) != 0) return -1; o->net.lr = (float)r; return 0;
+    case 9: if (mc_cli_int(ctx, "bank", arg, 16, 1000000, &v) != 0) return -1; o->bank = (int)v; return 0;
+    case 10: return mc_cli_real(ctx, "val-fraction", arg, 0.05, 0.9, &o->val_fraction);
+    case 11:
+        o->threshold_set = 1;
+        if (fab_threshold_method_parse(arg, &o->thr.method) != 0)
+            return mc_cli_usage_error(ctx, "--threshold expects cost, recall or quantile, got '%s'", arg);
+        return 0;
+    case 12: return mc_cli_real(ctx, "cost-ratio", arg, 1e-3, 1e6, &o->thr.cost_ratio);
+    case 13: return mc_cli_real(ctx, "recall", arg, 0.01, 1, &o->thr.recall);
+    default: return mc_cli_real(ctx, "quantile", arg, 0.5, 0.9999, &o->thr.quantile);
+    }
+}
+
+static void on_image(void *user, const char *path, const char *reason) {
+    mc_run *run = user;
+    if (reason) mc_run_input_rejected(run, path, reason);
+    else mc_run_input_ok(run);
+}
+
+static int on_epoch(void *user, int epoch, double loss) {
+    const train_opts *o = user;
+    if (epoch == 0 || (epoch + 1) % 10 == 0 || epoch + 1 == o->net.epochs) mc_log_info("epoch %d: loss %.4f", epoch + 1, loss);
+    else mc_log_debug("epoch %d: loss %.4f", epoch + 1, loss);
+    return 0;
+}
+
+/* Scores of every image of set on d: score[i], in batches of 16. */
+static mc_status score_set(fab_detector *d, const fab_image_set *set, double *score) {
+    float *map = malloc(sizeof(float) * 16 * (size_t)d->map * d->map);
+    if (!map) return MC_ERR_NOMEM;
+    mc_status st = MC_OK;
+    for (int i = 0; i < set->n && st == MC_OK; i += 16)
+        st = fab_detector_run(d, set->x + (size_t)i * set->size * set->size, set->n - i < 16 ? set->n - i : 16, map,
+                              &score[i]);
+    free(map);
+    return st;
+}
+
+/* Calibrates d's threshold on the scores of val; fills method, the AUROC (NaN with one class) and
+ * the accuracy at the threshold. */
+static mc_status calibrate(fab_detector *d, const fab_image_set *val, train_opts *o, double *auroc, double *accuracy,
+                           mc_error *err) {
+    int n = val->n;
+    double *s = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)), *g = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    double *def = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    float *sf = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    mc_status st = s && g && def && sf ? score_set(d, val, s) : MC_ERR_NOMEM;
+    if (st != MC_OK) {
+        mc_error_set(err, st, "scoring the validation images failed");
+        goto done;
+    }
+    int ng = 0, nd = 0;
+    for (int i = 0; i < n; i++) {
+        if (val->label[i]) def[nd++] = s[i];
+        else g[ng++] = s[i];
+        sf[i] = (float)s[i];
+    }
+    if (nd == 0 && o->thr.method != FAB_THRESHOLD_QUANTILE) {
+        if (o->threshold_set) mc_log_warn("no defect images to calibrate by %s: using the %.3g quantile of good scores",
+                                          fab_threshold_method_name(o->thr.method), o->thr.quantile);
+        o->thr.method = FAB_THRESHOLD_QUANTILE;
+    }
+    char why[300] = "";
+    if ((st = fab_threshold_calibrate(g, ng, def, nd, &o->thr, &d->threshold, why, sizeof why)) != MC_OK) {
+        mc_error_set(err, st, "threshold calibration: %s", why);
+        goto done;
+    }
+    if (o->thr.method == FAB_THRESHOLD_COST) snprintf(d->method, sizeof d->method, "cost %g:1", o->thr.cost_ratio);
+    else if (o->thr.method == FAB_THRESHOLD_RECALL) snprintf(d->method, sizeof d->method, "recall %g", o->thr.recall);
+    else snprintf(d->method, sizeof d->method, "quantile %g", o->thr.quantile);
+    *auroc = NAN;
+    if (ng > 0 && nd > 0 && mc_auroc(sf, val->label, n, auroc) != MC_OK) *auroc = NAN;
+    int right = 0;
+    for (int i = 0; i < n; i++) right += (s[i] > d->threshold) == (val->label[i] != 0);
+    *accuracy = n ? (double)right / n : NAN;
+done:
+    free(s);
+    free(g);
+    free(def);
+    free(sf);
+    return st;
+}
+
+int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
+    static const mc_cli_spec spec = {
+        .usage = "--good DIR [--defect DIR [--masks DIR]] -o MODEL [options]",
+        .description = "Trains an inspection model on folders of PNG images (any colour type and depth; made grey).\n"
+                       "supervised: a small CNN with squeeze-excitation and spatial attention giving a defect map\n"
+                       "and an image score, trained with focal loss and balanced batches (masks label pixels;\n"
+                       "without them a defect image is an image-level label). anomaly: good images only, a\n"
+                       "memory bank of random-convolution patch features (PatchCore family). The threshold is\n"
+                       "calibrated on a held-out part and saved in the model (docs/factory.md).",
+        .options = options,
+        .n_options = (int)(sizeof options / sizeof options[0]),
+        .min_args = 0,
+        .max_args = 0,
+    };
+    train_opts o = {.mode = MODE_AUTO, .size = 128, .bank = 2000, .val_fraction = 0.25};
+    fab_threshold_opts_default(&o.thr);
+    fab_inspector_opts_default(&o.net);
+    int code;
+    if (mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code) < 0) return code;
+    if (!o.output) return mc_cli_usage_error(ctx, "-o MODEL is required"), MC_EXIT_USAGE;
+    if (o.n_good == 0) return mc_cli_usage_error(ctx, "--good DIR is required"), MC_EXIT_USAGE;
+    if (o.n_masks > o.n_defect) return mc_cli_usage_error(ctx, "more --masks than --defect folders"), MC_EXIT_USAGE;
+    if (o.mode == FAB_MODE_SUPERVISED && o.n_defect == 0)
+        return mc_cli_usage_error(ctx, "--mode supervised needs --defect DIR"), MC_EXIT_USAGE;
+
+    mc_run *run;
+    mc_error err;
+    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+        mc_log_error("%s", err.msg);
+        return MC_EXIT_FAILURE;
+    }
+    mc_store *store = mc_run_store(run);
+    mc_status st = fab_inspect_schema_migrate(store);
+    if (st != MC_OK) {
+        mc_log_error("%s", mc_store_error(store)->msg);
+        return mc_run_end(run, st);
+    }
+    fab_image_set all, train, val;
+    fab_image_set_init(&all, o.size);
+    fab_image_set_init(&train, o.size);
+    fab_image_set_init(&val, o.size);
+    fab_detector d = {0};
+    mc_rng *rng = mc_rng_create(ctx->seed);
+    for (int i = 0; i < o.n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o.good[i], 0, NULL, on_image, run, &err);
+    for (int i = 0; i < o.n_defect && st == MC_OK; i++)
+        st = fab_image_set_add_dir(&all, o.defect[i], 1, i < o.n_masks ? o.masks[i] : NULL, on_image, run, &err);
+    if (st != MC_OK) goto fail;
+    int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1);
+    if (o.mode == MODE_AUTO) o.mode = n_def >= 10 ? FAB_MODE_SUPERVISED : FAB_MODE_ANOMALY;
+    int need_good = o.mode == FAB_MODE_SUPERVISED ? 2 : 3;
+    if (n_good < need_good || (o.mode == FAB_MODE_SUPERVISED && n_def < 2)) {
+        st = mc_error_set(&err, MC_ERR_ARG, "too few usable images for %s training: %d good, %d defect",
+                          fab_mode_name((fab_mode)o.mode), n_good, n_def);
+        goto fail;
+    }
+    mc_log_info("%s training on %d good and %d defect images at %d x %d", fab_mode_name((fab_mode)o.mode), n_good, n_def,
+                o.size, o.size);
+    /* good-only: defect images are not learnt from; they all go to calibrating the threshold */
+    double fraction[2] = {o.val_fraction, o.mode == FAB_MODE_ANOMALY ? 1.0 : o.val_fraction};
+    if ((st = fab_image_set_split(&all, fraction, ctx->seed, &train, &val)) != MC_OK) {
+        mc_error_set(&err, st, "out of memory");
+        goto fail;
+    }
+    d.mode = (fab_mode)o.mode;
+    d.size = o.size;
+    d.map = o.size / FAB_MAP_STRIDE;
+    d.topk = o.net.topk;
+    if (d.mode == FAB_MODE_SUPERVISED) {
+        st = fab_inspector_train(&d.net, &train, &o.net, rng, on_epoch, &o, &err);
+    } else {
+        st = fab_anomaly_fit(&d.anomaly, &train, o.bank, rng, &err);
+    }
+    if (st != MC_OK) goto fail;
+    double auroc = NAN, accuracy = NAN;
+    if ((st = calibrate(&d, &val, &o, &auroc, &accuracy, &err)) != MC_OK) goto fail;
+    fab_model_counts counts = {fab_image_set_count(&train, 0), fab_image_set_count(&train, 1), fab_image_set_count(&val, 0),
+                               fab_image_set_count(&val, 1), auroc};
+    json_t *ej = json_pack("{s:i, s:i, s:i, s:i}", "train_good", counts.train_good, "train_defect", counts.train_defect,
+                           "val_good", counts.val_good, "val_defect", counts.val_defect);
+    json_object_set_new(ej, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
+    json_object_set_new(ej, "val_auroc", isfinite(auroc) ? json_real(auroc) : json_null());
+    char *extra = json_dumps(ej, JSON_COMPACT);
+    char seed[32];
+    json_decref(ej);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)ctx->seed);
+    mc_st_meta prov[] = {{"moesuite.program", "moe-factory train"}, {"moesuite.seed", seed}};
+    st = fab_detector_save(&d, o.output, extra, prov, 2, &err);
+    free(extra);
+    if (st != MC_OK) goto fail;
+    fab_detector *saved;
+    if ((st = fab_detector_load(&saved, o.output, &err)) != MC_OK) goto fail;
+    if ((st = mc_store_begin(store)) == MC_OK &&
+        (st = fab_inspect_record_model(store, mc_run_id(run), saved->sha256, o.output, fab_mode_name(d.mode), d.size,
+                                       d.threshold, d.method, &counts)) == MC_OK)
+        st = mc_store_commit(store);
+    if (st != MC_OK) {
+        mc_store_rollback(store);
+        mc_error_set(&err, st, "database: %s", sqlite3_errmsg(mc_store_db(store)));
+    } else if (ctx->json) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:i, s:i, s:i, s:i}", "model", o.output, "sha256", saved->sha256,
+                              "mode", fab_mode_name(d.mode), "size", d.size, "threshold", d.threshold, "threshold_method",
+                              d.method, "train_good", counts.train_good, "train_defect", counts.train_defect, "val_good",
+                              counts.val_good, "val_defect", counts.val_defect);
+        json_object_set_new(j, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
+        json_object_set_new(j, "val_auroc", isfinite(auroc) ? json_real(auroc) : json_null());
+        mc_cli_print_json(j);
+    } else {
+        printf("%s\t%s\tthreshold %.6g (%s)\tval accuracy %.3f", o.output, fab_mode_name(d.mode), d.threshold, d.method,
+               accuracy);
+        if (isfinite(auroc)) printf("\tval AUROC %.3f", auroc);
+        printf("\n");
+    }
+    fab_detector_free(saved);
+fail:
+    if (st != MC_OK) mc_log_error("%s", err.msg);
+    fab_detector_clear(&d);
+    fab_image_set_free(&all);
+    fab_image_set_free(&train);
+    fab_image_set_free(&val);
+    mc_rng_destroy(rng);
+    return mc_run_end(run, st);
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# factory_inspect_test.sh: moe-factory synth, train, inspect and eval end to end through the real
+# program: exit codes, JSON output, database rows and idempotent re-runs, heatmaps, the agreement of
+# eval with inspect and with an AUROC computed in Python, rejected images and model files, and the
+# committed samples.
+# Usage: factory_inspect_test.sh SOURCE_DIR MOE_FACTORY SCRATCH_DIR PYTHON
+set -u
+src=$1 fab=$2 scratch=$3 python=$4
+rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch" || exit 1
+passed=0 failed=0
+check() { if eval "$2"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $1" >&2; fi; }
+sql() { "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print("\n".join("|".join(map(str,r)) for r in c.execute(sys.argv[2])))' "$@"; }
+db=i.db
+
+# ---- usage ------------------------------------------------------------------------------------------
+"$fab" inspect --help >out 2>&1
+check "inspect --help: exit 0" "[ $? = 0 ] && grep -q -- '--heatmaps' out"
+"$fab" --db $db train -o m.safetensors >/dev/null 2>err
+check "train without --good: usage error" "[ $? = 2 ] && grep -q -- '--good DIR is required' err"
+"$fab" --db $db inspect x.png >/dev/null 2>err
+check "inspect without --model: usage error" "[ $? = 2 ]"
+"$fab" --db $db train --good a --mode fast -o m.safetensors >/dev/null 2>err
+check "train --mode fast: usage error" "[ $? = 2 ] && grep -q 'supervised, anomaly or auto' err"
+
+# ---- synth: layout and determinism -------------------------------------------------------------------
+"$fab" --db $db --seed 5 synth -o data --classes 3 --good 8 --defect 6 --size 64 2>err
+check "synth: exit 0" "[ $? = 0 ]"
+check "synth: 8 good, 6 defect, 6 masks per class" "[ \$(ls data/class03/good | wc -l) = 8 ] && [ \$(ls data/class03/defect | wc -l) = 6 ] && [ \$(ls data/class03/masks | wc -l) = 6 ]"
+"$fab" --db $db --seed 5 synth -o again --classes 1 --good 2 --defect 1 --size 64 2>/dev/null
+check "synth: same seed, same images" "cmp -s data/class01/good/0001.png again/class01/good/0001.png && cmp -s data/class01/masks/0000.png again/class01/masks/0000.png"
+check "synth: 64x64 8-bit grey PNGs, masks 0/255 with defect pixels" "\"$python\" -c '
+from PIL import Image; import numpy as np
+im = Image.open(\"data/class02/good/0000.png\"); m = np.array(Image.open(\"data/class02/masks/0000.png\"))
+assert im.mode == \"L\" and im.size == (64, 64)
+assert set(np.unique(m)) <= {0, 255} and (m == 255).sum() > 0'"
+
+# ---- train: supervised on two classes, anomaly on the third -------------------------------------------
+"$fab" --db $db --json train --good data/class01/good --defect data/class01/defect --masks data/class01/masks \
+    --good data/class02/good --defect data/class02/defect --masks data/class02/masks --size 64 --epochs 8 \
+    --mode supervised -o sup.safetensors >train.json 2>err
+check "train supervised: exit 0 ($(tail -1 err))" "[ $? = 0 ] && [ -s sup.safetensors ]"
+check "train supervised: JSON with mode, threshold and the held-out counts" "\"$python\" -c '
+import json; j = json.load(open(\"train.json\"))
+assert j[\"mode\"] == \"supervised\" and j[\"size\"] == 64 and 0 < j[\"threshold\"] < 1
+assert j[\"threshold_method\"] == \"cost 20:1\" and j[\"val_good\"] == 4 and j[\"val_defect\"] == 3
+assert j[\"train_good\"] + j[\"val_good\"] == 16 and j[\"train_defect\"] + j[\"val_defect\"] == 12'"
+check "model file: safetensors with the settings in its metadata" "\"$python\" -c '
+import json, struct; f = open(\"sup.safetensors\", \"rb\"); n = struct.unpack(\"<Q\", f.read(8))[0]
+h = json.loads(f.read(n)); s = json.loads(h[\"__metadata__\"][\"moesuite.inspect\"])
+assert s[\"mode\"] == \"supervised\" and s[\"map\"] == 8 and abs(s[\"threshold\"] - json.load(open(\"train.json\"))[\"threshold\"]) < 1e-9'"
+check "model row stored" "[ \"\$(sql $db \"select mode, input_size, train_good + val_good from fab_inspect_models\")\" = 'supervised|64|16' ]"
+"$fab" --db $db --json train --good data/class03/good -o ano.safetensors --size 64 --bank 100 >ano.json 2>err
+check "train auto with good images only: anomaly, quantile threshold" "[ $? = 0 ] && grep -q '\"mode\":\"anomaly\"' ano.json && grep -q '\"threshold_method\":\"quantile 0.99\"' ano.json"
+
+# ---- inspect: verdicts, rows, heatmaps, idempotence ---------------------------------------------------
+"$fab" --db $db --json inspect -m sup.safetensors --heatmaps heat data/class03/good data/class03/defect >insp.json 2>err
+check "inspect: exit 0" "[ $? = 0 ]"
+check "inspect: one JSON line per image (14)" "[ \$(wc -l <insp.json) = 14 ]"
+check "inspect: verdicts, boxes only on defects, hashes as Python's" "\"$python\" -c '
+import json, hashlib
+for l in open(\"insp.json\"):
+    j = json.loads(l)
+    assert j[\"verdict\"] == (\"defect\" if j[\"score\"] > j[\"threshold\"] else \"ok\")
+    b = j[\"bbox\"]
+    assert (b is None) == (j[\"verdict\"] == \"ok\")
+    if b: assert 0 <= b[0] <= b[2] < 64 and 0 <= b[1] <= b[3] < 64
+    assert j[\"sha256\"] == hashlib.sha256(open(j[\"path\"], \"rb\").read()).hexdigest()
+    assert j[\"ms\"] > 0'"
+check "inspect: 14 rows" "[ \"\$(sql $db 'select count(*) from fab_inspections')\" = 14 ]"
+check "heatmaps: RGB overlays of the image size" "\"$python\" -c '
+from PIL import Image; import glob
+fs = sorted(glob.glob(\"heat/*.png\")); assert len(fs) == 14, len(fs)
+for f in fs:
+    im = Image.open(f); assert im.mode == \"RGB\" and im.size == (64, 64)'"
+check "heatmap path stored" "[ \"\$(sql $db \"select heatmap from fab_inspections where path = 'data/class03/good/0000.png'\")\" = heat/data_class03_good_0000.png ]"
+"$fab" --db $db inspect -m sup.safetensors data/class03/good data/class03/defect >/dev/null 2>err
+check "re-inspect: exit 0, no new rows" "[ $? = 0 ] && [ \"\$(sql $db 'select count(*) from fab_inspections')\" = 14 ]"
+check "latest view: one row per image" "[ \"\$(sql $db 'select count(*) from fab_latest_inspections')\" = 14 ]"
+check "runs recorded" "[ \"\$(sql $db \"select count(*) from runs where command = 'inspect' and status = 'ok'\")\" = 2 ]"
+
+# ---- eval agrees with inspect and with Python's AUROC ------------------------------------------------
+"$fab" --db $db --json eval -m sup.safetensors --good data/class03/good --defect data/class03/defect \
+    --masks data/class03/masks --roc roc.png >eval.json 2>err
+check "eval: exit 0" "[ $? = 0 ] && [ -s roc.png ]"
+check "eval: counts, F1, AUROC as recomputed from inspect's scores" "\"$python\" -c '
+import json
+e = json.load(open(\"eval.json\"))
+rows = [json.loads(l) for l in open(\"insp.json\")]
+pos = [r[\"score\"] for r in rows if \"/defect/\" in r[\"path\"]]; neg = [r[\"score\"] for r in rows if \"/good/\" in r[\"path\"]]
+assert e[\"n_good\"] == 8 and e[\"n_defect\"] == 6
+pred = sum(r[\"verdict\"] == \"defect\" for r in rows)
+assert e[\"tp\"] + e[\"fp\"] == pred, (e, pred)
+assert e[\"tp\"] == sum(r[\"verdict\"] == \"defect\" for r in rows if \"/defect/\" in r[\"path\"])
+auc = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+assert abs(e[\"image_auroc\"] - auc) < 1e-9, (e[\"image_auroc\"], auc)
+assert abs(e[\"accuracy\"] - (e[\"tp\"] + e[\"tn\"]) / 14) < 1e-12
+f1 = 2 * e[\"tp\"] / (2 * e[\"tp\"] + e[\"fp\"] + e[\"fn\"]) if e[\"tp\"] else 0
+assert abs(e[\"f1\"] - f1) < 1e-12 and 0 < e[\"pixel_auroc\"] <= 1'"
+"$fab" --db $db eval -m sup.safetensors --good data/class03/good --defect data/class03/defect >/dev/null 2>&1
+"$fab" --db $db eval -m sup.safetensors --good data/class03/good --defect data/class03/defect >/dev/null 2>&1
+check "eval rows: one per model and data set" "[ \"\$(sql $db 'select count(*) from fab_inspect_evals')\" = 2 ] && [ \"\$(sql $db 'select count(*) from fab_inspect_evals where pixel_auroc is null')\" = 1 ]"
+
+# ---- bad images: each rejected, the batch goes on -----------------------------------------------------
+mkdir bad
+for f in bad_crc bad_truncated bad_bomb bad_text bad_empty; do cp "$src/tests/factory/png/$f.png" bad/; done
+cp data/class03/good/0000.png bad/fine.png
+"$fab" --db $db inspect -m ano.safetensors bad >out 2>err
+check "bad images: exit 3" "[ $? = 3 ]"
+check "the good image still inspected" "grep -q '^bad/fine.png' out"
+for f in bad_crc:'CRC error' bad_truncated:'truncated' bad_bomb:'above the limit' bad_text:'not a PNG file' bad_empty:'not a PNG file'; do
+    name=${f%%:*} want=${f#*:}
+    check "bad/$name.png rejected: $want" "grep -q \"rejected: bad/$name.png: .*$want\" err"
+done
+check "rejections in input_errors" "[ \"\$(sql $db \"select count(*) from input_errors e join runs r using (run_id) where r.status = 'partial' and r.command = 'inspect'\")\" = 5 ]"
+check "nothing of a rejected image stored" "[ \"\$(sql $db \"select count(*) from fab_inspections where path like 'bad/bad_%'\")\" = 0 ]"
+
+# ---- bad model files -------------------------------------------------------------------------------------
+head -c 1000 sup.safetensors >cut.safetensors
+"$fab" --db $db inspect -m cut.safetensors data/class03/good >/dev/null 2>err
+check "truncated model: exit 1, named" "[ $? = 1 ] && grep -q 'cut.safetensors' err"
+"$python" -c 'import struct, json; h = json.dumps({"__metadata__": {"moesuite.inspect": "{}"}}).encode(); open("empty.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)'
+"$fab" --db $db inspect -m empty.safetensors data/class03/good >/dev/null 2>err
+check "model without a network: exit 1, named" "[ $? = 1 ] && grep -q 'empty.safetensors' err"
+
+# ---- the committed samples and models -------------------------------------------------------------------------
+samples=$src/data/samples/factory/inspection
+for m in supervised anomaly_class01; do
+    "$fab" --db $db --json inspect -m "$samples/$m.safetensors" "$samples"/images/class0[12]/{good,defect} >s.json 2>err
+    check "samples with $m: exit 0, 12 images" "[ $? = 0 ] && [ \$(wc -l <s.json) = 12 ]"
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
