@@ -163,10 +163,19 @@ static void draw_legend(cairo_t *cr, const frame *f, const mc_plot_series *s, in
         const double *c = palette[k % N_PALETTE];
         double y = by + 13 + 18 * r++;
         cairo_set_source_rgb(cr, c[0], c[1], c[2]);
-        cairo_set_line_width(cr, 2);
-        cairo_move_to(cr, bx + 6, y);
-        cairo_line_to(cr, bx + 30, y);
-        cairo_stroke(cr);
+        if (s[k].style == 2) {
+            cairo_new_sub_path(cr);
+            cairo_arc(cr, bx + 18, y, 3, 0, 2 * M_PI);
+            cairo_fill(cr);
+        } else {
+            double dash[] = {6.0, 4.0};
+            cairo_set_dash(cr, dash, s[k].style == 1 ? 2 : 0, 0);
+            cairo_set_line_width(cr, 2);
+            cairo_move_to(cr, bx + 6, y);
+            cairo_line_to(cr, bx + 30, y);
+            cairo_stroke(cr);
+            cairo_set_dash(cr, NULL, 0, 0);
+        }
         cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
         label_at(cr, s[k].label, bx + 36, y, 0.0, 0.5);
     }
