@@ -154,17 +154,41 @@ static int argext(const double *w, int d, double sign) {
     return best;
 }
 
+/* The k-th smallest of a (n, reordered in place) by quickselect: afterwards a[k] is that value,
+ * everything before it is <= it and everything after it >= it. */
+static double select_kth(double *a, int n, int k) {
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = a[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) {
+                double t = a[i];
+                a[i++] = a[j];
+                a[j--] = t;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else break;
+    }
+    return a[k];
+}
+
 /* Quantile with linear interpolation between order statistics (pandas' default); d <= 64. */
 static double quantile(const double *w, int d, double q) {
     double s[64];
-    for (int i = 0; i < d; i++) { /* insertion sort: short windows */
-        int j = i;
-        for (; j > 0 && s[j - 1] > w[i]; j--) s[j] = s[j - 1];
-        s[j] = w[i];
-    }
+    memcpy(s, w, sizeof(double) * (size_t)d);
     double pos = q * (d - 1);
     int lo = (int)pos;
-    return lo + 1 < d ? s[lo] + (s[lo + 1] - s[lo]) * (pos - lo) : s[lo];
+    double below = select_kth(s, d, lo);
+    if (lo + 1 >= d) return below;
+    double above = s[lo + 1];
+    for (int i = lo + 2; i < d; i++)
+        if (s[i] < above) above = s[i];
+    return below + (above - below) * (pos - lo);
 }
 
 /* Least squares of w against x = 1..d; sd is the sample standard deviation of w. */
@@ -203,8 +227,8 @@ static double corr(const double *a, const double *b, int d) {
 static double move_ratio(const double *w, int d, double gain_weight, double loss_weight) {
     double gain = 0, loss = 0, total = 0;
     for (int i = 0; i < d; i++) {
-        gain += fmax(w[i], 0);
-        loss += fmax(-w[i], 0);
+        gain += w[i] > 0 ? w[i] : 0; /* fmax(w, 0) without the libm call: w is finite */
+        loss += w[i] < 0 ? -w[i] : 0;
         total += fabs(w[i]);
     }
     return (gain_weight * gain + loss_weight * loss) / (total + 1e-12);
