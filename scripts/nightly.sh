@@ -52,6 +52,7 @@ nightly_commands=(
     "moe-finance run --output {out}/finance-positions.csv --charts {out}/finance-charts {in}/finance/prices"
     "moe-medical scan --store {in}/medical"
     "moe-medical convert --store --output {out}/medical-nifti {in}/medical"
+    "moe-medical detect --store --model {in}/medical/detector.safetensors --clinical {in}/medical/clinical.csv --candidates-out {out}/medical-candidates.csv --images {out}/medical-findings {in}/medical"
     "moe-factory inspect --model {in}/factory/inspection/supervised.safetensors --heatmaps {out}/factory-heatmaps {in}/factory/inspection/images/class01/good {in}/factory/inspection/images/class01/defect {in}/factory/inspection/images/class02/good {in}/factory/inspection/images/class02/defect"
     "moe-factory maintain predict --sensors {in}/factory/maintenance/sensors.csv --model {in}/factory/maintenance/model.safetensors"
     "moe-factory tune propose --history {in}/factory/tuning/history.csv --bounds {in}/factory/tuning/bounds.csv --n 3"

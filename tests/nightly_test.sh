@@ -17,6 +17,7 @@ check "log has start and end" "grep -q 'nightly start' n.log && grep -q 'nightly
 check "output says where the log is" "grep -q '^Log: .*n.log' out"
 check "the sample CT series recorded and converted" "[ \"\$(sqlite3 n.db 'select count(*) from med_series')\" = 3 ] && [ \$(ls moesuite-out/medical-nifti/*.nii.gz | wc -l) = 3 ]"
 check "sample images inspected, each with a heatmap" "[ \"\$(sqlite3 n.db 'select count(*) from fab_inspections')\" -ge 8 ] && [ \$(ls moesuite-out/factory-heatmaps/*.png | wc -l) -ge 8 ]"
+check "the sample CT series searched for nodules: candidates CSV for all three, a montage each" "[ \"\$(tail -n +2 moesuite-out/medical-candidates.csv | cut -d, -f1 | sort -u | wc -l)\" = 3 ] && [ \$(ls moesuite-out/medical-findings/ | grep -vc _) = 3 ]"
 check "maintenance predictions stored, one per sample machine" "[ \"\$(sqlite3 n.db 'select count(distinct machine_id) from fab_maint_predictions')\" -ge 5 ]"
 check "three recipes proposed" "[ \"\$(sqlite3 n.db 'select count(*) from fab_tune_proposals')\" = 3 ]"
 check "tomorrow's positions stored, one per sample symbol" "[ \"\$(sqlite3 n.db 'select count(*) from fin_latest_positions')\" = 3 ]"

@@ -8,5 +8,7 @@ int med_cmd_eval(mc_ctx *ctx, int argc, char **argv);
 int med_cmd_scan(mc_ctx *ctx, int argc, char **argv);
 int med_cmd_convert(mc_ctx *ctx, int argc, char **argv);
 int med_cmd_phantom(mc_ctx *ctx, int argc, char **argv);
+int med_cmd_train(mc_ctx *ctx, int argc, char **argv);
+int med_cmd_detect(mc_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -6,6 +6,8 @@ static const mc_command commands[] = {
     {"scan", "list the DICOM series under folders, with their geometry and problems", med_cmd_scan},
     {"convert", "write CT series as NIfTI-1 volumes in Hounsfield units with the scanner's geometry", med_cmd_convert},
     {"phantom", "write synthetic chest CT studies as DICOM with nodule annotations and clinical data", med_cmd_phantom},
+    {"train", "train the 3D CNN nodule detector on annotated CT series", med_cmd_train},
+    {"detect", "find lung nodules in CT series with the 3D CNN, with type, Lung-RADS and malignancy risk", med_cmd_detect},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,222 @@
+/* detector.c: study preparation, patches, CNN scoring, 3D non-maximum suppression and nodule type
+ * for the lung-nodule detector (detector.h). */
+#include "detector.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lung_mask.h"
+#include "resample.h"
+
+/* Residual block with squeeze-excitation and spatial attention between two pooling stages:
+ *   24^3x1 -> conv8 -> 12^3 -> conv8, [conv8, conv8] + skip -> SE -> spatial attention -> 6^3
+ *   -> conv16 -> global average -> logit */
+static const char arch_json[] =
+    "{\"input\": [1, 24, 24, 24], \"layers\": ["
+    "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"maxpool\", \"k\": 2, \"stride\": 2},"
+    "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"},"
+    "{\"type\": \"add\", \"from\": -6}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"se\", \"reduction\": 2}, {\"type\": \"spatial_attention\", \"k\": 5},"
+    "{\"type\": \"maxpool\", \"k\": 2, \"stride\": 2},"
+    "{\"type\": \"conv\", \"out\": 16, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"globalavgpool\"}, {\"type\": \"linear\", \"out\": 1}]}";
+
+const char *med_detector_arch(void) { return arch_json; }
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void med_prepared_free(med_prepared *p) {
+    if (!p) return;
+    med_volume_free(p->iso);
+    free(p->cand);
+    memset(p, 0, sizeof *p);
+}
+
+mc_status med_prepare(const med_series *s, const med_series_options *so, const med_candidate_opts *o,
+                      med_prepared *p, mc_error *err) {
+    memset(p, 0, sizeof *p);
+    med_volume *v = NULL;
+    uint8_t *mask = NULL;
+    double t0 = now_s();
+    mc_status st = med_series_read(s, so, &v, err);
+    if (st != MC_OK) return st;
+    double t1 = now_s();
+    st = med_resample_isotropic(v, 1.0, &p->iso, err);
+    med_volume_free(v);
+    if (st != MC_OK) return st;
+    double t2 = now_s();
+    med_lung_mask_opts mo;
+    med_lung_mask_opts_default(&mo);
+    med_lung_mask_info info;
+    if ((st = med_lung_mask(p->iso, &mo, &mask, &info, err)) != MC_OK) goto fail;
+    double t3 = now_s();
+    if (info.components == 0) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "no lungs found: not a chest CT");
+        goto fail;
+    }
+    p->lung_ml = info.mask_ml;
+    if ((st = med_candidates_find(p->iso, mask, o, &p->cand, &p->n_cand, err)) != MC_OK) goto fail;
+    free(mask);
+    double t4 = now_s();
+    p->t_read = t1 - t0;
+    p->t_resample = t2 - t1;
+    p->t_mask = t3 - t2;
+    p->t_candidates = t4 - t3;
+    return MC_OK;
+fail:
+    free(mask);
+    med_prepared_free(p);
+    return st;
+}
+
+static float sample(const med_volume *v, double x, double y, double z) {
+    if (x < 0 || y < 0 || z < 0 || x > v->nx - 1 || y > v->ny - 1 || z > v->nz - 1) return -1000.0f;
+    int i = (int)x, j = (int)y, k = (int)z;
+    if (i > v->nx - 2) i = v->nx - 2 < 0 ? 0 : v->nx - 2;
+    if (j > v->ny - 2) j = v->ny - 2 < 0 ? 0 : v->ny - 2;
+    if (k > v->nz - 2) k = v->nz - 2 < 0 ? 0 : v->nz - 2;
+    double fx = x - i, fy = y - j, fz = z - k;
+    int i1 = i + 1 < v->nx ? i + 1 : i, j1 = j + 1 < v->ny ? j + 1 : j, k1 = k + 1 < v->nz ? k + 1 : k;
+    const float *h = v->hu;
+    double c00 = h[med_volume_index(v, i, j, k)] * (1 - fx) + h[med_volume_index(v, i1, j, k)] * fx;
+    double c10 = h[med_volume_index(v, i, j1, k)] * (1 - fx) + h[med_volume_index(v, i1, j1, k)] * fx;
+    double c01 = h[med_volume_index(v, i, j, k1)] * (1 - fx) + h[med_volume_index(v, i1, j, k1)] * fx;
+    double c11 = h[med_volume_index(v, i, j1, k1)] * (1 - fx) + h[med_volume_index(v, i1, j1, k1)] * fx;
+    double c0 = c00 * (1 - fy) + c10 * fy, c1 = c01 * (1 - fy) + c11 * fy;
+    return (float)(c0 * (1 - fz) + c1 * fz);
+}
+
+void med_patch_extract(const med_volume *v, const double c[3], const double a[3][3], float *out) {
+    const double half = (MED_PATCH - 1) / 2.0;
+    const double scale = 1.0 / (MED_PATCH_HU_HI - MED_PATCH_HU_LO);
+    for (int z = 0; z < MED_PATCH; z++)
+        for (int y = 0; y < MED_PATCH; y++)
+            for (int x = 0; x < MED_PATCH; x++) {
+                double d[3] = {x - half, y - half, z - half}, q[3];
+                for (int r = 0; r < 3; r++) q[r] = c[r] + a[r][0] * d[0] + a[r][1] * d[1] + a[r][2] * d[2];
+                double w = (sample(v, q[0], q[1], q[2]) - MED_PATCH_HU_LO) * scale;
+                out[((size_t)z * MED_PATCH + (size_t)y) * MED_PATCH + (size_t)x] =
+                    (float)(w < 0 ? 0 : w > 1 ? 1 : w);
+            }
+}
+
+mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, float *prob,
+                             mc_error *err) {
+    enum { BATCH = 32, FLIPS = 8 };
+    const size_t ps = (size_t)MED_PATCH * MED_PATCH * MED_PATCH;
+    if (mc_model_input_size(m) != (int64_t)ps || mc_model_output_size(m) != 1)
+        return mc_error_set(err, MC_ERR_FORMAT, "the model is not a nodule detector: input %lld values, output %lld",
+                            (long long)mc_model_input_size(m), (long long)mc_model_output_size(m));
+    float *x = malloc(sizeof *x * ps * BATCH);
+    double *logit = calloc((size_t)(n > 0 ? n : 1), sizeof *logit);
+    if (!x || !logit) {
+        free(x);
+        free(logit);
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    }
+    /* the mean logit over the 8 flips of the axes (test-time augmentation) */
+    for (int f = 0; f < FLIPS; f++) {
+        const double a[3][3] = {{f & 1 ? -1 : 1, 0, 0}, {0, f & 2 ? -1 : 1, 0}, {0, 0, f & 4 ? -1 : 1}};
+        for (int s = 0; s < n; s += BATCH) {
+            int b = n - s < BATCH ? n - s : BATCH;
+            for (int i = 0; i < b; i++) {
+                double ijk[3] = {c[s + i].i, c[s + i].j, c[s + i].k};
+                med_patch_extract(iso, ijk, a, x + ps * (size_t)i);
+            }
+            const float *out;
+            mc_status st = mc_model_forward(m, x, b, 0, NULL, &out);
+            if (st != MC_OK) {
+                free(x);
+                free(logit);
+                return mc_error_set(err, st, "the detector's forward pass failed: %s", mc_status_str(st));
+            }
+            for (int i = 0; i < b; i++) logit[s + i] += out[i] / (double)FLIPS;
+        }
+    }
+    for (int i = 0; i < n; i++) prob[i] = (float)(1.0 / (1.0 + exp(-logit[i])));
+    free(x);
+    free(logit);
+    return MC_OK;
+}
+
+typedef struct {
+    float p;
+    int i;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->i - y->i;
+}
+
+int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radius_mm, int *order) {
+    ranked *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
+    if (!r) return -1;
+    for (int i = 0; i < n; i++) r[i] = (ranked){prob[i], i};
+    qsort(r, (size_t)n, sizeof *r, cmp_ranked);
+    int kept = 0;
+    for (int a = 0; a < n; a++) {
+        const med_candidate *p = &c[r[a].i];
+        int drop = 0;
+        for (int b = 0; b < kept && !drop; b++) {
+            const med_candidate *q = &c[order[b]];
+            double rad = q->diameter_mm / 2 > min_radius_mm ? q->diameter_mm / 2 : min_radius_mm;
+            double dx = p->x - q->x, dy = p->y - q->y, dz = p->z - q->z;
+            drop = dx * dx + dy * dy + dz * dz < rad * rad;
+        }
+        if (!drop) order[kept++] = r[a].i;
+    }
+    free(r);
+    return kept;
+}
+
+med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], double d, double *solid_mm) {
+    double r = d / 2 < 1 ? 1 : d / 2;
+    int lo[3], hi[3], n[3] = {v->nx, v->ny, v->nz};
+    for (int a = 0; a < 3; a++) {
+        lo[a] = (int)floor(c[a] - r);
+        hi[a] = (int)ceil(c[a] + r);
+        if (lo[a] < 0) lo[a] = 0;
+        if (hi[a] > n[a] - 1) hi[a] = n[a] - 1;
+    }
+    long dense = 0, solid = 0;
+    for (int k = lo[2]; k <= hi[2]; k++)
+        for (int j = lo[1]; j <= hi[1]; j++)
+            for (int i = lo[0]; i <= hi[0]; i++) {
+                double dx = i - c[0], dy = j - c[1], dz = k - c[2];
+                if (dx * dx + dy * dy + dz * dz > r * r) continue;
+                float h = v->hu[med_volume_index(v, i, j, k)];
+                if (h > -800) dense++;
+                if (h > -300) solid++;
+            }
+    double f = dense > 0 ? (double)solid / (double)dense : 0;
+    *solid_mm = d * cbrt(f);
+    if (f >= 0.6) {
+        *solid_mm = d;
+        return MED_NODULE_SOLID;
+    }
+    if (f < 0.15) {
+        *solid_mm = 0;
+        return MED_NODULE_GROUND_GLASS;
+    }
+    return MED_NODULE_PART_SOLID;
+}
+
+int med_match_annotation(const double p[3], const double *ann, int n) {
+    for (int a = 0; a < n; a++) {
+        const double *q = ann + 4 * a;
+        double dx = p[0] - q[0], dy = p[1] - q[1], dz = p[2] - q[2], r = q[3] / 2;
+        if (dx * dx + dy * dy + dz * dz < r * r) return a;
+    }
+    return -1;
+}

@@ -1,0 +1,84 @@
+/* detector.h: the lung-nodule detector of moe-medical: a study prepared for detection (read, resampled
+ * to 1 mm isotropic voxels, lung mask, Hessian blob candidates), cubic patches around candidates
+ * (windowed HU, optionally flipped, rotated or scaled), a small 3D CNN with residual blocks,
+ * squeeze-excitation and spatial attention that scores each patch as nodule or not, 3D non-maximum
+ * suppression of the scored candidates, and a nodule's type from its densities.
+ *
+ * The network's input is one channel of MED_PATCH^3 voxels of 1 mm around the candidate, HU
+ * -1000..400 scaled to 0..1; its output is one logit (nodule vs anything else). */
+#ifndef MOE_MEDICAL_DETECTOR_H
+#define MOE_MEDICAL_DETECTOR_H
+
+#include <stdint.h>
+
+#include "brock.h"
+#include "candidates.h"
+#include "lungrads.h"
+#include "moecore/model.h"
+#include "moecore/status.h"
+#include "series.h"
+#include "volume.h"
+
+#define MED_PATCH 24            /* voxels (mm) on each side of a patch */
+#define MED_PATCH_HU_LO (-1000.0) /* window of the patches: HU lo..hi to 0..1 */
+#define MED_PATCH_HU_HI 400.0
+
+/* One finding of the detector on a series. */
+typedef struct med_finding {
+    int index;             /* 1 = most probable */
+    double x, y, z;        /* world position, mm (DICOM LPS) */
+    double i, j, k;        /* voxel coordinates in the 1 mm volume */
+    double diameter_mm;    /* the candidate's blob diameter */
+    double probability;    /* the CNN's nodule probability */
+    med_nodule_type type;
+    double solid_mm;       /* diameter of the solid part */
+    med_lungrads lungrads; /* category from size and type */
+    double malignancy;     /* the fusion's risk, NAN without clinical data */
+    double brock;          /* the Brock model's risk, NAN without clinical data */
+} med_finding;
+
+/* The network's architecture as JSON (model.h), a static string. */
+const char *med_detector_arch(void);
+
+/* A study ready for detection, with the seconds each stage took. */
+typedef struct med_prepared {
+    med_volume *iso;          /* 1 mm isotropic, owned */
+    med_candidate *cand;      /* n_cand candidates (world mm and voxel coordinates of iso), owned */
+    int n_cand;
+    double lung_ml;
+    double t_read, t_resample, t_mask, t_candidates; /* seconds */
+} med_prepared;
+
+/* Reads series s, resamples it to 1 mm, masks the lungs and finds candidates with o. A series whose
+ * volume has no lungs is MC_ERR_FORMAT ("no lungs found: not a chest CT"). On failure *p is left
+ * zeroed and err says why. */
+mc_status med_prepare(const med_series *s, const med_series_options *so, const med_candidate_opts *o,
+                      med_prepared *p, mc_error *err);
+void med_prepared_free(med_prepared *p); /* accepts a zeroed one */
+
+/* Writes the MED_PATCH^3 patch (z, y, x order) around the voxel coordinate c of the 1 mm volume v:
+ * output voxel offset d (from the patch centre, voxels) samples v trilinearly at c + a d, where a
+ * is a 3x3 matrix (identity, or flips, 90-degree rotations and scale for augmentation); HU windowed
+ * to 0..1, outside the volume as air. */
+void med_patch_extract(const med_volume *v, const double c[3], const double a[3][3], float *out);
+
+/* Nodule probabilities prob[0 .. n) of the candidates of a prepared study, in batches. */
+mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, float *prob,
+                             mc_error *err);
+
+/* 3D non-maximum suppression: order[] receives the indices of the candidates kept, most probable
+ * first; a candidate is dropped when its centre lies within the radius (at least min_radius_mm) of a
+ * more probable one kept. Returns how many were kept (at most n), or -1 when out of memory. */
+int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radius_mm, int *order);
+
+/* The type of the nodule at voxel coordinate c of the 1 mm volume v with diameter d mm, from the
+ * voxels of the ball of that diameter that are denser than lung (> -800 HU): solid when at least 60%
+ * of them are above -300 HU, ground-glass when under 15%, part-solid between; *solid_mm the
+ * diameter of a ball with the volume of the solid part. */
+med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], double d, double *solid_mm);
+
+/* LUNA16's rule: the index of the first annotation (x, y, z, diameter rows of 4 doubles, n of them)
+ * whose radius contains p, or -1. */
+int med_match_annotation(const double p[3], const double *ann, int n);
+
+#endif
