@@ -8,14 +8,13 @@ static const mc_command commands[] = {
     {"phantom", "write synthetic chest CT studies as DICOM with nodule annotations and clinical data", med_cmd_phantom},
     {"train", "train the 3D CNN nodule detector on annotated CT series", med_cmd_train},
     {"detect", "find lung nodules in CT series with the 3D CNN, with type, Lung-RADS and malignancy risk", med_cmd_detect},
-    {NULL, NULL, NULL},
 };
 
 static const mc_program program = {
     .name = "moe-medical",
     .summary = "Chest CT: DICOM series, lung-nodule detection, malignancy risk and FROC evaluation.",
     .commands = commands,
-    .n_commands = (int)(sizeof commands / sizeof commands[0]) - 1,
+    .n_commands = (int)(sizeof commands / sizeof commands[0]),
 };
 
 int main(int argc, char **argv) { return mc_cli_main(&program, argc, argv); }
