@@ -189,6 +189,23 @@ void fin_book_open(fin_book *k, fin_batch *b, fin_book_opts *o) {
     if (k->ready[0] && (!o->start || strcmp(o->start, k->ready) < 0)) o->start = k->ready;
 }
 
+int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, const char *label, fin_bt_result *r) {
+    memset(r, 0, sizeof *r);
+    if (b->failure != MC_OK) return -1;
+    if (k->n_assets == 0) {
+        mc_log_error("%s: no symbol left to trade", label);
+        b->failure = MC_ERR_ARG;
+        return -1;
+    }
+    char msg[300];
+    if (fin_backtest_run(&o->bt, k->assets, k->n_assets, o->start, o->end, r, msg, sizeof msg) != 0) {
+        mc_log_error("%s: %s", label, msg);
+        b->failure = MC_ERR_ARG;
+        return -1;
+    }
+    return 0;
+}
+
 json_t *fin_book_config(const fin_book_opts *o) {
     const fin_bt_config *c = &o->bt;
     return json_pack("{s:s?, s:s, s:f, s:f, s:f, s:f, s:[f,f,f], s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",

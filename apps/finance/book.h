@@ -65,6 +65,11 @@ typedef struct fin_book {
 void fin_book_open(fin_book *k, fin_batch *b, fin_book_opts *o);
 void fin_book_free(fin_book *k);
 
+/* Simulates the book's portfolio over o->start..o->end into *r (fin_backtest_run). Returns 0, or
+ * -1 after logging under label ("backtest: no symbol left to trade", ...) with b->failure set;
+ * does nothing but return -1 when b->failure is already set. */
+int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, const char *label, fin_bt_result *r);
+
 /* The options as one JSON object: the configuration a stored result is keyed by. */
 json_t *fin_book_config(const fin_book_opts *o);
 

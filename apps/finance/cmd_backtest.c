@@ -170,20 +170,8 @@ int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.signals_out) != 0) return MC_EXIT_FAILURE;
     fin_book book;
     fin_book_open(&book, &b, &o.book);
-    fin_bt_result r = {0};
-    int simulated = 0;
-    if (b.failure == MC_OK && book.n_assets > 0) {
-        char msg[300];
-        if (fin_backtest_run(&o.book.bt, book.assets, book.n_assets, o.book.start, o.book.end, &r, msg, sizeof msg) != 0) {
-            mc_log_error("backtest: %s", msg);
-            b.failure = MC_ERR_ARG;
-        } else {
-            simulated = 1;
-        }
-    } else if (b.failure == MC_OK) {
-        mc_log_error("backtest: no symbol left to trade");
-        b.failure = MC_ERR_ARG;
-    }
+    fin_bt_result r;
+    int simulated = fin_book_simulate(&book, &b, &o.book, "backtest", &r) == 0;
     if (simulated) {
         mc_error err;
         json_t *config = fin_book_config(&o.book);

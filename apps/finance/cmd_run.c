@@ -164,21 +164,10 @@ int fin_cmd_run(mc_ctx *ctx, int argc, char **argv) {
     }
     fin_book book;
     fin_book_open(&book, &b, &o.book);
-    fin_bt_result r = {0};
+    fin_bt_result r;
     position *pos = NULL;
-    if (b.failure == MC_OK && book.n_assets == 0) {
-        mc_log_error("run: no symbol left to trade");
-        b.failure = MC_ERR_ARG;
-    }
-    if (b.failure == MC_OK) {
-        char msg[300];
-        if (fin_backtest_run(&o.book.bt, book.assets, book.n_assets, o.book.start, o.book.end, &r, msg, sizeof msg) != 0) {
-            mc_log_error("run: %s", msg);
-            b.failure = MC_ERR_ARG;
-        } else if (!(pos = malloc(sizeof *pos * (size_t)book.n_assets))) {
-            b.failure = MC_ERR_NOMEM;
-        }
-    }
+    if (fin_book_simulate(&book, &b, &o.book, "run", &r) == 0 && !(pos = malloc(sizeof *pos * (size_t)book.n_assets)))
+        b.failure = MC_ERR_NOMEM;
     if (b.failure == MC_OK) {
         find_positions(&r, &book, pos);
         json_t *config = fin_book_config(&o.book);
