@@ -92,7 +92,7 @@ typedef struct {
 static void make_market(market *m) {
     memset(m, 0, sizeof *m);
     for (int t = 0; t < N_BARS; t++) {
-        snprintf(m->date[t], 11, "2020-%02d-%02d", 1 + t / 28, 1 + t % 28);
+        snprintf(m->date[t], sizeof m->date[t], "2020-%02u-%02u", (unsigned)(1 + t / 28) % 100u, (unsigned)(1 + t % 28) % 100u);
         m->close[t] = 100 * pow(1.01, t);
         m->open[t] = t ? m->close[t - 1] * 1.002 : 100;
         m->high[t] = fmax(m->open[t], m->close[t]) * 1.001;

@@ -43,7 +43,7 @@ static void test_at_least_statsmodels(void **state) {
     assert_non_null(fx);
     assert_int_equal(json_integer_value(json_object_get(fx, "T")), T);
     for (int K = 2; K <= 3; K++) {
-        char key[4];
+        char key[16];
         snprintf(key, sizeof key, "%d", K);
         double ref = json_real_value(json_object_get(json_object_get(fx, "statsmodels"), key));
         fin_hmm_options o;

@@ -190,20 +190,21 @@ static double dist2(const double *a, const double *b, int d) {
 
 mc_status fab_surrogate_propose(fab_surrogate *s, const double *box_lo, const double *box_hi, int n_out, mc_rng *rng,
                                 double *x_out, double *mean, double *std, double *ei) {
-    int d = s->d, n_uni = s->cfg.candidates > 0 ? s->cfg.candidates : 1, n_loc = n_uni;
+    int d = s->d, n_uni = s->cfg.candidates > 0 ? s->cfg.candidates : 1;
+    int n_loc = s->n > 0 ? n_uni : 0; /* local candidates around the best observations, when there are any */
     int m = n_uni + n_loc;
     if (n_out < 1 || n_out > m) return MC_ERR_ARG;
-    double *c = malloc(sizeof(double) * (size_t)m * (size_t)d), *mu = malloc(sizeof(double) * (size_t)m);
+    double *c = calloc((size_t)m * (size_t)d, sizeof(double)), *mu = malloc(sizeof(double) * (size_t)m);
     double *sd = malloc(sizeof(double) * (size_t)m), *score = malloc(sizeof(double) * (size_t)m);
-    double *obs_mu = malloc(sizeof(double) * (size_t)s->n), *obs_sd = malloc(sizeof(double) * (size_t)s->n);
+    double *obs_mu = malloc(sizeof(double) * (size_t)(s->n + 1)), *obs_sd = malloc(sizeof(double) * (size_t)(s->n + 1));
     int *taken = calloc((size_t)m, sizeof(int));
     mc_status st = c && mu && sd && score && obs_mu && obs_sd && taken ? MC_OK : MC_ERR_NOMEM;
     /* the incumbent: the best predicted mean at an observed point (robust to measurement noise) */
     double best = -INFINITY;
-    if (st == MC_OK && (st = fab_surrogate_predict(s, s->X, s->n, obs_mu, obs_sd)) == MC_OK)
+    if (st == MC_OK && s->n > 0 && (st = fab_surrogate_predict(s, s->X, s->n, obs_mu, obs_sd)) == MC_OK)
         for (int i = 0; i < s->n; i++) best = fmax(best, obs_mu[i]);
     if (st == MC_OK) {
-        int top[LOCAL_STARTS], n_top = 0; /* the best observations, best first */
+        int top[LOCAL_STARTS] = {0}, n_top = 0; /* the best observations, best first */
         for (; n_top < LOCAL_STARTS && n_top < s->n; n_top++) {
             int b = -1;
             for (int i = 0; i < s->n; i++) {
