@@ -1,9 +1,19 @@
-/* tensor.c: tensor views and the block arenas that own tensor memory. */
+/* tensor.c: tensor views and the block arenas that own tensor memory. CUDA arenas take their
+ * blocks from the CUDA backend (cuda/memory.cu). */
 #include "moecore/tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "moecore/config.h"
+
+#if MC_HAVE_CUDA
+/* cuda/memory.cu */
+void *mc_cuda_block_alloc(size_t bytes);
+int mc_cuda_block_zero(void *p, size_t bytes);
+void mc_cuda_block_free(void *p);
+#endif
 
 mc_tensor mc_tensor_view(void *data, mc_dtype dtype, int ndim, const int64_t *shape) {
     mc_tensor t = {.dtype = dtype, .device = MC_DEVICE_CPU, .ndim = ndim, .data = data};
@@ -63,8 +73,42 @@ struct mc_arena {
     size_t total;   /* bytes handed out */
 };
 
+/* Block memory on the arena's device: aligned host memory, or device memory from cudaMalloc
+ * (aligned to 256 bytes). */
+static void *block_mem_alloc(mc_device_kind device, size_t size) {
+#if MC_HAVE_CUDA
+    if (device == MC_DEVICE_CUDA) return mc_cuda_block_alloc(size);
+#endif
+    (void)device;
+    return aligned_alloc(MC_ALIGN, size);
+}
+
+static int block_mem_zero(mc_device_kind device, void *p, size_t bytes) {
+#if MC_HAVE_CUDA
+    if (device == MC_DEVICE_CUDA) return mc_cuda_block_zero(p, bytes);
+#endif
+    (void)device;
+    memset(p, 0, bytes);
+    return 0;
+}
+
+static void block_mem_free(mc_device_kind device, void *p) {
+#if MC_HAVE_CUDA
+    if (device == MC_DEVICE_CUDA) {
+        mc_cuda_block_free(p);
+        return;
+    }
+#endif
+    (void)device;
+    free(p);
+}
+
 mc_arena *mc_arena_create(mc_device_kind device, size_t block_bytes) {
+#if MC_HAVE_CUDA
+    if (device != MC_DEVICE_CPU && (device != MC_DEVICE_CUDA || mc_cuda_device_count() == 0)) return NULL;
+#else
     if (device != MC_DEVICE_CPU) return NULL;
+#endif
     mc_arena *a = calloc(1, sizeof *a);
     if (!a) return NULL;
     a->device = device;
@@ -79,7 +123,7 @@ void *mc_arena_alloc(mc_arena *a, size_t bytes) {
     if (!a->cur) {
         block *b = calloc(1, sizeof *b);
         size_t size = need > a->block_bytes ? need : a->block_bytes;
-        if (!b || !(b->mem = aligned_alloc(MC_ALIGN, size))) {
+        if (!b || !(b->mem = block_mem_alloc(a->device, size))) {
             free(b);
             return NULL;
         }
@@ -94,7 +138,11 @@ void *mc_arena_alloc(mc_arena *a, size_t bytes) {
     void *p = a->cur->mem + a->cur->used;
     a->cur->used += need;
     a->total += need;
-    memset(p, 0, bytes);
+    if (block_mem_zero(a->device, p, bytes) != 0) {
+        a->cur->used -= need;
+        a->total -= need;
+        return NULL;
+    }
     return p;
 }
 
@@ -127,7 +175,7 @@ void mc_arena_destroy(mc_arena *a) {
     block *b = a->first;
     while (b) {
         block *next = b->next;
-        free(b->mem);
+        block_mem_free(a->device, b->mem);
         free(b);
         b = next;
     }
