@@ -247,6 +247,22 @@ n_reg=$(wc -l <reg_cut.csv)
 check "forecasts with regime inputs start after the regime model's first year and do not change with later bars ($n_reg rows)" \
       "[ $n_reg -gt 100 ] && [ \"\$(head -2 reg_cut.csv | tail -1 | cut -d, -f1)\" = \"\$(sed -n 254p $samples/TTRC.csv | cut -d, -f1)\" ] && [ \"\$(md5sum <reg_cut.csv)\" = \"\$(head -$n_reg reg_full.csv | md5sum)\" ]"
 
+# ---- chosen inputs and the MoE layer's shape -----------------------------------------------------------------
+"$fin" --db f.db train --features KMID,ROC5,STD20 --regimes --experts 4 --top-k 1 --expert-width 16 -o ar_feat.model --epochs 3 ar >out 2>err
+check "train --features: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "train --features --regimes: the model's inputs are the three named and the two regime probabilities, in order" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(json.loads(m[\"fin.features\"]) != [\"KMID\", \"ROC5\", \"STD20\", \"regime_p_bull\", \"regime_p_bear\"])'"
+check "train --experts 4 --top-k 1 --expert-width 16: the saved network has that MoE layer" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; h=json.loads(f.read(n)); a=json.loads(h[\"__metadata__\"][\"moesuite.arch\"]); l=[x for x in a[\"layers\"] if x[\"type\"]==\"moe\"][0]; sys.exit((l[\"experts\"], l[\"top_k\"], l[\"d_ff\"]) != (4, 1, 16))'"
+"$fin" --db f.db forecast --model ar_feat.model -o feat_fc.csv ar >/dev/null 2>err
+check "forecast with a model of chosen inputs: one forecast per symbol ($(head -c 200 err))" "[ \$(wc -l <feat_fc.csv) = 5 ]"
+"$fin" --db f.db train --features KMID,NOPE -o bad.model ar >out 2>err
+check "train --features with an unknown name: usage error naming it" "[ $? = 2 ] && grep -q 'NOPE' err && [ ! -e bad.model ]"
+"$fin" --db f.db train --features KMID,KMID -o bad.model ar >out 2>err
+check "train --features with a repeated name: usage error" "[ $? = 2 ] && grep -q 'twice' err"
+"$fin" --db f.db train --experts 2 --top-k 3 -o bad.model ar >out 2>err
+check "train --top-k above --experts: usage error" "[ $? = 2 ] && grep -q 'top-k' err"
+
 # ---- the nightly run: tomorrow's positions, the same decisions as the backtest -------------------------------
 "$fin" --db f.db run --charts charts -o positions.csv "$samples" >out 2>err
 check "run: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"

@@ -22,6 +22,8 @@ typedef struct {
     long horizon, epochs, batch, walk_forward;
     double lr, val_fraction, curriculum;
     int regimes;
+    const char *features;
+    long experts, top_k, width;
     fin_bad_rows policy;
 } train_opts;
 
@@ -36,6 +38,11 @@ static const mc_option options[] = {
                                 "                              models trained on every row whose target is known before it (0: off)", "0"},
     {"curriculum", 0, "X", "start on the easiest X of the rows (smallest targets), all of them by the fifth epoch (0: off)", "0"},
     {"regimes", 0, NULL, "add the walk-forward filtered bull and bear probabilities (2-state HMM) to the inputs", NULL},
+    {"features", 0, "LIST", "comma-separated inputs instead of every factor that compares across symbols: factor names\n"
+                            "                              and regime_p_bull, regime_p_bear (docs/finance.md)", NULL},
+    {"experts", 0, "N", "routed experts of the MoE layer", "8"},
+    {"top-k", 0, "K", "experts each row is routed to (besides the shared one)", "2"},
+    {"expert-width", 0, "N", "hidden units of each expert", "64"},
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
 };
 enum { N_OPTIONS = (int)(sizeof options / sizeof options[0]) };
@@ -52,6 +59,10 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 6: return mc_cli_int(ctx, "walk-forward", arg, 0, 100000, &o->walk_forward);
     case 7: return mc_cli_real(ctx, "curriculum", arg, 0, 1, &o->curriculum);
     case 8: o->regimes = 1; return 0;
+    case 9: o->features = arg; return 0;
+    case 10: return mc_cli_int(ctx, "experts", arg, 1, 64, &o->experts);
+    case 11: return mc_cli_int(ctx, "top-k", arg, 1, 64, &o->top_k);
+    case 12: return mc_cli_int(ctx, "expert-width", arg, 1, 4096, &o->width);
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
@@ -281,7 +292,7 @@ static void standardise(fin_forecaster *f, rowset *const *sets, int n_sets) {
 }
 
 /* The forecaster f (its network created and trained here), ridge regression and the dense MLP
- * of the MoE layer's active width (top-2 experts plus the shared one: 192 units), all fitted on
+ * of the MoE layer's active width (top-k experts plus the shared one), all fitted on
  * fit with early stopping on val, predicting test into pred[0], pred[1], pred[2]. The sets are
  * standardised in place with fit's statistics. */
 static mc_status fit_models(const train_opts *o, uint64_t seed, fin_forecaster *f, rowset *fit, rowset *val, rowset *test,
@@ -289,9 +300,10 @@ static mc_status fit_models(const train_opts *o, uint64_t seed, fin_forecaster *
     rowset *sets[3] = {fit, val, test};
     standardise(f, sets, test == val ? 2 : 3);
     char arch[1024], dense[1024];
+    fin_moe_shape shape = {(int)o->experts, (int)o->top_k, (int)o->width};
     if (f->model) mc_model_destroy(f->model);
     f->model = NULL;
-    mc_status st = mc_model_create(&f->model, fin_forecaster_arch(f->n_features, arch, sizeof arch), err);
+    mc_status st = mc_model_create(&f->model, fin_forecaster_arch(f->n_features, shape, arch, sizeof arch), err);
     if (st != MC_OK) return st;
     mc_rng *rng = mc_rng_create(seed);
     mc_model_init(f->model, rng);
@@ -313,11 +325,7 @@ static mc_status fit_models(const train_opts *o, uint64_t seed, fin_forecaster *
     if ((st = predict_rows(f->model, test, pred[0])) != MC_OK) return mc_error_set(err, st, "forecaster: prediction failed");
     if (ridge_baseline(fit, test, 1e-2, pred[1]) != 0)
         for (int i = 0; i < test->n; i++) pred[1][i] = 0.0f;
-    snprintf(dense, sizeof dense,
-             "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
-             "{\"type\":\"layernorm\"},{\"type\":\"linear\",\"out\":192},{\"type\":\"act\",\"fn\":\"gelu\"},"
-             "{\"type\":\"linear\",\"out\":64},{\"type\":\"add\",\"from\":-4},{\"type\":\"linear\",\"out\":1}]}",
-             f->n_features);
+    fin_forecaster_dense_arch(f->n_features, shape, dense, sizeof dense);
     mc_model *mlp;
     mc_train_result r2;
     if ((st = mc_model_create(&mlp, dense, err)) != MC_OK) return st;
@@ -394,7 +402,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         .min_args = 1,
         .max_args = -1,
     };
-    train_opts o = {.horizon = 1, .epochs = 30, .batch = 256, .lr = 1e-3, .val_fraction = 0.2};
+    train_opts o = {.horizon = 1, .epochs = 30, .batch = 256, .lr = 1e-3, .val_fraction = 0.2, .experts = 8, .top_k = 2, .width = 64};
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
@@ -402,15 +410,29 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         mc_cli_usage_error(ctx, "the model file is required: -o MODEL");
         return MC_EXIT_USAGE;
     }
+    if (o.top_k > o.experts) {
+        mc_cli_usage_error(ctx, "--top-k %ld is more than the %ld experts", o.top_k, o.experts);
+        return MC_EXIT_USAGE;
+    }
+    fin_forecaster f = {.horizon = (int)o.horizon};
+    if (o.features) {
+        char msg[256];
+        if ((f.n_features = fin_forecaster_parse_features(o.features, f.factor, msg, sizeof msg)) < 0) {
+            mc_cli_usage_error(ctx, "%s", msg);
+            return MC_EXIT_USAGE;
+        }
+    } else {
+        f.n_features = fin_forecaster_default_features(f.factor);
+    }
+    for (int k = 0; o.regimes && k < 2; k++) {
+        int input = k ? FIN_INPUT_P_BEAR : FIN_INPUT_P_BULL, present = 0;
+        for (int j = 0; j < f.n_features; j++) present |= f.factor[j] == input;
+        if (!present && f.n_features < FIN_MAX_FEATURES) f.factor[f.n_features++] = input;
+    }
+    for (int j = 0; j < f.n_features; j++)
+        if (f.factor[j] >= fin_factor_count()) f.regime_seed = ctx->seed;
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, 1, NULL) != 0) return MC_EXIT_FAILURE;
-    fin_forecaster f = {.horizon = (int)o.horizon};
-    f.n_features = fin_forecaster_default_features(f.factor);
-    if (o.regimes) {
-        f.factor[f.n_features++] = FIN_INPUT_P_BULL;
-        f.factor[f.n_features++] = FIN_INPUT_P_BEAR;
-        f.regime_seed = ctx->seed;
-    }
     rowset all = {.F = f.n_features}, tr = {.F = f.n_features}, va = {.F = f.n_features};
     char first_date[11] = "9999-99-99", last_date[11] = "0000-00-00";
     for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {

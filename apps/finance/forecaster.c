@@ -27,6 +27,39 @@ int fin_forecaster_default_features(int *factor) {
     return n;
 }
 
+int fin_forecaster_parse_features(const char *list, int *factor, char *msg, size_t size) {
+    int n = 0;
+    for (const char *p = list;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char name[64];
+        if (len == 0 || len >= sizeof name) {
+            snprintf(msg, size, "--features: %s in \"%s\"", len ? "a name too long" : "an empty name", list);
+            return -1;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        int i = fin_input_index(name);
+        if (i < 0) {
+            snprintf(msg, size, "--features: unknown input \"%s\" (factor names as `moe-finance factors` writes them, "
+                                "regime_p_bull, regime_p_bear)", name);
+            return -1;
+        }
+        for (int k = 0; k < n; k++)
+            if (factor[k] == i) {
+                snprintf(msg, size, "--features: \"%s\" given twice", name);
+                return -1;
+            }
+        if (n == FIN_MAX_FEATURES) {
+            snprintf(msg, size, "--features: more than %d inputs", FIN_MAX_FEATURES);
+            return -1;
+        }
+        factor[n++] = i;
+        if (!end) return n;
+        p = end + 1;
+    }
+}
+
 const char *fin_input_name(int i) {
     if (i == FIN_INPUT_P_BULL) return "regime_p_bull";
     if (i == FIN_INPUT_P_BEAR) return "regime_p_bear";
@@ -39,12 +72,21 @@ int fin_input_index(const char *name) {
     return fin_factor_index(name);
 }
 
-const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size) {
+const char *fin_forecaster_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size) {
     snprintf(buf, size,
              "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
-             "{\"type\":\"layernorm\"},{\"type\":\"moe\",\"d_ff\":64,\"experts\":8,\"top_k\":2,\"shared\":1,"
+             "{\"type\":\"layernorm\"},{\"type\":\"moe\",\"d_ff\":%d,\"experts\":%d,\"top_k\":%d,\"shared\":1,"
              "\"balance\":\"bias\",\"bias_gamma\":0.001},{\"type\":\"add\",\"from\":-2},{\"type\":\"linear\",\"out\":1}]}",
-             n_inputs);
+             n_inputs, s.width, s.experts, s.top_k);
+    return buf;
+}
+
+const char *fin_forecaster_dense_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size) {
+    snprintf(buf, size,
+             "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
+             "{\"type\":\"layernorm\"},{\"type\":\"linear\",\"out\":%d},{\"type\":\"act\",\"fn\":\"gelu\"},"
+             "{\"type\":\"linear\",\"out\":64},{\"type\":\"add\",\"from\":-4},{\"type\":\"linear\",\"out\":1}]}",
+             n_inputs, (s.top_k + 1) * s.width);
     return buf;
 }
 

@@ -33,9 +33,26 @@ int fin_input_index(const char *name);
  * Qlib normalises by the close, and the bounded or relative indicators). */
 int fin_forecaster_default_features(int *factor);
 
-/* The network for n inputs: linear 64, GELU, layer norm, an MoE layer (8 experts, top-2, one
- * shared expert, bias balancing) with a residual connection, and a linear output. */
-const char *fin_forecaster_arch(int n_inputs, char *buf, size_t size);
+/* The inputs named in list ("KMID,ROC5,regime_p_bull": factor names and the regime inputs, comma
+ * separated) into factor[]. Returns how many, or -1 with the reason in msg (an unknown or repeated
+ * name, an empty list, more than FIN_MAX_FEATURES). */
+int fin_forecaster_parse_features(const char *list, int *factor, char *msg, size_t size);
+
+/* The size of the forecaster's MoE layer: routed experts, how many each row uses, and the hidden
+ * width of every expert (the shared one too). */
+typedef struct fin_moe_shape {
+    int experts, top_k, width;
+} fin_moe_shape;
+
+#define FIN_MOE_SHAPE_DEFAULT ((fin_moe_shape){8, 2, 64})
+
+/* The network for n inputs: linear 64, GELU, layer norm, an MoE layer of shape s (one shared expert,
+ * bias balancing) with a residual connection, and a linear output. */
+const char *fin_forecaster_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size);
+
+/* The dense baseline of the same active size: the MoE layer replaced by one MLP as wide as the
+ * experts a row passes through ((top_k + 1) * width). */
+const char *fin_forecaster_dense_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size);
 
 /* Rows (bars with every input defined and, when targets is set, the bar h days later known) of one
  * symbol: x (rows, n_features) unstandardised, y (rows) the targets, bar (rows) the bar index.
