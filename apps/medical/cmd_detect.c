@@ -1,6 +1,7 @@
 /* cmd_detect.c: `moe-medical detect`: finds lung nodules in CT series with the trained detector
  * (detector.h): candidates, CNN scores, 3D non-maximum suppression, then per finding its world
- * position, diameter, probability, type, Lung-RADS category and, with clinical data, the fused
+ * position, the candidate's diameter, the CNN's probability, diameter and type, Lung-RADS category and, with
+ * clinical data, the fused
  * malignancy risk and the Brock risk (fusion.h). Results go to stdout, optionally to the database,
  * to a LUNA16-style predictions CSV and to PNG images (each finding's axial slice, and one montage
  * per series). Each series is one input, rejected by name when it cannot be read, and the batch goes on. */
@@ -35,10 +36,10 @@ typedef struct {
 static const mc_option options[] = {
     {"model", 'm', "PATH", "the detector (moe-medical train)", DEFAULT_MODEL},
     {"clinical", 0, "CSV", "clinical records (seriesuid or patient_id, age, sex, smoking, ...): adds malignancy and Brock risks", NULL},
-    {"candidates-out", 0, "CSV", "write every scored candidate after suppression: seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response", NULL},
+    {"candidates-out", 0, "CSV", "write every scored candidate after suppression: seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response,type,cnn_diameter_mm,density_type", NULL},
     {"images", 0, "DIR", "write a PNG per finding (axial slice, nodule circled) and a montage per series", NULL},
     {"store", 0, NULL, "record the findings in the database", NULL},
-    {"threshold", 0, "P", "smallest nodule probability reported as a finding (about 1 false positive per scan on generated studies)", "0.97"},
+    {"threshold", 0, "P", "smallest nodule probability reported as a finding (0.1 to 0.2 false positives per scan on generated studies)", "0.97"},
     {"max-findings", 0, "N", "findings per series at most, most probable first", "10"},
 };
 
@@ -187,6 +188,7 @@ static json_t *finding_json(const char *uid, const med_finding *f) {
                           "x_mm", f->x, "y_mm", f->y, "z_mm", f->z, "diameter_mm", f->diameter_mm, "probability",
                           f->probability, "type", med_nodule_type_name(f->type), "solid_mm", f->solid_mm, "lungrads",
                           med_lungrads_name(f->lungrads));
+    json_object_set_new(j, "cnn_diameter_mm", json_real(f->cnn_diameter_mm));
     json_object_set_new(j, "malignancy", isnan(f->malignancy) ? json_null() : json_real(f->malignancy));
     json_object_set_new(j, "brock", isnan(f->brock) ? json_null() : json_real(f->brock));
     return j;
@@ -205,18 +207,20 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         return -1;
     }
     int rc = -1, kept = 0, nf = 0;
+    med_score *score = malloc(sizeof *score * (size_t)(p.n_cand + 1));
     float *prob = malloc(sizeof *prob * (size_t)(p.n_cand + 1));
     int *order = malloc(sizeof *order * (size_t)(p.n_cand + 1));
     med_finding *f = calloc((size_t)o->max_findings, sizeof *f);
     double t0 = now_s(), t1 = t0;
-    if (!prob || !order || !f) {
+    if (!score || !prob || !order || !f) {
         snprintf(reason, size, "out of memory");
         goto done;
     }
-    if (med_detector_score(env->model, p.iso, p.cand, p.n_cand, prob, &err) != MC_OK) {
+    if (med_detector_score(env->model, p.iso, p.cand, p.n_cand, score, &err) != MC_OK) {
         snprintf(reason, size, "%s", err.msg);
         goto done;
     }
+    for (int a = 0; a < p.n_cand; a++) prob[a] = score[a].probability;
     t1 = now_s();
     if ((kept = med_nms3d(p.cand, prob, p.n_cand, 3.0, order)) < 0) {
         snprintf(reason, size, "out of memory");
@@ -231,10 +235,13 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         g->index = nf + 1;
         g->x = c->x, g->y = c->y, g->z = c->z;
         g->i = c->i, g->j = c->j, g->k = c->k;
+        const med_score *sc = &score[order[a]];
         g->diameter_mm = c->diameter_mm;
-        g->probability = prob[order[a]];
+        g->cnn_diameter_mm = sc->diameter_mm;
+        g->probability = sc->probability;
+        g->type = sc->type;
         double ijk[3] = {c->i, c->j, c->k};
-        g->type = med_nodule_type_of(p.iso, ijk, c->diameter_mm, &g->solid_mm);
+        g->solid_mm = med_solid_part_mm(p.iso, ijk, g->diameter_mm, g->type);
         med_lungrads_nodule ln = {g->type, g->diameter_mm, g->solid_mm, 0, 0, 0};
         if (med_lungrads_category(&ln, &g->lungrads, &err) != MC_OK) g->lungrads = MED_LUNGRADS_2;
         g->malignancy = NAN;
@@ -266,8 +273,12 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
     if (env->csv) {
         for (int a = 0; a < kept; a++) {
             const med_candidate *c = &p.cand[order[a]];
-            fprintf(env->csv, "%s,%.3f,%.3f,%.3f,%.6f,%.2f,%.3f\n", s->series_uid, c->x, c->y, c->z, prob[order[a]],
-                    c->diameter_mm, c->response);
+            const med_score *sc = &score[order[a]];
+            double ijk[3] = {c->i, c->j, c->k}, solid;
+            med_nodule_type density = med_nodule_type_of(p.iso, ijk, c->diameter_mm, &solid);
+            fprintf(env->csv, "%s,%.3f,%.3f,%.3f,%.6f,%.2f,%.3f,%s,%.2f,%s\n", s->series_uid, c->x, c->y, c->z,
+                    sc->probability, c->diameter_mm, c->response, med_nodule_type_name(sc->type), sc->diameter_mm,
+                    med_nodule_type_name(density));
         }
         fflush(env->csv);
     }
@@ -289,6 +300,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
     rc = 0;
 done:
     if (rc != 0) mc_store_rollback(mc_run_store(run));
+    free(score);
     free(prob);
     free(order);
     free(f);
@@ -302,7 +314,10 @@ static mc_status env_open(detect_env *env, const detect_opts *o, mc_error *err) 
     mc_status st = mc_model_load(&env->model, o->model_path, &file, err);
     if (st != MC_OK) return st;
     const char *meta = mc_safetensors_meta(file, "med.detector"), *fus = mc_safetensors_meta(file, "med.fusion");
+    mc_error why;
     if (!meta) st = mc_error_set(err, MC_ERR_FORMAT, "%s: not a nodule detector (no med.detector metadata)", o->model_path);
+    else if (med_detector_check(env->model, &why) != MC_OK)
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: %s", o->model_path, why.msg);
     else if (fus && (st = med_fusion_from_json(fus, &env->fusion, err)) == MC_OK) env->has_fusion = 1;
     mc_safetensors_close(file);
     if (st != MC_OK) return st;
@@ -315,7 +330,7 @@ static mc_status env_open(detect_env *env, const detect_opts *o, mc_error *err) 
     if (o->candidates_out) {
         if (!(env->csv = fopen(o->candidates_out, "w")))
             return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", o->candidates_out, strerror(errno));
-        fprintf(env->csv, "seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response\n");
+        fprintf(env->csv, "seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response,type,cnn_diameter_mm,density_type\n");
     }
     if (o->images && mkdir(o->images, 0777) != 0 && errno != EEXIST)
         return mc_error_set(err, MC_ERR_IO, "%s: cannot create the folder: %s", o->images, strerror(errno));
@@ -336,7 +351,8 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         .usage = "[options] DIR...",
         .description = "Finds lung nodules in every CT series under the folders (docs/medical.md): candidates, the 3D CNN's\n"
                        "probability, 3D non-maximum suppression; each finding with its world position (mm, DICOM LPS),\n"
-                       "diameter, type and Lung-RADS category, and with --clinical its malignancy and Brock risks.",
+                       "diameter (the candidate filter's; the CNN's beside it), the CNN's type, Lung-RADS category, and\n"
+                       "with --clinical its malignancy and Brock risks.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 1,

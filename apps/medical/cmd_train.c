@@ -1,6 +1,7 @@
 /* cmd_train.c: `moe-medical train`: trains the nodule detector on the CT series under a folder and
- * their LUNA16-style annotations (nodule_train.h), validating on a split by series, and saves it as
- * safetensors with how it was trained in its metadata. Each series is one input: one that cannot be
+ * their LUNA16-style annotations, with each nodule's type where the file has a type column
+ * (nodule_train.h), validating on a split by series, and saves it as safetensors with how it was
+ * trained in its metadata. Each series is one input: one that cannot be
  * read or holds no lungs is rejected by name and the others go on. */
 #include <inttypes.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include "commands.h"
 #include "detector.h"
 #include "fusion.h"
+#include "brock.h"
 #include "luna_csv.h"
 #include "moecore/log.h"
 #include "moecore/run.h"
@@ -24,7 +26,7 @@ typedef struct {
 
 static const mc_option options[] = {
     {"data", 0, "DIR", "the folder holding the training CT series (DICOM)", NULL},
-    {"annotations", 0, "CSV", "nodules: seriesuid,coordX,coordY,coordZ,diameter_mm (world mm, LPS)", NULL},
+    {"annotations", 0, "CSV", "nodules: seriesuid,coordX,coordY,coordZ,diameter_mm (world mm, LPS), optional type column (solid, part-solid, ground-glass) to train the type head", NULL},
     {"output", 'o', "MODEL", "the model file to write (safetensors)", NULL},
     {"epochs", 0, "N", "most epochs (early stopping on the validation loss, patience 4)", "12"},
     {"pos-copies", 0, "N", "augmented copies of each nodule patch", "8"},
@@ -51,13 +53,48 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     }
 }
 
-/* The annotations of one series as rows of (x, y, z, diameter); *n of them. NULL when out of memory. */
-static double *series_annotations(const med_marks *m, const char *uid, int *n) {
+/* The type of each mark of m, read from the type column of the file it came from (path): type[i] a
+ * med_nodule_type, or -1 where the file has no such column or the cell is empty. *n_typed counts the
+ * known ones. err names the file and line of a type it does not know. */
+static mc_status annotation_types(const char *path, const med_marks *m, int *type, int *n_typed, mc_error *err) {
+    for (int i = 0; i < m->n; i++) type[i] = -1;
+    *n_typed = 0;
+    med_csv c;
+    mc_status st = med_csv_open(&c, path, err);
+    if (st != MC_OK) return st;
+    int r = med_csv_next(&c, err), col = r == 1 ? med_csv_find(&c, "type") : -1, next = 0;
+    while (col >= 0 && (r = med_csv_next(&c, err)) == 1) {
+        while (next < m->n && m->v[next].line < c.line) next++;
+        if (next >= m->n || m->v[next].line != c.line || col >= c.n || !c.field[col][0]) continue;
+        med_nodule_type t;
+        if (med_nodule_type_parse(c.field[col], &t) != 0) {
+            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: type '%s' is not solid, part-solid or ground-glass", path,
+                              c.line, c.field[col]);
+            break;
+        }
+        type[next] = (int)t;
+        (*n_typed)++;
+    }
+    if (r < 0) st = MC_ERR_FORMAT;
+    med_csv_close(&c);
+    return st;
+}
+
+/* The annotations of one series as rows of (x, y, z, diameter) with their types (type_of per mark of
+ * m); *n of them. NULL when out of memory. */
+static double *series_annotations(const med_marks *m, const int *type_of, const char *uid, int **type, int *n) {
     double *a = malloc(sizeof *a * 4 * (size_t)(m->n > 0 ? m->n : 1));
+    *type = malloc(sizeof **type * (size_t)(m->n > 0 ? m->n : 1));
     *n = 0;
-    if (!a) return NULL;
+    if (!a || !*type) {
+        free(a);
+        free(*type);
+        *type = NULL;
+        return NULL;
+    }
     for (int i = 0; i < m->n; i++)
         if (strcmp(m->v[i].seriesuid, uid) == 0) {
+            (*type)[*n] = type_of[i];
             double *r = a + 4 * (*n)++;
             r[0] = m->v[i].x;
             r[1] = m->v[i].y;
@@ -67,9 +104,11 @@ static double *series_annotations(const med_marks *m, const char *uid, int *n) {
     return a;
 }
 
+static json_t *real_or_null(double v) { return isnan(v) ? json_null() : json_real(v); }
+
 static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t seed, int n_series, int n_val,
                             const med_patch_set *tr, const med_patch_set *va, const mc_train_result *res,
-                            double val_auc, const med_fusion *fusion, mc_error *err) {
+                            const med_patch_metrics *vm, int n_typed, const med_fusion *fusion, mc_error *err) {
     json_t *j = json_pack("{s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:f, s:f}",
                           "data", o->data, "annotations", o->annotations, "seed", (json_int_t)seed, "epochs",
                           (int)o->epochs, "epochs_run", res->epochs_run, "best_epoch", res->best_epoch, "series",
@@ -77,7 +116,12 @@ static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t see
                           va->n_pos, "val_neg", va->n_neg, "patch", MED_PATCH, "stopped_early", res->stopped_early,
                           "train_loss", res->epochs_run > 0 ? res->train_loss[res->epochs_run - 1] : NAN,
                           "val_loss", res->best_val);
-    json_object_set_new(j, "val_auc", isnan(val_auc) ? json_null() : json_real(val_auc));
+    json_object_set_new(j, "val_auc", real_or_null(vm->auc));
+    json_object_set_new(j, "val_diameter_mae_mm", real_or_null(vm->diameter_mae_mm));
+    json_object_set_new(j, "val_type_accuracy", real_or_null(vm->type_accuracy));
+    json_object_set_new(j, "typed_nodules", json_integer(n_typed));
+    json_object_set_new(j, "channels", json_integer(MED_CHANNELS));
+    json_object_set_new(j, "heads", json_integer(MED_HEADS));
     json_object_set_new(j, "pos_copies", json_integer(o->pos_copies));
     json_object_set_new(j, "max_neg", json_integer(o->max_neg));
     char *text = json_dumps(j, JSON_COMPACT);
@@ -96,9 +140,11 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "--data DIR --annotations CSV -o MODEL [options]",
         .description = "Trains the nodule detector (docs/medical.md): every CT series under --data is resampled to 1 mm,\n"
-                       "its lungs masked and its candidates found; patches around annotated nodules (augmented) and\n"
-                       "around candidates that match no nodule train a 3D CNN with attention; a share of the series,\n"
-                       "drawn with --seed, validates and stops training early. The model file records how it was made.",
+                       "its lungs masked and its candidates found; 1 mm and 2 mm patches around annotated nodules\n"
+                       "(augmented) and around candidates that match no nodule train a 3D CNN with attention to score\n"
+                       "nodules, regress their diameter and, where --annotations has a type column, classify their type;\n"
+                       "a share of the series, drawn with --seed, validates and stops training early. The model file\n"
+                       "records how it was made.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 0,
@@ -129,10 +175,19 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
+    int *ann_type = malloc(sizeof *ann_type * (size_t)(ann.n + 1)), n_typed = 0;
+    if (!ann_type || annotation_types(o.annotations, &ann, ann_type, &n_typed, &err) != MC_OK) {
+        mc_log_error("%s", ann_type ? err.msg : "out of memory");
+        free(ann_type);
+        med_marks_free(&ann);
+        return MC_EXIT_FAILURE;
+    }
+    if (n_typed == 0) mc_log_warn("%s: no type column: the type head is not trained", o.annotations);
     med_series_options so = MED_SERIES_OPTIONS_DEFAULT;
     med_collection c;
     if (med_collection_scan(&c, &o.data, 1, &so, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
+        free(ann_type);
         med_marks_free(&ann);
         return MC_EXIT_FAILURE;
     }
@@ -140,6 +195,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     if (mc_run_begin(&run, ctx, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         med_collection_free(&c);
+        free(ann_type);
         med_marks_free(&ann);
         return MC_EXIT_FAILURE;
     }
@@ -169,13 +225,14 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
             mc_run_input_rejected(run, s->series_uid, err.msg);
             continue;
         }
-        int n_ann;
-        double *a = series_annotations(&ann, s->series_uid, &n_ann);
-        if (!a || med_patch_set_add(&all, &p, n_used, a, n_ann, (int)o.pos_copies, (int)o.max_neg, rng, &err) != MC_OK)
+        int n_ann, *type = NULL;
+        double *a = series_annotations(&ann, ann_type, s->series_uid, &type, &n_ann);
+        if (!a || med_patch_set_add(&all, &p, n_used, a, type, n_ann, (int)o.pos_copies, (int)o.max_neg, rng, &err) != MC_OK)
             failure = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
         mc_log_info("%s: %d candidates, %d nodules annotated (read %.2f s, resample %.2f s, lungs %.2f s, candidates %.2f s)",
                     s->series_uid, p.n_cand, n_ann, p.t_read, p.t_resample, p.t_mask, p.t_candidates);
         free(a);
+        free(type);
         med_prepared_free(&p);
         if (failure == MC_OK) {
             n_used++;
@@ -199,21 +256,24 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     mc_log_info("training on %d series (%d nodule, %d other patches), validating on %d (%d, %d)", n_used - n_val,
                 tr.n_pos, tr.n_neg, n_val, va.n_pos, va.n_neg);
     mc_train_result res;
-    double val_auc;
-    if ((failure = med_detector_train(&tr, &va, (int)o.epochs, ctx->seed, &m, &res, &val_auc, &err)) != MC_OK) goto done;
-    if ((failure = save_model(m, &o, ctx->seed, n_used, n_val, &tr, &va, &res, val_auc, o.nodules ? &fusion : NULL,
-                                &err)) != MC_OK)
+    med_patch_metrics vm;
+    if ((failure = med_detector_train(&tr, &va, (int)o.epochs, ctx->seed, &m, &res, &vm, &err)) != MC_OK) goto done;
+    if ((failure = save_model(m, &o, ctx->seed, n_used, n_val, &tr, &va, &res, &vm, n_typed,
+                              o.nodules ? &fusion : NULL, &err)) != MC_OK)
         goto done;
     json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:f, s:f}", "model", o.output, "series", n_used, "val_series",
                           n_val, "epochs_run", res.epochs_run, "best_epoch", res.best_epoch, "train_loss",
                           res.train_loss[res.epochs_run - 1], "val_loss", res.best_val);
-    json_object_set_new(j, "val_auc", isnan(val_auc) ? json_null() : json_real(val_auc));
+    json_object_set_new(j, "val_auc", real_or_null(vm.auc));
+    json_object_set_new(j, "val_diameter_mae_mm", real_or_null(vm.diameter_mae_mm));
+    json_object_set_new(j, "val_type_accuracy", real_or_null(vm.type_accuracy));
     if (ctx->json) {
         mc_cli_print_json(j);
     } else {
-        printf("%s: %d series (%d validating), %d epochs (best %d), train loss %.4f, validation loss %.4f, AUC %.4f\n",
+        printf("%s: %d series (%d validating), %d epochs (best %d), train loss %.4f, validation loss %.4f, AUC %.4f, "
+               "diameter error %.2f mm, type accuracy %.3f\n",
                o.output, n_used, n_val, res.epochs_run, res.best_epoch, res.train_loss[res.epochs_run - 1],
-               res.best_val, val_auc);
+               res.best_val, vm.auc, vm.diameter_mae_mm, vm.type_accuracy);
         json_decref(j);
     }
 done:
@@ -226,6 +286,7 @@ done:
     free(order);
     mc_rng_destroy(rng);
     med_collection_free(&c);
+    free(ann_type);
     med_marks_free(&ann);
     return mc_run_end(run, failure);
 }

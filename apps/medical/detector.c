@@ -1,5 +1,6 @@
-/* detector.c: study preparation, patches, CNN scoring, 3D non-maximum suppression and nodule type
- * for the lung-nodule detector (detector.h). */
+/* detector.c: study preparation, multi-scale patches, CNN scoring with test-time flips and the
+ * decoding of its heads, 3D non-maximum suppression, and the density rule for a nodule's type and
+ * solid part, for the lung-nodule detector (detector.h). */
 #include "detector.h"
 
 #include <math.h>
@@ -10,11 +11,12 @@
 #include "lung_mask.h"
 #include "resample.h"
 
-/* Residual block with squeeze-excitation and spatial attention between two pooling stages:
- *   24^3x1 -> conv8 -> 12^3 -> conv8, [conv8, conv8] + skip -> SE -> spatial attention -> 6^3
- *   -> conv16 -> global average -> logit */
+/* Residual block with squeeze-excitation and spatial attention between two pooling stages, then the
+ * heads on the pooled features:
+ *   24^3x2 -> conv8 -> 12^3 -> conv8, [conv8, conv8] + skip -> SE -> spatial attention -> 6^3
+ *   -> conv32 -> global average -> linear 32 -> 5 outputs */
 static const char arch_json[] =
-    "{\"input\": [1, 24, 24, 24], \"layers\": ["
+    "{\"input\": [2, 24, 24, 24], \"layers\": ["
     "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
     "{\"type\": \"maxpool\", \"k\": 2, \"stride\": 2},"
     "{\"type\": \"conv\", \"out\": 8, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
@@ -23,8 +25,9 @@ static const char arch_json[] =
     "{\"type\": \"add\", \"from\": -6}, {\"type\": \"act\", \"fn\": \"relu\"},"
     "{\"type\": \"se\", \"reduction\": 2}, {\"type\": \"spatial_attention\", \"k\": 5},"
     "{\"type\": \"maxpool\", \"k\": 2, \"stride\": 2},"
-    "{\"type\": \"conv\", \"out\": 16, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
-    "{\"type\": \"globalavgpool\"}, {\"type\": \"linear\", \"out\": 1}]}";
+    "{\"type\": \"conv\", \"out\": 32, \"k\": 3, \"pad\": 1}, {\"type\": \"batchnorm\"}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"globalavgpool\"}, {\"type\": \"linear\", \"out\": 32}, {\"type\": \"act\", \"fn\": \"relu\"},"
+    "{\"type\": \"linear\", \"out\": 5}]}";
 
 const char *med_detector_arch(void) { return arch_json; }
 
@@ -109,43 +112,86 @@ void med_patch_extract(const med_volume *v, const double c[3], const double a[3]
             }
 }
 
-mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, float *prob,
+void med_patch_input(const med_volume *v, const double c[3], const double a[3][3], float *out) {
+    double b[3][3];
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) b[r][q] = MED_CONTEXT_SCALE * a[r][q];
+    med_patch_extract(v, c, a, out);
+    med_patch_extract(v, c, b, out + (size_t)MED_PATCH * MED_PATCH * MED_PATCH);
+}
+
+med_score med_score_of(const float *h) {
+    med_score s = {(float)(1.0 / (1.0 + exp(-(double)h[0]))), (float)(MED_DIAMETER_REF_MM * exp((double)h[1])),
+                   MED_NODULE_SOLID};
+    for (int t = 1; t < 3; t++)
+        if (h[2 + t] > h[2 + (int)s.type]) s.type = (med_nodule_type)t;
+    return s;
+}
+
+mc_status med_detector_check(const mc_model *m, mc_error *err) {
+    if (mc_model_input_size(m) != (int64_t)MED_INPUT_SIZE || mc_model_output_size(m) != MED_HEADS)
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "not a nodule detector of this version: input %lld values (%zu wanted), %lld outputs (%d wanted)",
+                            (long long)mc_model_input_size(m), MED_INPUT_SIZE, (long long)mc_model_output_size(m),
+                            MED_HEADS);
+    return MC_OK;
+}
+
+/* dst = src with the axes flipped by the bits of f (1: x, 2: y, 4: z) in every channel. Sampling the
+ * patch mirrored gives the same values (the patch centre is symmetric), so one extraction serves all
+ * eight flips. */
+static void flip_input(const float *src, int f, float *dst) {
+    const int n = MED_PATCH, last = MED_PATCH - 1;
+    for (int ch = 0; ch < MED_CHANNELS; ch++)
+        for (int z = 0; z < n; z++)
+            for (int y = 0; y < n; y++) {
+                const float *s = src + (((size_t)ch * n + (size_t)(f & 4 ? last - z : z)) * n +
+                                        (size_t)(f & 2 ? last - y : y)) * n;
+                float *d = dst + (((size_t)ch * n + (size_t)z) * n + (size_t)y) * n;
+                for (int x = 0; x < n; x++) d[x] = s[f & 1 ? last - x : x];
+            }
+}
+
+mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, med_score *out,
                              mc_error *err) {
     enum { BATCH = 32, FLIPS = 8 };
-    const size_t ps = (size_t)MED_PATCH * MED_PATCH * MED_PATCH;
-    if (mc_model_input_size(m) != (int64_t)ps || mc_model_output_size(m) != 1)
-        return mc_error_set(err, MC_ERR_FORMAT, "the model is not a nodule detector: input %lld values, output %lld",
-                            (long long)mc_model_input_size(m), (long long)mc_model_output_size(m));
-    float *x = malloc(sizeof *x * ps * BATCH);
-    double *logit = calloc((size_t)(n > 0 ? n : 1), sizeof *logit);
-    if (!x || !logit) {
-        free(x);
-        free(logit);
-        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    const double eye[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    mc_status st = med_detector_check(m, err);
+    if (st != MC_OK) return st;
+    float *patch = malloc(sizeof *patch * MED_INPUT_SIZE * BATCH), *x = malloc(sizeof *x * MED_INPUT_SIZE * BATCH);
+    double *sum = calloc((size_t)MED_HEADS * BATCH, sizeof *sum);
+    if (!patch || !x || !sum) {
+        st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        goto done;
     }
-    /* the mean logit over the 8 flips of the axes (test-time augmentation) */
-    for (int f = 0; f < FLIPS; f++) {
-        const double a[3][3] = {{f & 1 ? -1 : 1, 0, 0}, {0, f & 2 ? -1 : 1, 0}, {0, 0, f & 4 ? -1 : 1}};
-        for (int s = 0; s < n; s += BATCH) {
-            int b = n - s < BATCH ? n - s : BATCH;
-            for (int i = 0; i < b; i++) {
-                double ijk[3] = {c[s + i].i, c[s + i].j, c[s + i].k};
-                med_patch_extract(iso, ijk, a, x + ps * (size_t)i);
+    for (int s = 0; s < n; s += BATCH) {
+        int b = n - s < BATCH ? n - s : BATCH;
+        for (int i = 0; i < b; i++) {
+            double ijk[3] = {c[s + i].i, c[s + i].j, c[s + i].k};
+            med_patch_input(iso, ijk, eye, patch + MED_INPUT_SIZE * (size_t)i);
+        }
+        memset(sum, 0, sizeof *sum * MED_HEADS * BATCH);
+        for (int f = 0; f < FLIPS; f++) {
+            for (int i = 0; i < b; i++)
+                flip_input(patch + MED_INPUT_SIZE * (size_t)i, f, x + MED_INPUT_SIZE * (size_t)i);
+            const float *y;
+            if ((st = mc_model_forward(m, x, b, 0, NULL, &y)) != MC_OK) {
+                st = mc_error_set(err, st, "the detector's forward pass failed: %s", mc_status_str(st));
+                goto done;
             }
-            const float *out;
-            mc_status st = mc_model_forward(m, x, b, 0, NULL, &out);
-            if (st != MC_OK) {
-                free(x);
-                free(logit);
-                return mc_error_set(err, st, "the detector's forward pass failed: %s", mc_status_str(st));
-            }
-            for (int i = 0; i < b; i++) logit[s + i] += out[i] / (double)FLIPS;
+            for (int q = 0; q < b * MED_HEADS; q++) sum[q] += y[q] / (double)FLIPS;
+        }
+        for (int i = 0; i < b; i++) {
+            float h[MED_HEADS];
+            for (int q = 0; q < MED_HEADS; q++) h[q] = (float)sum[i * MED_HEADS + q];
+            out[s + i] = med_score_of(h);
         }
     }
-    for (int i = 0; i < n; i++) prob[i] = (float)(1.0 / (1.0 + exp(-logit[i])));
+done:
+    free(patch);
     free(x);
-    free(logit);
-    return MC_OK;
+    free(sum);
+    return st;
 }
 
 typedef struct {
@@ -180,7 +226,9 @@ int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radiu
     return kept;
 }
 
-med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], double d, double *solid_mm) {
+/* Of the voxels of the ball of diameter d (at least 2) around c that are denser than lung (> -800 HU),
+ * the share above -300 HU (0 when there are none). */
+static double solid_fraction(const med_volume *v, const double c[3], double d) {
     double r = d / 2 < 1 ? 1 : d / 2;
     int lo[3], hi[3], n[3] = {v->nx, v->ny, v->nz};
     for (int a = 0; a < 3; a++) {
@@ -199,17 +247,20 @@ med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], doubl
                 if (h > -800) dense++;
                 if (h > -300) solid++;
             }
-    double f = dense > 0 ? (double)solid / (double)dense : 0;
-    *solid_mm = d * cbrt(f);
-    if (f >= 0.6) {
-        *solid_mm = d;
-        return MED_NODULE_SOLID;
-    }
-    if (f < 0.15) {
-        *solid_mm = 0;
-        return MED_NODULE_GROUND_GLASS;
-    }
-    return MED_NODULE_PART_SOLID;
+    return dense > 0 ? (double)solid / (double)dense : 0;
+}
+
+med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], double d, double *solid_mm) {
+    double f = solid_fraction(v, c, d);
+    med_nodule_type t = f >= 0.6 ? MED_NODULE_SOLID : f < 0.15 ? MED_NODULE_GROUND_GLASS : MED_NODULE_PART_SOLID;
+    *solid_mm = t == MED_NODULE_SOLID ? d : t == MED_NODULE_GROUND_GLASS ? 0 : d * cbrt(f);
+    return t;
+}
+
+double med_solid_part_mm(const med_volume *v, const double c[3], double d, med_nodule_type t) {
+    if (t == MED_NODULE_SOLID) return d;
+    if (t == MED_NODULE_GROUND_GLASS) return 0;
+    return d * cbrt(solid_fraction(v, c, d));
 }
 
 int med_match_annotation(const double p[3], const double *ann, int n) {

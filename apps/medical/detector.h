@@ -1,11 +1,14 @@
 /* detector.h: the lung-nodule detector of moe-medical: a study prepared for detection (read, resampled
- * to 1 mm isotropic voxels, lung mask, Hessian blob candidates), cubic patches around candidates
+ * to 1 mm isotropic voxels, lung mask, Hessian blob candidates), multi-scale patches around candidates
  * (windowed HU, optionally flipped, rotated or scaled), a small 3D CNN with residual blocks,
- * squeeze-excitation and spatial attention that scores each patch as nodule or not, 3D non-maximum
- * suppression of the scored candidates, and a nodule's type from its densities.
+ * squeeze-excitation and spatial attention that scores each candidate as nodule or not, regresses its
+ * diameter and classifies its type, 3D non-maximum suppression of the scored candidates, and the
+ * density rule for a nodule's type and solid part.
  *
- * The network's input is one channel of MED_PATCH^3 voxels of 1 mm around the candidate, HU
- * -1000..400 scaled to 0..1; its output is one logit (nodule vs anything else). */
+ * The network's input is two channels of MED_PATCH^3 voxels around the candidate, HU -1000..400
+ * scaled to 0..1: 1 mm voxels (24 mm across) and 2 mm voxels (48 mm across: a large nodule whole,
+ * and its surroundings). Its MED_HEADS outputs: the nodule logit, ln(diameter / 10 mm), and the
+ * logits of the three types (solid, part-solid, ground-glass, in med_nodule_type's order). */
 #ifndef MOE_MEDICAL_DETECTOR_H
 #define MOE_MEDICAL_DETECTOR_H
 
@@ -22,15 +25,21 @@
 #define MED_PATCH 24            /* voxels (mm) on each side of a patch */
 #define MED_PATCH_HU_LO (-1000.0) /* window of the patches: HU lo..hi to 0..1 */
 #define MED_PATCH_HU_HI 400.0
+#define MED_CHANNELS 2          /* 1 mm and 2 mm voxels */
+#define MED_CONTEXT_SCALE 2.0   /* voxel size of the second channel, mm */
+#define MED_INPUT_SIZE ((size_t)MED_CHANNELS * MED_PATCH * MED_PATCH * MED_PATCH)
+#define MED_HEADS 5             /* nodule logit, ln(diameter / 10 mm), 3 type logits */
+#define MED_DIAMETER_REF_MM 10.0
 
 /* One finding of the detector on a series. */
 typedef struct med_finding {
     int index;             /* 1 = most probable */
     double x, y, z;        /* world position, mm (DICOM LPS) */
     double i, j, k;        /* voxel coordinates in the 1 mm volume */
-    double diameter_mm;    /* the candidate's blob diameter */
+    double diameter_mm;    /* the candidate's blob diameter (closer to the truth than the CNN's, docs/medical.md) */
+    double cnn_diameter_mm; /* the CNN's diameter */
     double probability;    /* the CNN's nodule probability */
-    med_nodule_type type;
+    med_nodule_type type;  /* the CNN's type */
     double solid_mm;       /* diameter of the solid part */
     med_lungrads lungrads; /* category from size and type */
     double malignancy;     /* the fusion's risk, NAN without clinical data */
@@ -62,8 +71,27 @@ void med_prepared_free(med_prepared *p); /* accepts a zeroed one */
  * to 0..1, outside the volume as air. */
 void med_patch_extract(const med_volume *v, const double c[3], const double a[3][3], float *out);
 
-/* Nodule probabilities prob[0 .. n) of the candidates of a prepared study, in batches. */
-mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, float *prob,
+/* The network's input for the candidate at voxel coordinate c of v: MED_CHANNELS patches of
+ * med_patch_extract, the first with a, the second with MED_CONTEXT_SCALE a (same centre), one after
+ * the other in out (MED_INPUT_SIZE values). */
+void med_patch_input(const med_volume *v, const double c[3], const double a[3][3], float *out);
+
+/* What the network says of a candidate. */
+typedef struct med_score {
+    float probability;     /* nodule */
+    float diameter_mm;
+    med_nodule_type type;  /* the most probable of the three */
+} med_score;
+
+/* Decodes the network's MED_HEADS outputs. */
+med_score med_score_of(const float *heads);
+
+/* MC_OK when m has the detector's input and outputs, else MC_ERR_FORMAT saying what it has. */
+mc_status med_detector_check(const mc_model *m, mc_error *err);
+
+/* The scores out[0 .. n) of the candidates of a prepared study, in batches: the network's outputs
+ * averaged over the 8 flips of the axes (test-time augmentation), then decoded. */
+mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, med_score *out,
                              mc_error *err);
 
 /* 3D non-maximum suppression: order[] receives the indices of the candidates kept, most probable
@@ -71,11 +99,17 @@ mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candi
  * more probable one kept. Returns how many were kept (at most n), or -1 when out of memory. */
 int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radius_mm, int *order);
 
-/* The type of the nodule at voxel coordinate c of the 1 mm volume v with diameter d mm, from the
- * voxels of the ball of that diameter that are denser than lung (> -800 HU): solid when at least 60%
- * of them are above -300 HU, ground-glass when under 15%, part-solid between; *solid_mm the
- * diameter of a ball with the volume of the solid part. */
+/* The density rule: the type of the nodule at voxel coordinate c of the 1 mm volume v with diameter
+ * d mm, from the voxels of the ball of that diameter that are denser than lung (> -800 HU): solid
+ * when at least 60% of them are above -300 HU, ground-glass when under 15%, part-solid between;
+ * *solid_mm the diameter of a ball with the volume of the solid part (d when solid, 0 when
+ * ground-glass). */
 med_nodule_type med_nodule_type_of(const med_volume *v, const double c[3], double d, double *solid_mm);
+
+/* The solid part's diameter of a nodule of type t and diameter d at c: d for a solid one, 0 for a
+ * ground-glass one, and for a part-solid one the diameter of a ball with the volume of the ball's
+ * voxels above -300 HU among those above -800 HU, at most d. */
+double med_solid_part_mm(const med_volume *v, const double c[3], double d, med_nodule_type t);
 
 /* LUNA16's rule: the index of the first annotation (x, y, z, diameter rows of 4 doubles, n of them)
  * whose radius contains p, or -1. */

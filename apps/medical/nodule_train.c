@@ -1,16 +1,16 @@
-/* nodule_train.c: the detector's training set (positives with augmentation, hard negatives), the split
- * by study, and training with the core's recipe (nodule_train.h). */
+/* nodule_train.c: the detector's training set (positives with augmentation, diameter and type
+ * targets, hard negatives), the split by study, its metrics, and the training step loop with the
+ * masked multi-task loss (nodule_train.h). */
 #include "nodule_train.h"
-
-#include "moecore/roc.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "moecore/log.h"
-
-#define PATCH_SIZE ((size_t)MED_PATCH * MED_PATCH * MED_PATCH)
+#include "moecore/loss.h"
+#include "moecore/optim.h"
+#include "moecore/roc.h"
 
 void med_patch_set_free(med_patch_set *s) {
     if (!s) return;
@@ -24,10 +24,10 @@ static int reserve(med_patch_set *s, int extra) {
     if (s->n + extra <= s->cap) return 0;
     int cap = s->cap ? s->cap : 256;
     while (cap < s->n + extra) cap *= 2;
-    float *x = realloc(s->x, sizeof *x * PATCH_SIZE * (size_t)cap);
+    float *x = realloc(s->x, sizeof *x * MED_INPUT_SIZE * (size_t)cap);
     if (!x) return -1;
     s->x = x;
-    float *y = realloc(s->y, sizeof *y * (size_t)cap);
+    float *y = realloc(s->y, sizeof *y * MED_TARGETS * (size_t)cap);
     if (!y) return -1;
     s->y = y;
     int *st = realloc(s->study, sizeof *st * (size_t)cap);
@@ -38,27 +38,33 @@ static int reserve(med_patch_set *s, int extra) {
 }
 
 /* A random augmentation: axis permutation (90-degree rotations and transpositions), a flip of each
- * axis, and when scale is set a zoom of 0.85-1.15. */
-static void random_transform(mc_rng *rng, int scale, double a[3][3]) {
+ * axis, and when scale is set a zoom of 0.85-1.15. Returns the zoom. */
+static double random_transform(mc_rng *rng, int scale, double a[3][3]) {
     static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
     const int *p = perms[mc_rng_below(rng, 6)];
     double z = scale ? 0.85 + 0.3 * mc_rng_uniform(rng) : 1.0;
     memset(a, 0, sizeof(double) * 9);
     for (int r = 0; r < 3; r++) a[r][p[r]] = (mc_rng_below(rng, 2) ? -1.0 : 1.0) * z;
+    return z;
 }
 
-static void add_patch(med_patch_set *s, const med_volume *v, const double c[3], const double a[3][3], float label,
-                      int study) {
-    med_patch_extract(v, c, a, s->x + PATCH_SIZE * (size_t)s->n);
-    s->y[s->n] = label;
+/* A patch at c with transform a; a positive (diameter > 0) shows its nodule at diameter / zoom. */
+static void add_patch(med_patch_set *s, const med_volume *v, const double c[3], const double a[3][3], double zoom,
+                      double diameter, int type, int study) {
+    med_patch_input(v, c, a, s->x + MED_INPUT_SIZE * (size_t)s->n);
+    float *y = s->y + MED_TARGETS * (size_t)s->n;
+    int pos = diameter > 0;
+    y[0] = pos ? 1.0f : 0.0f;
+    y[1] = pos ? (float)log(diameter / zoom / MED_DIAMETER_REF_MM) : 0.0f;
+    y[2] = pos ? (float)type : -1.0f;
     s->study[s->n] = study;
     s->n++;
-    if (label > 0.5f) s->n_pos++;
+    if (pos) s->n_pos++;
     else s->n_neg++;
 }
 
-mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, const double *ann, int n_ann,
-                            int pos_copies, int max_neg, mc_rng *rng, mc_error *err) {
+mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, const double *ann, const int *type,
+                            int n_ann, int pos_copies, int max_neg, mc_rng *rng, mc_error *err) {
     int n_match = 0;
     for (int i = 0; i < p->n_cand; i++) {
         double w[3] = {p->cand[i].x, p->cand[i].y, p->cand[i].z};
@@ -73,8 +79,8 @@ mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, 
         for (int c = 0; c < pos_copies; c++) {
             double j[3];
             for (int d = 0; d < 3; d++) j[d] = ijk[d] + (c ? 4.0 * mc_rng_uniform(rng) - 2.0 : 0.0);
-            random_transform(rng, c > 0, a);
-            add_patch(s, p->iso, j, a, 1.0f, study);
+            double zoom = random_transform(rng, c > 0, a);
+            add_patch(s, p->iso, j, a, zoom, ann[4 * q + 3], type ? type[q] : -1, study);
         }
     }
     /* negatives: a seeded draw of max_neg of the unmatched candidates, over the whole range of responses */
@@ -84,13 +90,14 @@ mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, 
     for (int i = 0; i < p->n_cand; i++) {
         double w[3] = {p->cand[i].x, p->cand[i].y, p->cand[i].z};
         double ijk[3] = {p->cand[i].i, p->cand[i].j, p->cand[i].k};
-        if (med_match_annotation(w, ann, n_ann) < 0) {
+        int q = med_match_annotation(w, ann, n_ann);
+        if (q < 0) {
             neg[n_unmatched++] = i;
             continue;
         }
         for (int c = 0; c < pos_copies; c++) {
-            random_transform(rng, c > 0, a);
-            add_patch(s, p->iso, ijk, a, 1.0f, study);
+            double zoom = random_transform(rng, c > 0, a);
+            add_patch(s, p->iso, ijk, a, zoom, ann[4 * q + 3], type ? type[q] : -1, study);
         }
     }
     mc_rng_shuffle(rng, neg, n_unmatched);
@@ -98,7 +105,7 @@ mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, 
         const med_candidate *c = &p->cand[neg[q]];
         double ijk[3] = {c->i, c->j, c->k};
         random_transform(rng, 0, a);
-        add_patch(s, p->iso, ijk, a, 0.0f, study);
+        add_patch(s, p->iso, ijk, a, 1.0, 0.0, -1, study);
     }
     free(neg);
     return MC_OK;
@@ -115,83 +122,248 @@ mc_status med_patch_set_split(const med_patch_set *s, const int *val_of, med_pat
             med_patch_set_free(val);
             return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         }
-        memcpy(d->x + PATCH_SIZE * (size_t)d->n, s->x + PATCH_SIZE * (size_t)i, sizeof(float) * PATCH_SIZE);
-        d->y[d->n] = s->y[i];
+        memcpy(d->x + MED_INPUT_SIZE * (size_t)d->n, s->x + MED_INPUT_SIZE * (size_t)i, sizeof(float) * MED_INPUT_SIZE);
+        memcpy(d->y + MED_TARGETS * (size_t)d->n, s->y + MED_TARGETS * (size_t)i, sizeof(float) * MED_TARGETS);
         d->study[d->n] = s->study[i];
         d->n++;
-        if (s->y[i] > 0.5f) d->n_pos++;
+        if (s->y[MED_TARGETS * (size_t)i] > 0.5f) d->n_pos++;
         else d->n_neg++;
     }
     return MC_OK;
 }
 
-static mc_status val_scores(mc_model *m, const med_patch_set *val, float *score) {
-    enum { BATCH = 64 };
-    for (int s = 0; s < val->n; s += BATCH) {
-        int b = val->n - s < BATCH ? val->n - s : BATCH;
-        const float *out;
-        mc_status st = mc_model_forward(m, val->x + PATCH_SIZE * (size_t)s, b, 0, NULL, &out);
+double med_detector_loss(const float *out, const float *y, int b, float pos_weight, float *dout) {
+    /* the columns the core's losses take: logits and labels of all, diameters and type logits of the
+     * positives, each with its gradient */
+    float *f = malloc(sizeof *f * (size_t)(b > 0 ? b : 1) * 12);
+    int32_t *type_t = malloc(sizeof *type_t * (size_t)(b > 0 ? b : 1));
+    if (!f || !type_t) {
+        free(f);
+        free(type_t);
+        return NAN;
+    }
+    float *logit = f, *label = f + b, *g_logit = f + 2 * b, *diam = f + 3 * b, *diam_t = f + 4 * b;
+    float *g_diam = f + 5 * b, *types = f + 6 * b, *g_types = f + 9 * b;
+    int np = 0;
+    for (int i = 0; i < b; i++) {
+        const float *o = out + (size_t)i * MED_HEADS, *t = y + (size_t)i * MED_TARGETS;
+        logit[i] = o[0];
+        label[i] = t[0];
+        g_logit[i] = 0;
+        if (t[0] > 0.5f) {
+            diam[np] = o[1];
+            diam_t[np] = t[1];
+            g_diam[np] = 0;
+            memcpy(types + 3 * np, o + 2, 3 * sizeof(float));
+            memset(g_types + 3 * np, 0, 3 * sizeof(float));
+            type_t[np] = (int32_t)t[2];
+            np++;
+        }
+    }
+    int grad = dout != NULL;
+    double loss = mc_bce_logits_loss(grad ? g_logit : NULL, 1.0f, logit, label, b, pos_weight);
+    if (np > 0) {
+        loss += MED_W_DIAMETER * mc_huber_loss(grad ? g_diam : NULL, MED_W_DIAMETER, diam, diam_t, np, MED_HUBER_DELTA);
+        loss += MED_W_TYPE * mc_cross_entropy_loss(grad ? g_types : NULL, MED_W_TYPE, types, type_t, np, 3);
+    }
+    for (int i = 0, q = 0; grad && i < b; i++) {
+        float *d = dout + (size_t)i * MED_HEADS;
+        memset(d, 0, MED_HEADS * sizeof *d);
+        d[0] = g_logit[i];
+        if (y[(size_t)i * MED_TARGETS] > 0.5f) {
+            d[1] = g_diam[q];
+            memcpy(d + 2, g_types + 3 * q, 3 * sizeof(float));
+            q++;
+        }
+    }
+    free(f);
+    free(type_t);
+    return loss;
+}
+
+enum { BATCH = 32 };
+
+/* The network's outputs (s->n, MED_HEADS) on s in evaluation mode, in batches. */
+static mc_status outputs_of(mc_model *m, const med_patch_set *s, float *out) {
+    for (int i = 0; i < s->n; i += BATCH) {
+        int b = s->n - i < BATCH ? s->n - i : BATCH;
+        const float *y;
+        mc_status st = mc_model_forward(m, s->x + MED_INPUT_SIZE * (size_t)i, b, 0, NULL, &y);
         if (st != MC_OK) return st;
-        memcpy(score + s, out, sizeof(float) * (size_t)b);
+        memcpy(out + (size_t)i * MED_HEADS, y, sizeof(float) * MED_HEADS * (size_t)b);
     }
     return MC_OK;
 }
 
-static int log_epoch(void *user, int epoch, double train_loss, double val_loss, float lr) {
-    (void)user;
-    mc_log_info("epoch %d: training loss %.4f, validation loss %.4f, learning rate %.2g", epoch + 1, train_loss, val_loss,
-                (double)lr);
-    return 0;
+mc_status med_patch_metrics_of(mc_model *m, const med_patch_set *s, med_patch_metrics *r, mc_error *err) {
+    r->auc = r->diameter_mae_mm = r->type_accuracy = NAN;
+    mc_status st = med_detector_check(m, err);
+    if (st != MC_OK) return st;
+    float *out = malloc(sizeof *out * MED_HEADS * (size_t)(s->n + 1)), *logit = malloc(sizeof *logit * (size_t)(s->n + 1));
+    uint8_t *label = malloc((size_t)(s->n + 1));
+    if (!out || !logit || !label) {
+        st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = outputs_of(m, s, out)) != MC_OK) {
+        st = mc_error_set(err, st, "the detector's forward pass failed: %s", mc_status_str(st));
+        goto done;
+    }
+    double abs_err = 0;
+    int n_pos = 0, n_typed = 0, right = 0;
+    for (int i = 0; i < s->n; i++) {
+        const float *y = s->y + MED_TARGETS * (size_t)i;
+        logit[i] = out[(size_t)i * MED_HEADS];
+        label[i] = y[0] > 0.5f;
+        if (!label[i]) continue;
+        med_score sc = med_score_of(out + (size_t)i * MED_HEADS);
+        abs_err += fabs(sc.diameter_mm - MED_DIAMETER_REF_MM * exp((double)y[1]));
+        n_pos++;
+        if (y[2] >= 0) {
+            n_typed++;
+            right += (int)sc.type == (int)y[2];
+        }
+    }
+    if (n_pos > 0) r->diameter_mae_mm = abs_err / n_pos;
+    if (n_typed > 0) r->type_accuracy = (double)right / n_typed;
+    if (n_pos > 0 && n_pos < s->n && mc_auroc(logit, label, s->n, &r->auc) != MC_OK) r->auc = NAN;
+done:
+    free(out);
+    free(logit);
+    free(label);
+    return st;
+}
+
+/* The mean multi-task loss over s in evaluation mode. */
+static mc_status mean_loss(mc_model *m, const med_patch_set *s, float pos_weight, double *loss) {
+    double sum = 0;
+    for (int i = 0; i < s->n; i += BATCH) {
+        int b = s->n - i < BATCH ? s->n - i : BATCH;
+        const float *y;
+        mc_status st = mc_model_forward(m, s->x + MED_INPUT_SIZE * (size_t)i, b, 0, NULL, &y);
+        if (st != MC_OK) return st;
+        sum += b * med_detector_loss(y, s->y + MED_TARGETS * (size_t)i, b, pos_weight, NULL);
+    }
+    *loss = s->n > 0 ? sum / s->n : NAN;
+    return MC_OK;
+}
+
+typedef struct {
+    mc_model *m;
+    mc_optim *o;
+    float lr, wd;
+} range_ctx;
+
+static void update_range(void *user, int64_t off, int64_t n, int decay) {
+    range_ctx *c = user;
+    mc_optim_update(c->o, mc_model_params(c->m) + off, mc_model_grads(c->m) + off, off, n, c->lr, decay ? c->wd : 0.0f);
 }
 
 mc_status med_detector_train(const med_patch_set *train, const med_patch_set *val, int epochs, uint64_t seed,
-                             mc_model **out, mc_train_result *res, double *val_auc, mc_error *err) {
+                             mc_model **out, mc_train_result *res, med_patch_metrics *vm, mc_error *err) {
+    const float lr_peak = 2e-3f, lr_min = 1e-5f, weight_decay = 0.01f, clip = 1.0f, warmup = 0.05f;
+    const int patience = 4;
     *out = NULL;
-    *val_auc = NAN;
+    vm->auc = vm->diameter_mae_mm = vm->type_accuracy = NAN;
+    memset(res, 0, sizeof *res);
+    res->resumed_from = -1;
+    res->best_epoch = -1;
+    res->best_val = INFINITY;
     if (train->n_pos == 0 || train->n_neg == 0)
         return mc_error_set(err, MC_ERR_ARG, "the training studies give %d nodule and %d other patches: both are needed",
                             train->n_pos, train->n_neg);
-    mc_model *m;
+    int has_val = val && val->n_pos > 0 && val->n_neg > 0;
+    mc_model *m = NULL, *best = NULL;
     mc_status st = mc_model_create(&m, med_detector_arch(), err);
     if (st != MC_OK) return st;
-    mc_rng *rng = mc_rng_create(seed);
-    if (!rng) {
-        mc_model_destroy(m);
-        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
-    }
-    mc_model_init(m, rng);
-    mc_rng_destroy(rng);
-    mc_train_config c;
-    mc_train_config_default(&c);
-    c.epochs = epochs;
-    c.batch = 32;
-    c.lr = 2e-3f;
-    c.min_lr = 1e-5f;
-    c.loss = MC_LOSS_BCE;
-    c.pos_weight = (float)train->n_neg / (float)train->n_pos;
-    c.seed = seed;
-    int has_val = val && val->n_pos > 0 && val->n_neg > 0;
-    c.patience = has_val ? 4 : 0;
-    c.on_epoch = log_epoch;
-    mc_dataset dt = {train->x, train->y, train->n, 1, NULL};
-    mc_dataset dv = {has_val ? val->x : NULL, has_val ? val->y : NULL, has_val ? val->n : 0, 1, NULL};
-    if ((st = mc_train(m, &c, &dt, has_val ? &dv : NULL, res, err)) != MC_OK) {
+    if (has_val && (st = mc_model_create(&best, med_detector_arch(), err)) != MC_OK) {
         mc_model_destroy(m);
         return st;
     }
-    if (has_val) {
-        float *score = malloc(sizeof *score * (size_t)val->n);
-        st = score ? val_scores(m, val, score) : MC_ERR_NOMEM;
-        uint8_t *label = st == MC_OK ? malloc((size_t)(val->n > 0 ? val->n : 1)) : NULL;
-        for (int i = 0; label && i < val->n; i++) label[i] = val->y[i] > 0.5f;
-        if (label && mc_auroc(score, label, val->n, val_auc) != MC_OK) *val_auc = NAN;
-        free(label);
-        free(score);
+    const int64_t np = mc_model_num_params(m);
+    mc_optim_config oc = {.kind = MC_OPTIM_ADAMW, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    mc_rng *rng = mc_rng_create(seed);
+    mc_optim *o = mc_optim_create(&oc, np);
+    int *order = malloc(sizeof *order * (size_t)train->n);
+    float *xb = malloc(sizeof *xb * MED_INPUT_SIZE * BATCH), *yb = malloc(sizeof *yb * MED_TARGETS * BATCH);
+    float *dout = malloc(sizeof *dout * MED_HEADS * BATCH);
+    if (!rng || !o || !order || !xb || !yb || !dout) {
+        st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    mc_model_init(m, rng);
+    const float pos_weight = (float)train->n_neg / (float)train->n_pos;
+    const int64_t steps = (int64_t)epochs * ((train->n + BATCH - 1) / BATCH);
+    const mc_lr_schedule sched = {lr_peak, lr_min, (int64_t)(warmup * (double)steps), steps};
+    for (int i = 0; i < train->n; i++) order[i] = i;
+    int64_t step = 0;
+    int bad_epochs = 0;
+    for (int epoch = 0; epoch < epochs; epoch++) {
+        mc_rng_shuffle(rng, order, train->n);
+        double sum = 0;
+        float lr = 0;
+        for (int s = 0; s < train->n; s += BATCH) {
+            int b = train->n - s < BATCH ? train->n - s : BATCH;
+            for (int i = 0; i < b; i++) {
+                memcpy(xb + MED_INPUT_SIZE * (size_t)i, train->x + MED_INPUT_SIZE * (size_t)order[s + i],
+                       sizeof *xb * MED_INPUT_SIZE);
+                memcpy(yb + MED_TARGETS * (size_t)i, train->y + MED_TARGETS * (size_t)order[s + i],
+                       sizeof *yb * MED_TARGETS);
+            }
+            const float *y;
+            mc_model_zero_grad(m);
+            if ((st = mc_model_forward(m, xb, b, 1, rng, &y)) != MC_OK) break;
+            double loss = med_detector_loss(y, yb, b, pos_weight, dout);
+            if ((st = mc_model_backward(m, dout, NULL)) != MC_OK) break;
+            if (!isfinite(loss)) {
+                st = mc_error_set(err, MC_ERR_INTERNAL, "training diverged at epoch %d (loss %g)", epoch + 1, loss);
+                goto done;
+            }
+            sum += loss * b;
+            mc_clip_grad_norm(mc_model_grads(m), np, clip);
+            lr = mc_lr_at(&sched, step++);
+            mc_optim_begin_step(o);
+            range_ctx rc = {m, o, lr, weight_decay};
+            mc_model_param_ranges(m, update_range, &rc);
+            mc_model_after_step(m);
+        }
         if (st != MC_OK) {
-            mc_model_destroy(m);
-            return mc_error_set(err, st, "validation: %s", mc_status_str(st));
+            st = mc_error_set(err, st, "training: %s", mc_status_str(st));
+            goto done;
+        }
+        double tl = sum / train->n, vl = tl;
+        if (has_val && (st = mean_loss(m, val, pos_weight, &vl)) != MC_OK) {
+            st = mc_error_set(err, st, "validation: %s", mc_status_str(st));
+            goto done;
+        }
+        if (epoch < 1024) {
+            res->train_loss[epoch] = tl;
+            res->val_loss[epoch] = vl;
+        }
+        res->epochs_run = epoch + 1;
+        mc_log_info("epoch %d: training loss %.4f, validation loss %.4f, learning rate %.2g", epoch + 1, tl, vl,
+                    (double)lr);
+        if (vl < res->best_val) {
+            res->best_val = vl;
+            res->best_epoch = epoch;
+            bad_epochs = 0;
+            if (best) mc_model_copy(best, m);
+        } else if (has_val && ++bad_epochs >= patience) {
+            res->stopped_early = 1;
+            break;
         }
     }
-    *out = m;
-    return MC_OK;
+    if (best && res->best_epoch >= 0) mc_model_copy(m, best);
+    if (has_val) st = med_patch_metrics_of(m, val, vm, err);
+done:
+    if (st == MC_OK) *out = m;
+    else mc_model_destroy(m);
+    mc_model_destroy(best);
+    mc_rng_destroy(rng);
+    mc_optim_destroy(o);
+    free(order);
+    free(xb);
+    free(yb);
+    free(dout);
+    return st;
 }
