@@ -173,8 +173,12 @@ static mc_status write_images(const char *dir, const char *uid, const med_volume
     }
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_set_font_size(cr, 12);
-    cairo_move_to(cr, 4, 14);
     snprintf(path, sizeof path, "%s: %d finding%s", uid, n, n == 1 ? "" : "s");
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, path, &ext);
+    double room = cols * TILE * ZOOM - 8; /* a narrow montage shrinks its title to fit */
+    if (ext.x_advance > room) cairo_set_font_size(cr, 12 * room / ext.x_advance);
+    cairo_move_to(cr, 4, 14);
     cairo_show_text(cr, path);
     cairo_destroy(cr);
     snprintf(path, sizeof path, "%s/%s.png", dir, uid);
