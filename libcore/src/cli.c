@@ -231,9 +231,20 @@ static int finish_setup(mc_ctx *ctx) {
     mc_log_setup(ctx->program, lvl, ctx->json);
     if (ctx->threads > 0) omp_set_num_threads(ctx->threads);
     mc_error err;
-    if (mc_device_resolve(ctx->device, &ctx->device, &err) != MC_OK) {
+    mc_device_kind requested = ctx->device;
+    if (mc_device_resolve(requested, &ctx->device, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
+    }
+    /* The CUDA backend's layers (nn_cuda.h) are not yet behind mc_model: the programs' networks
+     * run on the CPU, and a command never claims a GPU it does not use. */
+    if (ctx->device == MC_DEVICE_CUDA) {
+        if (requested == MC_DEVICE_CUDA) {
+            mc_log_error("--device cuda: this version runs its networks on the CPU only (use --device cpu or auto)");
+            return MC_EXIT_FAILURE;
+        }
+        mc_log_debug("a CUDA device is present; this version runs its networks on the CPU");
+        ctx->device = MC_DEVICE_CPU;
     }
     return 0;
 }
