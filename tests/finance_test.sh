@@ -126,22 +126,27 @@ check "--features without ret: usage error" "[ $? = 2 ]"
 # ---- the forecaster: learns a planted signal, forecasts, refuses bad model files ----------------------------
 # four symbols whose daily return follows an AR(1) with coefficient 0.4: tomorrow's return is
 # predictable from today's (visible in KMID, since each bar opens at the previous close)
-mkdir ar
-"$python" - <<'PY'
-import datetime, math, random
-random.seed(7)
-for s in "ABCD":
+# make_ar DIR SEED SYMBOLS FIRST_DATE DAYS: one price file per symbol letter, DIR/AR<letter>.csv
+make_ar() {
+    mkdir "$1"
+    "$python" - "$@" <<'PY'
+import datetime, math, random, sys
+out, seed, symbols, first, days = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+random.seed(seed)
+for s in symbols:
     c, r = 50.0, 0.0
-    with open(f"ar/AR{s}.csv", "w") as f:
+    with open(f"{out}/AR{s}.csv", "w") as f:
         f.write("date,open,high,low,close,volume\n")
-        day = datetime.date(2020, 1, 1)
-        for t in range(900):
+        day = datetime.date.fromisoformat(first)
+        for t in range(days):
             r = 0.4 * r + random.gauss(0, 0.01)
             o, c = c, c * math.exp(r)
             hi, lo = max(o, c) * (1 + abs(random.gauss(0, 0.003))), min(o, c) * (1 - abs(random.gauss(0, 0.003)))
             f.write(f"{day.isoformat()},{o:.6f},{hi:.6f},{lo:.6f},{c:.6f},{random.randint(1000, 2000)}\n")
             day += datetime.timedelta(days=1)
 PY
+}
+make_ar ar 7 ABCD 2020-01-01 900
 "$fin" --db f.db --json train -o ar.model --epochs 40 ar >out 2>err
 check "train: exit 0 ($(head -c 300 err))" "[ $? = 0 ] && [ -s ar.model ]"
 check "train: the planted signal is found (validation IC > 0.25, hit rate > 0.56; chance gives 0 and 0.5 +- 0.02, the best possible about 0.4 and 0.63)" \
@@ -206,22 +211,7 @@ n_sig=$(wc -l <cut_sig.csv)
 check "backtest: every signal up to the cut is bit-identical ($n_sig rows)" \
       "[ $n_sig -gt 100 ] && [ \"\$(md5sum <cut_sig.csv)\" = \"\$(head -$n_sig sig.csv | md5sum)\" ]"
 # the AR(1) forecaster on fresh series dated after its training data: trades them long/short out of sample
-mkdir ar_oos
-"$python" - <<'PY'
-import datetime, math, random
-random.seed(11)
-for s in "EF":
-    c, r = 50.0, 0.0
-    with open(f"ar_oos/AR{s}.csv", "w") as f:
-        f.write("date,open,high,low,close,volume\n")
-        day = datetime.date(2021, 1, 1)
-        for t in range(800):
-            r = 0.4 * r + random.gauss(0, 0.01)
-            o, c = c, c * math.exp(r)
-            hi, lo = max(o, c) * (1 + abs(random.gauss(0, 0.003))), min(o, c) * (1 - abs(random.gauss(0, 0.003)))
-            f.write(f"{day.isoformat()},{o:.6f},{hi:.6f},{lo:.6f},{c:.6f},{random.randint(1000, 2000)}\n")
-            day += datetime.timedelta(days=1)
-PY
+make_ar ar_oos 11 EF 2021-01-01 800
 "$fin" --db f.db --json backtest --model ar.model --long-short --regime-scale 1,1,1 ar_oos >oos.json 2>err
 check "backtest --model: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
 check "backtest --model: starts after the last training row of the model (2022-06-17)" \
