@@ -10,6 +10,7 @@
 
 #include "moecore/loss.h"
 #include "moecore/optim.h"
+#include "moecore/train.h"
 
 void fab_inspector_arch(char *buf, size_t size, int S) {
     snprintf(buf, size,
@@ -223,18 +224,6 @@ static float *map_targets(const fab_image_set *s, float cover) {
     return t;
 }
 
-typedef struct decay_ctx {
-    mc_optim *opt;
-    float *p;
-    const float *g;
-    float lr, wd;
-} decay_ctx;
-
-static void update_range(void *user, int64_t offset, int64_t n, int decay) {
-    decay_ctx *c = user;
-    mc_optim_update(c->opt, c->p + offset, c->g + offset, offset, n, c->lr, decay ? c->wd : 0);
-}
-
 mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const fab_inspector_opts *o, mc_rng *rng,
                               fab_epoch_fn on_epoch, void *user, mc_error *err) {
     *out = NULL;
@@ -308,9 +297,7 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
                 goto done;
             }
             mc_clip_grad_norm(mc_model_grads(m), mc_model_num_params(m), 1.0);
-            mc_optim_begin_step(opt);
-            decay_ctx dc = {opt, mc_model_params(m), mc_model_grads(m), mc_lr_at(&sched, step), o->weight_decay};
-            mc_model_param_ranges(m, update_range, &dc);
+            mc_train_update(m, opt, mc_lr_at(&sched, step), o->weight_decay);
         }
         if (on_epoch && on_epoch(user, epoch, sum / steps_per_epoch)) break;
     }

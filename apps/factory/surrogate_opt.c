@@ -10,6 +10,7 @@
 #include "moecore/loss.h"
 #include "moecore/model.h"
 #include "moecore/optim.h"
+#include "moecore/train.h"
 
 #define LOCAL_STARTS 5
 
@@ -56,17 +57,6 @@ static float *inputs(fab_surrogate *s, const double *X, int m) {
     return s->xbuf;
 }
 
-typedef struct decay_ctx {
-    mc_optim *opt;
-    float *p, *g;
-    float lr, wd;
-} decay_ctx;
-
-static void update_range(void *user, int64_t offset, int64_t n, int decay) {
-    decay_ctx *c = user;
-    mc_optim_update(c->opt, c->p + offset, c->g + offset, offset, n, c->lr, decay ? c->wd : 0.0f);
-}
-
 /* Trains one member on the bootstrap resample idx (n rows) of standardised targets t. */
 static mc_status train_member(fab_surrogate *s, mc_model *m, const float *x_all, const float *t_all, const int *idx,
                               mc_rng *rng) {
@@ -83,7 +73,6 @@ static mc_status train_member(fab_surrogate *s, mc_model *m, const float *x_all,
         }
         mc_model_init(m, rng);
     }
-    decay_ctx dc = {opt, mc_model_params(m), mc_model_grads(m), (float)s->cfg.lr, (float)s->cfg.weight_decay};
     for (int step = 0; step < s->cfg.steps && st == MC_OK; step++) {
         const float *pred;
         mc_model_zero_grad(m);
@@ -91,8 +80,7 @@ static mc_status train_member(fab_surrogate *s, mc_model *m, const float *x_all,
         memset(g, 0, sizeof(float) * (size_t)n);
         mc_mse_loss(g, 1.0f, pred, t, n);
         if ((st = mc_model_backward(m, g, NULL)) != MC_OK) break;
-        mc_optim_begin_step(opt);
-        mc_model_param_ranges(m, update_range, &dc);
+        mc_train_update(m, opt, (float)s->cfg.lr, (float)s->cfg.weight_decay);
     }
     mc_optim_destroy(opt);
     free(x);

@@ -248,17 +248,6 @@ static mc_status mean_loss(mc_model *m, const med_patch_set *s, float pos_weight
     return MC_OK;
 }
 
-typedef struct {
-    mc_model *m;
-    mc_optim *o;
-    float lr, wd;
-} range_ctx;
-
-static void update_range(void *user, int64_t off, int64_t n, int decay) {
-    range_ctx *c = user;
-    mc_optim_update(c->o, mc_model_params(c->m) + off, mc_model_grads(c->m) + off, off, n, c->lr, decay ? c->wd : 0.0f);
-}
-
 mc_status med_detector_train(const med_patch_set *train, const med_patch_set *val, int epochs, uint64_t seed,
                              mc_model **out, mc_train_result *res, med_patch_metrics *vm, mc_error *err) {
     const float lr_peak = 2e-3f, lr_min = 1e-5f, weight_decay = 0.01f, clip = 1.0f, warmup = 0.05f;
@@ -322,10 +311,7 @@ mc_status med_detector_train(const med_patch_set *train, const med_patch_set *va
             sum += loss * b;
             mc_clip_grad_norm(mc_model_grads(m), np, clip);
             lr = mc_lr_at(&sched, step++);
-            mc_optim_begin_step(o);
-            range_ctx rc = {m, o, lr, weight_decay};
-            mc_model_param_ranges(m, update_range, &rc);
-            mc_model_after_step(m);
+            mc_train_update(m, o, lr, weight_decay);
         }
         if (st != MC_OK) {
             st = mc_error_set(err, st, "training: %s", mc_status_str(st));

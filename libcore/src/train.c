@@ -233,6 +233,13 @@ static void update_range(void *user, int64_t off, int64_t n, int decay) {
     mc_optim_update(c->o, mc_model_params(c->m) + off, mc_model_grads(c->m) + off, off, n, c->lr, decay ? c->wd : 0.0f);
 }
 
+void mc_train_update(mc_model *m, mc_optim *o, float lr, float wd) {
+    mc_optim_begin_step(o);
+    range_ctx rc = {m, o, lr, wd};
+    mc_model_param_ranges(m, update_range, &rc);
+    mc_model_after_step(m);
+}
+
 /* Forward + loss + backward on one batch with the loss gradient scaled by scale; dx (when not NULL)
  * receives dL/dx. Returns the loss (task + MoE balance terms). */
 static double step_batch(mc_model *m, const mc_train_config *cfg, const float *x, const float *y, int b, int y_size,
@@ -356,10 +363,7 @@ mc_status mc_train(mc_model *m, const mc_train_config *cfg, const mc_dataset *tr
             sum += loss * b;
             if (cfg->clip > 0) mc_clip_grad_norm(mc_model_grads(m), np, cfg->clip);
             lr = mc_lr_at(&sched, pg.step);
-            mc_optim_begin_step(o);
-            range_ctx rc = {m, o, lr, cfg->weight_decay};
-            mc_model_param_ranges(m, update_range, &rc);
-            mc_model_after_step(m);
+            mc_train_update(m, o, lr, cfg->weight_decay);
             pg.step++;
         }
         double tl = sum / n, vl = tl;

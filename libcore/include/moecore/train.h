@@ -83,6 +83,11 @@ typedef struct mc_train_result {
 mc_status mc_train(mc_model *m, const mc_train_config *cfg, const mc_dataset *train, const mc_dataset *val,
                    mc_train_result *res, mc_error *err);
 
+/* One optimiser step of m from its gradients, for training loops of their own: begins the
+ * optimiser's step, updates every parameter range with learning rate lr and weight decay wd where
+ * mc_model_param_ranges says it applies, then lets the MoE layers update their balancing bias. */
+void mc_train_update(mc_model *m, mc_optim *o, float lr, float wd);
+
 /* The configured loss of out (N, size) against y (N, y_size), mean over the batch, with its gradient
  * (scaled by scale) accumulated into grad when not NULL. */
 double mc_train_loss(const mc_train_config *cfg, float *grad, float scale, const float *out, const float *y, int N,
