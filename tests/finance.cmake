@@ -12,6 +12,10 @@ mc_add_unit_test(test_fundamentals test_fundamentals.c ${PROJECT_SOURCE_DIR}/app
                  ${PROJECT_SOURCE_DIR}/apps/finance/csv.c)
 target_include_directories(test_fundamentals PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)
 
+# The number format of the output files against printf's.
+mc_add_unit_test(test_fin_csv test_fin_csv.c ${PROJECT_SOURCE_DIR}/apps/finance/csv.c)
+target_include_directories(test_fin_csv PRIVATE ${PROJECT_SOURCE_DIR}/apps/finance)
+
 # Backtests: empyrical's statistics, the sizing rules and the simulation on hand-followed bars.
 mc_add_unit_test(test_backtest test_backtest.c ${PROJECT_SOURCE_DIR}/apps/finance/backtest.c
                  ${PROJECT_SOURCE_DIR}/apps/finance/performance.c ${PROJECT_SOURCE_DIR}/apps/finance/sizing.c

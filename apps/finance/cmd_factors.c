@@ -7,6 +7,7 @@
 
 #include "batch.h"
 #include "commands.h"
+#include "csv.h"
 #include "factors.h"
 #include "fundamentals.h"
 #include "moecore/log.h"
@@ -58,10 +59,10 @@ static void write_header(FILE *out, const fund_cols *fc) {
 }
 
 static void put_value(FILE *out, double x) {
-    if (isnan(x))
-        fputc(',', out);
-    else
-        fprintf(out, ",%.10g", x);
+    char buf[40];
+    buf[0] = ',';
+    int n = isnan(x) ? 0 : fin_format_g10(x, buf + 1);
+    fwrite(buf, 1, (size_t)n + 1, out);
 }
 
 static void write_rows(FILE *out, const fin_prices *p, const double *v, const double *fz, int K) {
