@@ -98,6 +98,10 @@ typedef struct {
     double *log_vol_ret;  /* log(volume / previous volume + 1) */
     double *vchg;         /* volume - previous volume */
     double *wvol;         /* |close / previous close - 1| * volume */
+    /* the finite closes of the latest windows[w] bars in ascending order, kept bar by bar for
+     * QTLU and QTLD (a window with a non-finite close is NAN anyway) */
+    double sorted_close[N_WINDOWS][64];
+    int n_sorted[N_WINDOWS];
 } bars;
 
 enum { N_DERIVED = 8 };
@@ -154,41 +158,38 @@ static int argext(const double *w, int d, double sign) {
     return best;
 }
 
-/* The k-th smallest of a (n, reordered in place) by quickselect: afterwards a[k] is that value,
- * everything before it is <= it and everything after it >= it. */
-static double select_kth(double *a, int n, int k) {
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        double pivot = a[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < pivot) i++;
-            while (a[j] > pivot) j--;
-            if (i <= j) {
-                double t = a[i];
-                a[i++] = a[j];
-                a[j--] = t;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else break;
-    }
-    return a[k];
-}
-
-/* Quantile with linear interpolation between order statistics (pandas' default); d <= 64. */
-static double quantile(const double *w, int d, double q) {
-    double s[64];
-    memcpy(s, w, sizeof(double) * (size_t)d);
+/* Quantile q of the d values of s, sorted ascending, with linear interpolation between order
+ * statistics (pandas' default). */
+static double quantile_sorted(const double *s, int d, double q) {
     double pos = q * (d - 1);
     int lo = (int)pos;
-    double below = select_kth(s, d, lo);
-    if (lo + 1 >= d) return below;
-    double above = s[lo + 1];
-    for (int i = lo + 2; i < d; i++)
-        if (s[i] < above) above = s[i];
-    return below + (above - below) * (pos - lo);
+    if (lo + 1 >= d) return s[lo];
+    return s[lo] + (s[lo + 1] - s[lo]) * (pos - lo);
+}
+
+/* Inserts x into the ascending array s of *n values (room for one more). */
+static void sorted_insert(double *s, int *n, double x) {
+    int lo = 0, hi = *n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (s[mid] <= x) lo = mid + 1;
+        else hi = mid;
+    }
+    memmove(s + lo + 1, s + lo, sizeof(double) * (size_t)(*n - lo));
+    s[lo] = x;
+    (*n)++;
+}
+
+/* Removes one value equal to x from the ascending array s of *n values (it is there). */
+static void sorted_remove(double *s, int *n, double x) {
+    int lo = 0, hi = *n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (s[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    memmove(s + lo, s + lo + 1, sizeof(double) * (size_t)(*n - lo - 1));
+    (*n)--;
 }
 
 /* Least squares of w against x = 1..d; sd is the sample standard deviation of w. */
@@ -259,8 +260,14 @@ static double op_resi(const bars *b, int t, int d) {
 
 static double op_max(const bars *b, int t, int d) { WINDOW_OR_NAN(high); return w[argext(w, d, 1)] / b->close[t]; }
 static double op_min(const bars *b, int t, int d) { WINDOW_OR_NAN(low); return w[argext(w, d, -1)] / b->close[t]; }
-static double op_qtlu(const bars *b, int t, int d) { WINDOW_OR_NAN(close); return quantile(w, d, 0.8) / b->close[t]; }
-static double op_qtld(const bars *b, int t, int d) { WINDOW_OR_NAN(close); return quantile(w, d, 0.2) / b->close[t]; }
+static double close_quantile(const bars *b, int t, int d, double q) {
+    if (!window(b->close, t, d)) return NAN;
+    int k = 0;
+    while (windows[k] != d) k++;
+    return quantile_sorted(b->sorted_close[k], d, q) / b->close[t];
+}
+static double op_qtlu(const bars *b, int t, int d) { return close_quantile(b, t, d, 0.8); }
+static double op_qtld(const bars *b, int t, int d) { return close_quantile(b, t, d, 0.2); }
 
 /* Percentile of today's close in the window, ties at their average rank (pandas rank(pct=True)). */
 static double op_rank(const bars *b, int t, int d) {
@@ -685,6 +692,11 @@ int fin_factors_compute(const fin_series *s, double *out) {
     classic(s, col, tmp);
 
     for (int t = 0; t < n; t++) {
+        for (int w = 0; w < N_WINDOWS; w++) {
+            if (isfinite(s->close[t])) sorted_insert(b.sorted_close[w], &b.n_sorted[w], s->close[t]);
+            int gone = t - windows[w];
+            if (gone >= 0 && isfinite(s->close[gone])) sorted_remove(b.sorted_close[w], &b.n_sorted[w], s->close[gone]);
+        }
         double *row = out + (size_t)t * N_FACTORS;
         for (int k = 0; k < N_BAR; k++) row[k] = bar_factor(k, s->open[t], s->high[t], s->low[t], s->close[t]);
         for (int op = 0; op < N_ROLLING_OPS; op++)
