@@ -7,20 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "moecore/model.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const struct {
     const char *name;
@@ -67,14 +56,14 @@ int main(int argc, char **argv) {
     double *ms = malloc(sizeof(double) * (size_t)reps);
     for (int r = -2; r < reps; r++) { /* two warm-up steps (primitive creation, workspace) */
         const float *y;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         mc_model_zero_grad(m);
         if (mc_model_forward(m, x, N, 1, rng, &y) != MC_OK || mc_model_backward(m, dout, NULL) != MC_OK) return 1;
-        double t1 = now_ms();
+        double t1 = bench_now_ms();
         if (r >= 0) ms[r] = t1 - t0;
     }
-    qsort(ms, (size_t)reps, sizeof *ms, cmp);
-    printf("{\"case\":\"%s\",\"impl\":\"moesuite\",\"ms\":%.2f,\"min_ms\":%.2f}\n", cases[c].name, ms[reps / 2], ms[0]);
+    double med = bench_median(ms, reps);
+    printf("{\"case\":\"%s\",\"impl\":\"moesuite\",\"ms\":%.2f,\"min_ms\":%.2f}\n", cases[c].name, med, ms[0]);
     free(ms);
     free(x);
     free(dout);

@@ -9,19 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_util.h"
 #include "inspector.h"
-
-static int write_f32(const char *path, const float *v, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(v, sizeof(float), n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Median milliseconds of a forward pass of m on x over reps runs, after 3 warm-up runs (the median
  * rather than the mean: the machine may be shared). */
@@ -29,12 +18,11 @@ static double time_forward(mc_model *m, const float *x, int reps, const float **
     double *t = malloc(sizeof(double) * (size_t)reps);
     for (int i = 0; i < 3; i++) mc_model_forward(m, x, 1, 0, NULL, out);
     for (int i = 0; i < reps; i++) {
-        double t0 = omp_get_wtime();
+        double t0 = bench_now_ms();
         mc_model_forward(m, x, 1, 0, NULL, out);
-        t[i] = (omp_get_wtime() - t0) * 1000.0;
+        t[i] = bench_now_ms() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double);
-    double med = t[reps / 2];
+    double med = bench_median(t, reps);
     free(t);
     return med;
 }
@@ -77,9 +65,9 @@ int main(int argc, char **argv) {
     int M = S / FAB_MAP_STRIDE;
     int bad = 0;
     snprintf(path, sizeof path, "%s/input.f32", argv[3]);
-    bad |= write_f32(path, x, (size_t)S * S);
+    bad |= bench_write_f32(path, x, (size_t)S * S);
     snprintf(path, sizeof path, "%s/output.f32", argv[3]);
-    bad |= write_f32(path, out, (size_t)M * M);
+    bad |= bench_write_f32(path, out, (size_t)M * M);
     if (bad) {
         fprintf(stderr, "inspect_bench: cannot write to %s\n", argv[3]);
         return 1;

@@ -14,8 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "moecore/device.h"
 #include "moecore/moe_cuda.h"
 #include "moecore/nn_cuda.h"
@@ -26,22 +26,6 @@ static const struct {
     mc_cuda_math math;
     const char *name;
 } modes[] = {{MC_CUDA_MATH_FP32, "fp32"}, {MC_CUDA_MATH_TF32, "tf32"}, {MC_CUDA_MATH_BF16, "bf16"}};
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return v[n / 2];
-}
 
 static int fail(mc_cuda_ctx *c, mc_status st, const char *what) {
     fprintf(stderr, "bench_cuda: %s: %s: %s\n", what, mc_status_str(st), c ? mc_cuda_error(c)->msg : "");
@@ -93,16 +77,16 @@ static int bench_moe(mc_cuda_ctx *c, int T, int reps, mc_rng *rng) {
         TRY(mc_cuda_set_math(c, modes[md].math), "math");
         for (int r = -2; r < reps; r++) {
             TRY(mc_cuda_sync(c), "sync");
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             TRY(mc_cuda_memset(c, grads, 0, (size_t)np * sizeof(float)), "zero grads");
             TRY(mc_cuda_memset(c, dx, 0, (size_t)T * D * sizeof(float)), "zero dx");
             TRY(mc_moe_cuda_forward(m, out, x, T, 1, NULL), "moe forward");
             TRY(mc_moe_cuda_backward(m, dx, dout), "moe backward");
             TRY(mc_cuda_sync(c), "sync");
-            if (r >= 0) ms[r] = now_ms() - t0;
+            if (r >= 0) ms[r] = bench_now_ms() - t0;
         }
         printf("{\"case\":\"moe\",\"impl\":\"moesuite\",\"math\":\"%s\",\"tokens\":%d,\"ms\":%.3f}\n", modes[md].name, T,
-               median(ms, reps));
+               bench_median(ms, reps));
     }
     free(ms);
     mc_moe_cuda_destroy(m);
@@ -131,15 +115,15 @@ static int bench_grouped(mc_cuda_ctx *c, int T, int reps, mc_rng *rng) {
         TRY(mc_cuda_set_math(c, modes[md].math), "math");
         for (int r = -2; r < reps; r++) {
             TRY(mc_cuda_sync(c), "sync");
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             TRY(mc_cuda_gemm_grouped(c, 0, 1, E, g, 0.0f), "grouped gemm");
             TRY(mc_cuda_sync(c), "sync");
-            double t1 = now_ms();
+            double t1 = bench_now_ms();
             TRY(mc_cuda_gemm(c, 0, 1, P, F, D, 1.0f, x, D, w, D, 0.0f, y, F), "dense gemm");
             TRY(mc_cuda_sync(c), "sync");
-            if (r >= 0) ms[r] = t1 - t0, msd[r] = now_ms() - t1;
+            if (r >= 0) ms[r] = t1 - t0, msd[r] = bench_now_ms() - t1;
         }
-        double tg = median(ms, reps), td = median(msd, reps);
+        double tg = bench_median(ms, reps), td = bench_median(msd, reps);
         printf("{\"case\":\"grouped\",\"impl\":\"moesuite\",\"math\":\"%s\",\"tokens\":%d,\"grouped_ms\":%.4f,"
                "\"dense_ms\":%.4f,\"grouped_tflops\":%.2f,\"dense_tflops\":%.2f,\"fraction_of_dense\":%.3f}\n",
                modes[md].name, T, tg, td, flops / tg * 1e-9, flops / td * 1e-9, td / tg);
@@ -204,7 +188,7 @@ static int bench_conv(mc_cuda_ctx *c, int dims, int batch, int reps, mc_rng *rng
         TRY(mc_cuda_set_math(c, modes[md].math), "math");
         for (int r = -2; r < reps; r++) {
             TRY(mc_cuda_sync(c), "sync");
-            double t0 = now_ms();
+            double t0 = bench_now_ms();
             const float *in = x;
             for (int l = 0; l < 3; l++) {
                 conv_stage *s = &st[l];
@@ -242,10 +226,10 @@ static int bench_conv(mc_cuda_ctx *c, int dims, int batch, int reps, mc_rng *rng
                 TRY(mc_cuda_conv_backward(c, din, s->dw, s->dbias, s->dc, l > 0 ? st[l - 1].r : x, s->w, &s->p), "conv backward");
             }
             TRY(mc_cuda_sync(c), "sync");
-            if (r >= 0) ms[r] = now_ms() - t0;
+            if (r >= 0) ms[r] = bench_now_ms() - t0;
         }
         printf("{\"case\":\"conv%dd\",\"impl\":\"moesuite\",\"math\":\"%s\",\"batch\":%d,\"ms\":%.3f}\n", dims,
-               modes[md].name, batch, median(ms, reps));
+               modes[md].name, batch, bench_median(ms, reps));
     }
     free(ms);
     return 0;

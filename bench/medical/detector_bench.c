@@ -11,19 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_util.h"
 #include "detector.h"
-
-static int write_f32(const char *path, const float *v, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    size_t w = fwrite(v, sizeof(float), n, f);
-    return fclose(f) == 0 && w == n ? 0 : -1;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* A 96^3 volume at 1 mm: lung (-850 HU) with 40 balls of 3-20 mm (solid or ground-glass) and 30
  * straight vessels, from rng. */
@@ -83,21 +72,21 @@ int main(int argc, char **argv) {
     const float *out;
     for (int i = 0; i < 3; i++) mc_model_forward(m, x, batch, 0, NULL, &out);
     for (int i = 0; i < reps; i++) {
-        double t0 = omp_get_wtime();
+        double t0 = bench_now_ms();
         mc_model_forward(m, x, batch, 0, NULL, &out);
-        t[i] = (omp_get_wtime() - t0) * 1000.0;
+        t[i] = bench_now_ms() - t0;
     }
-    qsort(t, (size_t)reps, sizeof *t, cmp_double); /* the median: the machine may be shared */
+    double med = bench_median(t, reps);
     char path[4200];
     snprintf(path, sizeof path, "%s/input.f32", argv[4]);
-    int bad = write_f32(path, x, MED_INPUT_SIZE * (size_t)batch);
+    int bad = bench_write_f32(path, x, MED_INPUT_SIZE * (size_t)batch);
     snprintf(path, sizeof path, "%s/output.f32", argv[4]);
-    bad |= write_f32(path, out, (size_t)MED_HEADS * (size_t)batch);
+    bad |= bench_write_f32(path, out, (size_t)MED_HEADS * (size_t)batch);
     if (bad) {
         fprintf(stderr, "detector_bench: cannot write to %s\n", argv[4]);
         return 1;
     }
-    printf("{\"case\": \"detector%d\", \"batch\": %d, \"ms\": %.4f, \"threads\": %d}\n", batch, batch, t[reps / 2],
+    printf("{\"case\": \"detector%d\", \"batch\": %d, \"ms\": %.4f, \"threads\": %d}\n", batch, batch, med,
            omp_get_max_threads());
     free(t);
     free(x);
