@@ -242,8 +242,8 @@ check "forecasts with regime inputs start after the regime model's first year an
 check "train --features: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
 check "train --features --regimes: the model's inputs are the three named and the two regime probabilities, in order" \
       "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(json.loads(m[\"fin.features\"]) != [\"KMID\", \"ROC5\", \"STD20\", \"regime_p_bull\", \"regime_p_bear\"])'"
-check "train --experts 4 --top-k 1 --expert-width 16: the saved network has that MoE layer" \
-      "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; h=json.loads(f.read(n)); a=json.loads(h[\"__metadata__\"][\"moesuite.arch\"]); l=[x for x in a[\"layers\"] if x[\"type\"]==\"moe\"][0]; sys.exit((l[\"experts\"], l[\"top_k\"], l[\"d_ff\"]) != (4, 1, 16))'"
+check "train --experts 4 --top-k 1 --expert-width 16: the saved network has that MoE layer, its one gate not renormalised (so the router learns from the forecast error)" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; h=json.loads(f.read(n)); a=json.loads(h[\"__metadata__\"][\"moesuite.arch\"]); l=[x for x in a[\"layers\"] if x[\"type\"]==\"moe\"][0]; sys.exit((l[\"experts\"], l[\"top_k\"], l[\"d_ff\"], l.get(\"norm_topk\")) != (4, 1, 16, False))'"
 "$fin" --db f.db forecast --model ar_feat.model -o feat_fc.csv ar >/dev/null 2>err
 check "forecast with a model of chosen inputs: one forecast per symbol ($(head -c 200 err))" "[ \$(wc -l <feat_fc.csv) = 5 ]"
 "$fin" --db f.db train --features KMID,NOPE -o bad.model ar >out 2>err

@@ -76,8 +76,9 @@ const char *fin_forecaster_arch(int n_inputs, fin_moe_shape s, char *buf, size_t
     snprintf(buf, size,
              "{\"input\":[%d],\"layers\":[{\"type\":\"linear\",\"out\":64},{\"type\":\"act\",\"fn\":\"gelu\"},"
              "{\"type\":\"layernorm\"},{\"type\":\"moe\",\"d_ff\":%d,\"experts\":%d,\"top_k\":%d,\"shared\":1,"
-             "\"balance\":\"bias\",\"bias_gamma\":0.001},{\"type\":\"add\",\"from\":-2},{\"type\":\"linear\",\"out\":1}]}",
-             n_inputs, s.width, s.experts, s.top_k);
+             "%s\"balance\":\"bias\",\"bias_gamma\":0.001},{\"type\":\"add\",\"from\":-2},"
+             "{\"type\":\"linear\",\"out\":1}]}",
+             n_inputs, s.width, s.experts, s.top_k, s.top_k == 1 ? "\"norm_topk\":false," : "");
     return buf;
 }
 

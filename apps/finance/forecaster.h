@@ -47,7 +47,9 @@ typedef struct fin_moe_shape {
 #define FIN_MOE_SHAPE_DEFAULT ((fin_moe_shape){8, 2, 64})
 
 /* The network for n inputs: linear 64, GELU, layer norm, an MoE layer of shape s (one shared expert,
- * bias balancing) with a residual connection, and a linear output. */
+ * bias balancing) with a residual connection, and a linear output. With top-1 routing the gate is the
+ * router's score, not renormalised (which would make it always 1 and leave the router untrained by
+ * the forecast error). */
 const char *fin_forecaster_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size);
 
 /* The dense baseline of the same active size: the MoE layer replaced by one MLP as wide as the
