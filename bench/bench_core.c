@@ -3,6 +3,8 @@
  *   moe     the MoE layer: T 8192 tokens, d_model 256, d_ff 512, 16 experts, top-2, 1 shared expert
  *   conv3d  a 3D conv stack on 8 patches of 32^3 (conv 1->16, BN, ReLU, conv 16->32 /2, BN, ReLU, conv 32->32, ReLU)
  *   conv2d  a 2D conv stack on 8 images of 256^2 (conv 3->16, BN, ReLU, conv 16->32 /2, BN, ReLU, conv 32->32, ReLU)
+ * A step is a training step: forward, then backward to every parameter, not to the input (as
+ * torch_ref.py, whose inputs require no gradient).
  * Usage: bench_core CASE [REPS]. Prints one JSON line with the median milliseconds per step. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,8 @@
 same shapes and layers, forward + backward, timed the same way (median of REPS after two warm-up
 steps). The MoE layer is written the usual way in PyTorch: softmax router, top-k with renormalised
 gates, tokens sorted by expert, one Linear pair per expert on its block, index_add back, a shared
-expert and the Switch auxiliary loss.
+expert and the Switch auxiliary loss. A training step of a conv stack needs no gradient of its
+input (bench_core asks for none), so the conv cases' inputs do not require one.
 Usage: /usr/bin/python3 torch_ref.py CASE [REPS]  (threads: torch.set_num_threads from OMP_NUM_THREADS)"""
 import json
 import os
@@ -61,9 +62,9 @@ def main():
     if case == "moe":
         model, x = MoE(256, 512, 16, 2, 1), torch.randn(8192, 256, requires_grad=True)
     elif case == "conv3d":
-        model, x = conv_stack(torch.nn.Conv3d, torch.nn.BatchNorm3d, 1), torch.randn(8, 1, 32, 32, 32, requires_grad=True)
+        model, x = conv_stack(torch.nn.Conv3d, torch.nn.BatchNorm3d, 1), torch.randn(8, 1, 32, 32, 32)
     elif case == "conv2d":
-        model, x = conv_stack(torch.nn.Conv2d, torch.nn.BatchNorm2d, 3), torch.randn(8, 3, 256, 256, requires_grad=True)
+        model, x = conv_stack(torch.nn.Conv2d, torch.nn.BatchNorm2d, 3), torch.randn(8, 3, 256, 256)
     else:
         sys.exit(f"torch_ref.py: unknown case {case}")
     times = []

@@ -1,6 +1,6 @@
 /* test_model.c: networks from JSON: architecture errors, gradients of whole networks through every
- * layer type (so that every parameter block is wired to the right place), save/load round trips and
- * model files that do not match their architecture. */
+ * layer type (so that every parameter block is wired to the right place) and through runs kept in
+ * the blocked layout, save/load round trips and model files that do not match their architecture. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +104,23 @@ static void test_cnn_gradients(void **state) {
                   2, 26);
 }
 
+/* Runs from a convolution through batch norm, activations and pooling to the next convolution keep
+ * their activations blocked (model.c): one such network with channel counts that are not multiples
+ * of 16, and one where an "add" reads inside a run, which keeps that run plain. */
+static void test_blocked_run_gradients(void **state) {
+    (void)state;
+    check_network("{\"input\":[3,7,7],\"layers\":[{\"type\":\"conv\",\"out\":18,\"k\":3,\"pad\":1},{\"type\":\"batchnorm\"},"
+                  "{\"type\":\"act\",\"fn\":\"silu\"},{\"type\":\"avgpool\",\"k\":3,\"stride\":1,\"pad\":1},"
+                  "{\"type\":\"conv\",\"out\":5,\"k\":3,\"stride\":2,\"pad\":1},{\"type\":\"act\",\"fn\":\"tanh\"},"
+                  "{\"type\":\"conv\",\"out\":4,\"k\":1},{\"type\":\"flatten\"},{\"type\":\"linear\",\"out\":2}]}",
+                  2, 27);
+    check_network("{\"input\":[2,3,3,3],\"layers\":[{\"type\":\"conv\",\"out\":4,\"k\":3,\"pad\":1},{\"type\":\"act\",\"fn\":\"tanh\"},"
+                  "{\"type\":\"conv\",\"out\":4,\"k\":3,\"pad\":1},{\"type\":\"batchnorm\"},{\"type\":\"add\",\"from\":-3},"
+                  "{\"type\":\"conv\",\"out\":17,\"k\":1},{\"type\":\"act\",\"fn\":\"gelu\"},{\"type\":\"conv\",\"out\":2,\"k\":3},"
+                  "{\"type\":\"flatten\"}]}",
+                  3, 28);
+}
+
 static void test_sequence_and_moe_gradients(void **state) {
     (void)state;
     check_network("{\"input\":[5,8],\"layers\":[{\"type\":\"layernorm\"},{\"type\":\"mhsa\",\"heads\":2},{\"type\":\"add\",\"from\":-2},"
@@ -178,6 +195,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_architecture_errors),
         cmocka_unit_test(test_cnn_gradients),
+        cmocka_unit_test(test_blocked_run_gradients),
         cmocka_unit_test(test_sequence_and_moe_gradients),
         cmocka_unit_test(test_save_load),
     };

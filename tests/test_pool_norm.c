@@ -1,6 +1,7 @@
 /* test_pool_norm.c: max, average and global average pooling (output sizes, hand-computed outputs,
  * argmax, central-difference gradients, accumulation) and batch normalisation (training output and
- * saved statistics, the running update, evaluation with the running statistics, gradients). */
+ * saved statistics, the running update, evaluation with the running statistics, gradients); both
+ * in the blocked layout against the plain one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -455,6 +456,152 @@ static void test_batchnorm_accumulates(void **state) {
     bn_free(&b);
 }
 
+/* ---- the blocked layout --------------------------------------------------------------------------- */
+
+/* Largest |a - b| over n elements. */
+static double max_diff(const float *a, const float *b, int64_t n) {
+    double d = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabs((double)a[i] - b[i]) <= d)) d = fabs((double)a[i] - b[i]);
+    return d;
+}
+
+/* Pooling in the blocked layout against the plain one, 20 channels (a block and a part): the same
+ * outputs exactly, argmax naming the same plane positions, padding lanes zero, and the same
+ * accumulated gradients. */
+static void test_pool_blocked(void **state) {
+    (void)state;
+    mc_rng *rng = mc_rng_create(31);
+    for (int dims = 2; dims <= 3; dims++) {
+        for (int kind = 0; kind < 2; kind++) {
+            mc_pool_params p = {.dims = dims, .kind = (mc_pool_kind)kind, .N = 2, .C = 20};
+            for (int d = 0; d < dims; d++) {
+                p.in[d] = 7 - d;
+                p.k[d] = 3;
+                p.stride[d] = 2;
+                p.pad[d] = 1;
+            }
+            assert_int_equal(mc_pool_params_init(&p), MC_OK);
+            mc_pool_params q = p;
+            q.layout = MC_LAYOUT_BLOCKED16;
+            int64_t Si = 1, So = 1;
+            for (int d = 0; d < dims; d++) {
+                Si *= p.in[d];
+                So *= p.out[d];
+            }
+            int64_t ni = pool_in_len(&p), no = pool_out_len(&p), nib = 2 * 32 * Si, nob = 2 * 32 * So;
+            float *x = malloc(sizeof(float) * (size_t)ni), *xb = malloc(sizeof(float) * (size_t)nib);
+            float *y = malloc(sizeof(float) * (size_t)no), *yb = malloc(sizeof(float) * (size_t)nob);
+            float *yp = malloc(sizeof(float) * (size_t)no), *dy = malloc(sizeof(float) * (size_t)no);
+            float *dyb = malloc(sizeof(float) * (size_t)nob), *dx = calloc((size_t)ni, sizeof(float));
+            float *dxb = calloc((size_t)nib, sizeof(float)), *dxp = malloc(sizeof(float) * (size_t)ni);
+            int32_t *am = malloc(sizeof(int32_t) * (size_t)no), *amb = malloc(sizeof(int32_t) * (size_t)nob);
+            fill_distinct(x, ni, rng);
+            gc_fill(dy, no, -1, 1, rng);
+            mc_layout_to_blocked(xb, x, 2, 20, Si);
+            mc_layout_to_blocked(dyb, dy, 2, 20, So);
+            int32_t *want_am = kind == MC_POOL_MAX ? am : NULL, *want_amb = kind == MC_POOL_MAX ? amb : NULL;
+            mc_pool_forward(y, want_am, x, &p);
+            mc_pool_forward(yb, want_amb, xb, &q);
+            mc_layout_to_plain(yp, yb, 2, 20, So);
+            assert_true(max_diff(yp, y, no) == 0.0);
+            for (int n = 0; n < 2; n++)
+                for (int64_t o = 0; o < So; o++) {
+                    /* channel 17 = block 1, lane 1; lanes 4.. of block 1 are padding */
+                    if (kind == MC_POOL_MAX) assert_int_equal(amb[((n * 2 + 1) * So + o) * 16 + 1], am[(n * 20 + 17) * So + o]);
+                    for (int j = 4; j < 16; j++) assert_true(yb[((n * 2 + 1) * So + o) * 16 + j] == 0.0f);
+                }
+            for (int rep = 0; rep < 2; rep++) { /* twice: both accumulate */
+                mc_pool_backward(dx, dy, want_am, &p);
+                mc_pool_backward(dxb, dyb, want_amb, &q);
+            }
+            mc_layout_to_plain(dxp, dxb, 2, 20, Si);
+            assert_true(max_diff(dxp, dx, ni) < 1e-6);
+            free(x), free(xb), free(y), free(yb), free(yp), free(dy), free(dyb), free(dx), free(dxb), free(dxp);
+            free(am), free(amb);
+        }
+    }
+    mc_rng_destroy(rng);
+}
+
+/* Batch norm in the blocked layout against the plain one, 21 channels with means far from zero:
+ * outputs, saved and running statistics, evaluation mode, padding lanes zero, accumulated
+ * gradients, and the fused ReLU with an overwritten gradient. */
+static void test_batchnorm_blocked(void **state) {
+    (void)state;
+    mc_rng *rng = mc_rng_create(32);
+    int N = 3, C = 21;
+    int64_t S = 30, n = (int64_t)N * C * S, nb = (int64_t)N * 32 * S;
+    float *x = malloc(sizeof(float) * (size_t)n), *xb = malloc(sizeof(float) * (size_t)nb);
+    float *y = malloc(sizeof(float) * (size_t)n), *yb = malloc(sizeof(float) * (size_t)nb), *yp = malloc(sizeof(float) * (size_t)n);
+    float *dy = malloc(sizeof(float) * (size_t)n), *dyb = malloc(sizeof(float) * (size_t)nb);
+    float *dx = malloc(sizeof(float) * (size_t)n), *dxb = malloc(sizeof(float) * (size_t)nb), *dxp = malloc(sizeof(float) * (size_t)n);
+    float g[21], b[21], mean[21], rstd[21], meanb[21], rstdb[21], rm[21], rv[21], rmb[21], rvb[21];
+    float dg[21] = {0}, db[21] = {0}, dgb[21] = {0}, dbb[21] = {0};
+    gc_fill(x, n, -1, 1, rng);
+    for (int64_t i = 0; i < n; i++) x[i] += (float)(i / S % C) - 8.0f; /* channel means -8 .. 12 */
+    gc_fill(dy, n, -1, 1, rng);
+    gc_fill(g, C, 0.5f, 1.5f, rng);
+    gc_fill(b, C, -1, 1, rng);
+    for (int c = 0; c < C; c++) {
+        rm[c] = rmb[c] = 0.1f * (float)c;
+        rv[c] = rvb[c] = 1.0f + 0.05f * (float)c;
+    }
+    mc_layout_to_blocked(xb, x, N, C, S);
+    mc_layout_to_blocked(dyb, dy, N, C, S);
+    for (int train = 1; train >= 0; train--) {
+        for (int64_t i = 0; i < nb; i++) yb[i] = NAN;
+        mc_batchnorm_forward(y, mean, rstd, rm, rv, x, g, b, N, C, S, 1e-5f, 0.1f, train);
+        mc_batchnorm_forward_blocked(yb, meanb, rstdb, rmb, rvb, xb, g, b, N, C, S, 1e-5f, 0.1f, train, 0);
+        mc_layout_to_plain(yp, yb, N, C, S);
+        assert_true(max_diff(yp, y, n) < 1e-5);
+        assert_true(max_diff(meanb, mean, C) < 1e-5);
+        assert_true(max_diff(rstdb, rstd, C) < 1e-4);
+        assert_true(max_diff(rmb, rm, C) < 1e-5);
+        assert_true(max_diff(rvb, rv, C) < 1e-5);
+        for (int nn = 0; nn < N; nn++)
+            for (int64_t i = 0; i < S; i++)
+                for (int j = 5; j < 16; j++) assert_true(yb[((nn * 2 + 1) * S + i) * 16 + j] == 0.0f);
+        if (!train) break;
+        for (int64_t i = 0; i < n; i++) dx[i] = 0.25f;
+        mc_layout_to_blocked(dxb, dx, N, C, S);
+        for (int rep = 0; rep < 2; rep++) { /* twice: both accumulate */
+            mc_batchnorm_backward(dx, dg, db, dy, x, g, mean, rstd, N, C, S);
+            mc_batchnorm_backward_blocked(dxb, dgb, dbb, dyb, NULL, xb, g, meanb, rstdb, N, C, S, 1);
+        }
+        mc_layout_to_plain(dxp, dxb, N, C, S);
+        assert_true(max_diff(dxp, dx, n) < 1e-5);
+        assert_true(max_diff(dgb, dg, C) < 1e-4);
+        assert_true(max_diff(dbb, db, C) < 1e-4);
+        for (int nn = 0; nn < N; nn++)
+            for (int64_t i = 0; i < S; i++)
+                for (int j = 5; j < 16; j++) assert_true(dxb[((nn * 2 + 1) * S + i) * 16 + j] == 0.0f);
+    }
+    /* with the ReLU fused: against batch norm, then ReLU forward and backward, in the plain layout */
+    float *r = malloc(sizeof(float) * (size_t)n), *dr = calloc((size_t)n, sizeof(float));
+    mc_batchnorm_forward(y, mean, rstd, NULL, NULL, x, g, b, N, C, S, 1e-5f, 0.1f, 1);
+    mc_act_forward(r, y, n, MC_ACT_RELU);
+    mc_act_backward(dr, dy, y, r, n, MC_ACT_RELU);
+    memset(dx, 0, sizeof(float) * (size_t)n);
+    mc_batchnorm_backward(dx, NULL, NULL, dr, x, g, mean, rstd, N, C, S);
+    mc_batchnorm_forward_blocked(yb, meanb, rstdb, NULL, NULL, xb, g, b, N, C, S, 1e-5f, 0.1f, 1, 1);
+    mc_layout_to_plain(yp, yb, N, C, S);
+    assert_true(max_diff(yp, r, n) < 1e-5);
+    int zeros = 0;
+    for (int64_t i = 0; i < n; i++) zeros += yp[i] == 0.0f;
+    assert_true(zeros > n / 4 && zeros < 3 * n / 4); /* the ReLU cut about half */
+    for (int64_t i = 0; i < nb; i++) dxb[i] = NAN; /* overwritten, padding lanes included */
+    mc_batchnorm_backward_blocked(dxb, NULL, NULL, dyb, yb, xb, g, meanb, rstdb, N, C, S, 0);
+    for (int nn = 0; nn < N; nn++)
+        for (int64_t i = 0; i < S; i++)
+            for (int j = 5; j < 16; j++) assert_true(dxb[((nn * 2 + 1) * S + i) * 16 + j] == 0.0f);
+    mc_layout_to_plain(dxp, dxb, N, C, S);
+    assert_true(max_diff(dxp, dx, n) < 1e-5);
+    free(r), free(dr);
+    free(x), free(xb), free(y), free(yb), free(yp), free(dy), free(dyb), free(dx), free(dxb), free(dxp);
+    mc_rng_destroy(rng);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_params),
@@ -466,6 +613,8 @@ int main(void) {
         cmocka_unit_test(test_batchnorm_eval),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_batchnorm_accumulates),
+        cmocka_unit_test(test_pool_blocked),
+        cmocka_unit_test(test_batchnorm_blocked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,6 @@
-/* activation.c: elementwise activations and their derivatives. */
+/* activation.c: elementwise activations and their derivatives. The backward pass either adds into
+ * the input gradient or overwrites it (for a network whose input gradient has no other writer,
+ * which spares zeroing it and reading it back). */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -53,13 +55,22 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void gelu_fo
     for (int64_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erf_fast(in[i] * (float)M_SQRT1_2));
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void gelu_backward_span(float *din, const float *dout,
-                                                                                        const float *in, int64_t n) {
+static inline float gelu_grad(float x, float dy) {
     const float inv_sqrt_2pi = 0.3989422804014327f;
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float x = in[i], cdf = 0.5f * (1.0f + erf_fast(x * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * exp_neg(-0.5f * x * x);
-        din[i] += dout[i] * (cdf + x * pdf);
+    float cdf = 0.5f * (1.0f + erf_fast(x * (float)M_SQRT1_2)), pdf = inv_sqrt_2pi * exp_neg(-0.5f * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+/* din (+)= dout * gelu'(in): added when acc, else written. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void gelu_backward_span(float *din, const float *dout,
+                                                                                        const float *in, int64_t n,
+                                                                                        int acc) {
+    if (acc) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) din[i] += gelu_grad(in[i], dout[i]);
+    } else {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) din[i] = gelu_grad(in[i], dout[i]);
     }
 }
 
@@ -100,34 +111,43 @@ void mc_act_forward(float *out, const float *in, int64_t n, mc_act a) {
     }
 }
 
-void mc_act_backward(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a) {
+/* The derivative terms of the backward loops; their arguments are loaded unconditionally, so
+ * that the selects vectorise. */
+static inline float relu_grad(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
+static inline float silu_grad(float x, float dy) {
+    float s = sigmoidf(x);
+    return dy * s * (1.0f + x * (1.0f - s));
+}
+
+/* din[i] += term (acc) or din[i] = term for i in [0, n), as one OpenMP simd loop each. */
+#define BACKWARD_LOOP(term)                                                                        \
+    do {                                                                                           \
+        if (acc) {                                                                                 \
+            _Pragma("omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)")               \
+            for (int64_t i = 0; i < n; i++) din[i] += (term);                                      \
+        } else {                                                                                   \
+            _Pragma("omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)")               \
+            for (int64_t i = 0; i < n; i++) din[i] = (term);                                       \
+        }                                                                                          \
+    } while (0)
+
+/* din (n) (+)= dout * act'(in): added when acc, else written. */
+static void act_backward(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a, int acc) {
     if (!din) return;
     switch (a) {
-    case MC_ACT_NONE:
-        #pragma omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) din[i] += dout[i];
-        break;
-    case MC_ACT_RELU:
-        #pragma omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) din[i] += in[i] > 0.0f ? dout[i] : 0.0f;
-        break;
-    case MC_ACT_GELU:
-        PARALLEL_SPANS(n, gelu_backward_span(din + lo, dout + lo, in + lo, len));
-        break;
-    case MC_ACT_SILU:
-        #pragma omp parallel for schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) {
-            float s = sigmoidf(in[i]);
-            din[i] += dout[i] * s * (1.0f + in[i] * (1.0f - s));
-        }
-        break;
-    case MC_ACT_SIGMOID:
-        #pragma omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) din[i] += dout[i] * out[i] * (1.0f - out[i]);
-        break;
-    case MC_ACT_TANH:
-        #pragma omp parallel for simd schedule(static) if (n > PAR_THRESHOLD)
-        for (int64_t i = 0; i < n; i++) din[i] += dout[i] * (1.0f - out[i] * out[i]);
-        break;
+    case MC_ACT_NONE: BACKWARD_LOOP(dout[i]); break;
+    case MC_ACT_RELU: BACKWARD_LOOP(relu_grad(in[i], dout[i])); break;
+    case MC_ACT_GELU: PARALLEL_SPANS(n, gelu_backward_span(din + lo, dout + lo, in + lo, len, acc)); break;
+    case MC_ACT_SILU: BACKWARD_LOOP(silu_grad(in[i], dout[i])); break;
+    case MC_ACT_SIGMOID: BACKWARD_LOOP(dout[i] * out[i] * (1.0f - out[i])); break;
+    case MC_ACT_TANH: BACKWARD_LOOP(dout[i] * (1.0f - out[i] * out[i])); break;
     }
+}
+
+void mc_act_backward(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a) {
+    act_backward(din, dout, in, out, n, a, 1);
+}
+
+void mc_act_backward_set(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a) {
+    act_backward(din, dout, in, out, n, a, 0);
 }

@@ -1,11 +1,14 @@
 /* conv.c: 2D and 3D convolution, forward and backward, through oneDNN's C API.
  *
- * The caller's tensors are plain (NCHW / NCDHW, weights OIHW / GOIHW / OIDHW / GOIDHW); oneDNN picks
- * its own, usually blocked, layouts for each primitive (format_tag_any). Per shape and direction
- * (forward, backward-data, backward-weights) an entry of a small cache holds the primitive, the
- * reorders between the plain and the chosen layouts, buffers in the chosen layouts and the
- * primitive's scratchpad. Backward results are computed into those buffers and added into the
- * caller's gradients by a reorder with a sum post-op, which is what makes backward accumulate.
+ * The caller's weights are plain (OIHW / GOIHW / OIDHW / GOIDHW) and its activations plain (NCHW /
+ * NCDHW) or blocked (nChw16c / nCdhw16c, mc_layout), as the parameters say; oneDNN picks its own
+ * layouts for each primitive (format_tag_any), on AVX-512 the same blocked one for activations, so
+ * that a network keeping its activations blocked runs the primitives on its buffers directly. Per
+ * shape, layouts and direction (forward, backward-data, backward-weights) an entry of a small cache
+ * holds the primitive, the reorders between the caller's and the chosen layouts where they differ,
+ * buffers in the chosen layouts and the primitive's scratchpad. Accumulated backward results are
+ * computed into those buffers and added into the caller's gradients by a reorder with a sum
+ * post-op; an overwritten input gradient is written straight into the caller's buffer.
  *
  * Threads: the engine and the stream are created once; an entry is used by one call at a time
  * (its own mutex), and the cache's list by one thread at a time (cache_lock). A shape that oneDNN
@@ -31,7 +34,8 @@ static int mul_fits(int64_t *acc, int64_t f) {
 
 mc_status mc_conv_params_init(mc_conv_params *p) {
     if (!p || (p->dims != 2 && p->dims != 3) || p->N < 1 || p->IC < 1 || p->OC < 1 || p->groups < 1 ||
-        p->IC % p->groups != 0 || p->OC % p->groups != 0)
+        p->IC % p->groups != 0 || p->OC % p->groups != 0 || (p->in_layout != MC_LAYOUT_PLAIN && p->in_layout != MC_LAYOUT_BLOCKED16) ||
+        (p->out_layout != MC_LAYOUT_PLAIN && p->out_layout != MC_LAYOUT_BLOCKED16))
         return MC_ERR_ARG;
     int64_t in_elems = (int64_t)p->N * p->IC, out_elems = (int64_t)p->N * p->OC;
     int64_t w_elems = (int64_t)p->OC * (p->IC / p->groups);
@@ -60,11 +64,12 @@ enum arg_role {
 #define CACHE_CAP 128
 #define MAX_ARGS 4
 
-/* A cache key: the parameters with the unused spatial slots zeroed, the direction, and whether
- * the primitive has a bias. All ints, so it compares with memcmp. */
+/* A cache key: the parameters with the unused spatial slots zeroed, the direction, whether the
+ * primitive has a bias and whether its input gradient accumulates. All ints, so it compares with
+ * memcmp. */
 typedef struct conv_key {
     mc_conv_params p;
-    int dir, bias;
+    int dir, bias, acc;
 } conv_key;
 
 typedef struct conv_arg {
@@ -143,6 +148,12 @@ static dnnl_status_t md_init(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t d
     return dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, any ? dnnl_format_tag_any : plain_tag[nd]);
 }
 
+/* An activation's descriptor in the caller's layout l (nd is 4 or 5). */
+static dnnl_status_t act_md_init(dnnl_memory_desc_t *md, int nd, const dnnl_dims_t dims, mc_layout l) {
+    if (l != MC_LAYOUT_BLOCKED16) return md_init(md, nd, dims, 0);
+    return dnnl_memory_desc_init_by_tag(md, nd, dims, dnnl_f32, nd == 4 ? dnnl_aBcd16b : dnnl_aBcde16b);
+}
+
 #define TRY(call)                                 \
     do {                                          \
         if ((st = (call)) != dnnl_success) goto done; \
@@ -192,9 +203,9 @@ static dnnl_status_t entry_build(conv_entry *e) {
     TRY(md_init(&src_any, s.nd, s.src, 1));
     TRY(md_init(&wei_any, s.wnd, s.wei, 1));
     TRY(md_init(&dst_any, s.nd, s.dst, 1));
-    TRY(md_init(&src, s.nd, s.src, 0));
+    TRY(act_md_init(&src, s.nd, s.src, k->p.in_layout));
     TRY(md_init(&wei, s.wnd, s.wei, 0));
-    TRY(md_init(&dst, s.nd, s.dst, 0));
+    TRY(act_md_init(&dst, s.nd, s.dst, k->p.out_layout));
     TRY(md_init(&bias, 1, s.bias, 0));
     TRY(dnnl_primitive_attr_create(&attr));
     TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
@@ -219,7 +230,7 @@ static dnnl_status_t entry_build(conv_entry *e) {
         TRY(dnnl_primitive_desc_create(&pd, &bwd_d, attr, engine, fwd_pd));
         TRY(arg_build(&e->args[0], DNNL_ARG_DIFF_DST, ROLE_IN, pd, &dst));
         TRY(arg_build(&e->args[1], DNNL_ARG_WEIGHTS, ROLE_IN, pd, &wei));
-        TRY(arg_build(&e->args[2], DNNL_ARG_DIFF_SRC, ROLE_ACC, pd, &src));
+        TRY(arg_build(&e->args[2], DNNL_ARG_DIFF_SRC, k->acc ? ROLE_ACC : ROLE_OUT, pd, &src));
         e->nargs = 3;
         break;
     default:
@@ -289,7 +300,7 @@ static conv_entry *entry_create(const conv_key *k) {
     return e;
 }
 
-static void key_of(conv_key *k, const mc_conv_params *p, enum conv_dir dir, int bias) {
+static void key_of(conv_key *k, const mc_conv_params *p, enum conv_dir dir, int bias, int acc) {
     memset(k, 0, sizeof *k);
     k->p.dims = p->dims;
     k->p.N = p->N;
@@ -304,8 +315,11 @@ static void key_of(conv_key *k, const mc_conv_params *p, enum conv_dir dir, int 
         k->p.dil[d] = p->dil[d];
         k->p.out[d] = p->out[d];
     }
+    k->p.in_layout = p->in_layout;
+    k->p.out_layout = p->out_layout;
     k->dir = dir;
     k->bias = bias;
+    k->acc = acc;
 }
 
 /* The entry for k, created on first use, locked for the caller; NULL when oneDNN is unusable or
@@ -383,10 +397,10 @@ static dnnl_status_t entry_run(conv_entry *e, void *const ptr[]) {
     return dnnl_success;
 }
 
-/* Runs the primitive for (p, dir, bias) on ptr; returns 0 when the caller must use the reference. */
-static int conv_run(const mc_conv_params *p, enum conv_dir dir, int bias, void *const ptr[]) {
+/* Runs the primitive for (p, dir, bias, acc) on ptr; returns 0 when the caller must use the reference. */
+static int conv_run(const mc_conv_params *p, enum conv_dir dir, int bias, int acc, void *const ptr[]) {
     conv_key k;
-    key_of(&k, p, dir, bias);
+    key_of(&k, p, dir, bias, acc);
     conv_entry *e = entry_acquire(&k);
     if (!e) return 0;
     int ok = e->prim && entry_run(e, ptr) == dnnl_success;
@@ -394,21 +408,76 @@ static int conv_run(const mc_conv_params *p, enum conv_dir dir, int bias, void *
     return ok;
 }
 
+/* ---- the reference fallback ------------------------------------------------------------------------- */
+
+static int64_t spatial(int dims, const int *sz) {
+    int64_t n = 1;
+    for (int d = 0; d < dims; d++) n *= sz[d];
+    return n;
+}
+
+/* A plain buffer for an activation x (N, C, S) in layout l: x itself when plain, else a converted
+ * copy (or zeros when x is NULL) that the caller frees. NULL when out of memory. */
+static float *plain_of(const float *x, mc_layout l, int N, int C, int64_t S, int *owned) {
+    *owned = l == MC_LAYOUT_BLOCKED16;
+    if (!*owned) return (float *)x;
+    float *t = calloc((size_t)((int64_t)N * C * S), sizeof *t);
+    if (t && x) mc_layout_to_plain(t, x, N, C, S);
+    return t;
+}
+
+/* The reference loops for a shape oneDNN cannot run, on plain copies of blocked activations:
+ * forward when out is given, else backward (din overwritten unless acc). */
+static void conv_ref(float *out, float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, const float *b, const mc_conv_params *p, int acc) {
+    int64_t Si = spatial(p->dims, p->in), So = spatial(p->dims, p->out);
+    int own_in = 0, own_out = 0, own_dout = 0, own_din = 0;
+    float *pin = NULL, *pout = NULL, *pdout = NULL, *pdin = NULL;
+    if (out || dw || db) pin = plain_of(in, p->in_layout, p->N, p->IC, Si, &own_in);
+    if (out) pout = plain_of(NULL, p->out_layout, p->N, p->OC, So, &own_out);
+    if (!out) pdout = plain_of(dout, p->out_layout, p->N, p->OC, So, &own_dout);
+    if (din) pdin = plain_of(acc ? din : NULL, p->in_layout, p->N, p->IC, Si, &own_din);
+    if (((out || dw || db) && !pin) || (out && !pout) || (!out && !pdout) || (din && !pdin)) {
+        mc_log_error("conv: out of memory for the reference convolution; results are incomplete");
+    } else if (out) {
+        mc_conv_ref_forward(pout, pin, w, b, p);
+        if (own_out) mc_layout_to_blocked(out, pout, p->N, p->OC, So);
+    } else {
+        if (din && !acc && !own_din) memset(din, 0, (size_t)((int64_t)p->N * p->IC * Si) * sizeof *din);
+        mc_conv_ref_backward(pdin, dw, db, pdout, pin, w, p);
+        if (din && own_din) mc_layout_to_blocked(din, pdin, p->N, p->IC, Si);
+    }
+    if (own_in) free(pin);
+    if (own_out) free(pout);
+    if (own_dout) free(pdout);
+    if (own_din) free(pdin);
+}
+
 /* ---- the layer ------------------------------------------------------------------------------------ */
 
 void mc_conv_forward(float *out, const float *in, const float *w, const float *b, const mc_conv_params *p) {
     void *ptr[MAX_ARGS] = {(void *)in, (void *)w, out, (void *)b};
-    if (!conv_run(p, DIR_FWD, b != NULL, ptr)) mc_conv_ref_forward(out, in, w, b, p);
+    if (!conv_run(p, DIR_FWD, b != NULL, 0, ptr)) conv_ref(out, NULL, NULL, NULL, NULL, in, w, b, p, 0);
+}
+
+/* din (+)= dL/din when din is given, dw += dL/dw, db += dL/db. */
+static void conv_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
+                          const mc_conv_params *p, int acc) {
+    if (din) {
+        void *ptr[MAX_ARGS] = {(void *)dout, (void *)w, din, NULL};
+        if (!conv_run(p, DIR_BWD_DATA, 0, acc, ptr)) conv_ref(NULL, din, NULL, NULL, dout, in, w, NULL, p, acc);
+    }
+    if (dw || db) {
+        void *ptr[MAX_ARGS] = {(void *)in, (void *)dout, dw, db};
+        if (!conv_run(p, DIR_BWD_WEIGHTS, 1, 1, ptr)) conv_ref(NULL, NULL, dw, db, dout, in, w, NULL, p, 1);
+    }
 }
 
 void mc_conv_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
                       const mc_conv_params *p) {
-    if (din) {
-        void *ptr[MAX_ARGS] = {(void *)dout, (void *)w, din, NULL};
-        if (!conv_run(p, DIR_BWD_DATA, 0, ptr)) mc_conv_ref_backward(din, NULL, NULL, dout, in, w, p);
-    }
-    if (dw || db) {
-        void *ptr[MAX_ARGS] = {(void *)in, (void *)dout, dw, db};
-        if (!conv_run(p, DIR_BWD_WEIGHTS, 1, ptr)) mc_conv_ref_backward(NULL, dw, db, dout, in, w, p);
-    }
+    conv_backward(din, dw, db, dout, in, w, p, 1);
+}
+
+void mc_conv_backward_data_set(float *din, const float *dout, const float *w, const mc_conv_params *p) {
+    conv_backward(din, NULL, NULL, dout, NULL, w, p, 0);
 }

@@ -1,5 +1,11 @@
 /* model.c: networks as plain arrays of layers built from a JSON architecture; one contiguous
- * parameter array, a workspace for activations, forward/backward, and model files. */
+ * parameter array, a workspace for activations, forward/backward, and model files.
+ *
+ * Layouts: a run of layers from a convolution through batch norms, activations (not sigmoid) and
+ * poolings to the next convolution keeps its activations and their gradients in oneDNN's blocked
+ * layout (nn.h, mc_layout), so that both convolutions read and write them without reorders. Every
+ * other tensor is plain: the input, the output, and whatever a layer without a blocked form reads
+ * (a run ending at a flatten or global pooling, say, or one whose output an "add" layer reads). */
 #include "moecore/model.h"
 
 #include <jansson.h>
@@ -26,6 +32,9 @@ typedef struct layer {
     ltype type;
     int in_nd, in_sh[4], out_nd, out_sh[4];
     int64_t in_size, out_size;   /* per sample */
+    int blk;                     /* the output (and its gradient) is in the blocked layout */
+    int add_reads;               /* an "add" layer reads the output (and adds into its gradient) */
+    int relu_fused;              /* batch norm: the ReLU after it runs inside it (both blocked) */
     int64_t p_off, p_n;          /* parameters in the model's flat array */
     int64_t s_off;               /* state (batch-norm running statistics) in the model's state array */
     /* settings */
@@ -317,6 +326,31 @@ static int plan_layer(mc_model *m, int li, json_t *o, mc_error *err) {
     return 0;
 }
 
+/* Layers that read and write the blocked layout alike, leaving it as they find it. */
+static int layout_transparent(const layer *l) {
+    return l->type == L_BATCHNORM || l->type == L_MAXPOOL || l->type == L_AVGPOOL ||
+           (l->type == L_ACT && l->act != MC_ACT_SIGMOID); /* sigmoid(0) would fill the padding lanes */
+}
+
+/* Marks the outputs kept blocked: those from a convolution through transparent layers to the next
+ * convolution, when no "add" layer reads any of them; and a ReLU after a blocked batch norm to run
+ * inside it (the batch norm's own output is then never stored: the ReLU's buffer takes it). */
+static void plan_layouts(mc_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->L[i].type == L_ADD) m->L[m->L[i].from].add_reads = 1;
+    for (int i = 0; i < m->n_layers; i++) {
+        if (m->L[i].type != L_CONV) continue;
+        int j = i + 1, read = m->L[i].add_reads;
+        while (j < m->n_layers && layout_transparent(&m->L[j])) read |= m->L[j++].add_reads;
+        if (j < m->n_layers && m->L[j].type == L_CONV && !read)
+            for (int e = i; e < j; e++) m->L[e].blk = 1;
+    }
+    for (int i = 0; i + 1 < m->n_layers; i++) {
+        layer *l = &m->L[i], *next = &m->L[i + 1];
+        l->relu_fused = l->type == L_BATCHNORM && l->blk && next->type == L_ACT && next->act == MC_ACT_RELU && next->blk;
+    }
+}
+
 mc_status mc_model_create(mc_model **out, const char *arch_json, mc_error *err) {
     if (!out || !arch_json) return mc_error_set(err, MC_ERR_ARG, "mc_model_create: invalid arguments");
     *out = NULL;
@@ -357,6 +391,7 @@ mc_status mc_model_create(mc_model **out, const char *arch_json, mc_error *err) 
             goto done;
         }
     }
+    plan_layouts(m);
     if (m->n_params > ((int64_t)1 << 34)) {
         st = mc_error_set(err, MC_ERR_FORMAT, "architecture: %lld parameters is too many", (long long)m->n_params);
         goto done;
@@ -590,6 +625,14 @@ static int spatial_size(const layer *l, int *sp) {
     return dims;
 }
 
+static mc_layout out_layout(const layer *l) { return l->blk ? MC_LAYOUT_BLOCKED16 : MC_LAYOUT_PLAIN; }
+static mc_layout in_layout(const mc_model *m, int i) { return i > 0 ? out_layout(&m->L[i - 1]) : MC_LAYOUT_PLAIN; }
+
+/* Floats per sample of layer l's output as stored: the channels padded to the block when blocked. */
+static int64_t out_stored(const layer *l) {
+    return l->blk ? l->out_size / l->out_sh[0] * mc_layout_channels(MC_LAYOUT_BLOCKED16, l->out_sh[0]) : l->out_size;
+}
+
 /* Lays out every activation buffer for a batch of N. */
 static mc_status ensure_workspace(mc_model *m, int N) {
     if (m->ws && N <= m->ws_N) return MC_OK;
@@ -604,13 +647,16 @@ static mc_status ensure_workspace(mc_model *m, int N) {
         int sp[3];
         int64_t S = l->in_nd > 1 ? prod(l->in_sh + 1, l->in_nd - 1) : 1;
         spatial_size(l, sp);
-        ALLOC(l->out, (int64_t)N * l->out_size);
-        ALLOC(l->dout, (int64_t)N * l->out_size);
+        if (i > 0 && m->L[i - 1].relu_fused)
+            l->out = m->L[i - 1].out;
+        else
+            ALLOC(l->out, (int64_t)N * out_stored(l));
+        ALLOC(l->dout, (int64_t)N * out_stored(l));
         switch (l->type) {
         case L_LAYERNORM: ALLOC(l->s1, rows); ALLOC(l->s2, rows); break;
         case L_DROPOUT: ALLOC(l->mask, (int64_t)N * l->in_size); break;
         case L_BATCHNORM: ALLOC(l->s1, C); ALLOC(l->s2, C); break;
-        case L_MAXPOOL: ALLOC(l->i1, (int64_t)N * l->out_size); break;
+        case L_MAXPOOL: ALLOC(l->i1, (int64_t)N * out_stored(l)); break;
         case L_SE: {
             int64_t R = C / l->reduction > 0 ? C / l->reduction : 1;
             ALLOC(l->s1, (int64_t)N * C); ALLOC(l->s2, (int64_t)N * R); ALLOC(l->s3, (int64_t)N * C);
@@ -631,8 +677,10 @@ static mc_status ensure_workspace(mc_model *m, int N) {
     return MC_OK;
 }
 
-static mc_conv_params conv_params(const layer *l, int N) {
-    mc_conv_params p = {.dims = l->in_nd - 1, .N = N, .IC = l->in_sh[0], .OC = l->out_features, .groups = l->groups};
+static mc_conv_params conv_params(const mc_model *m, int i, int N) {
+    const layer *l = &m->L[i];
+    mc_conv_params p = {.dims = l->in_nd - 1, .N = N, .IC = l->in_sh[0], .OC = l->out_features, .groups = l->groups,
+                        .in_layout = in_layout(m, i), .out_layout = out_layout(l)};
     for (int d = 0; d < p.dims; d++) {
         p.in[d] = l->in_sh[1 + d];
         p.k[d] = l->k;
@@ -645,7 +693,8 @@ static mc_conv_params conv_params(const layer *l, int N) {
 }
 
 static mc_pool_params pool_params(const layer *l, int N) {
-    mc_pool_params p = {.dims = l->in_nd - 1, .kind = l->type == L_MAXPOOL ? MC_POOL_MAX : MC_POOL_AVG, .N = N, .C = l->in_sh[0]};
+    mc_pool_params p = {.dims = l->in_nd - 1, .kind = l->type == L_MAXPOOL ? MC_POOL_MAX : MC_POOL_AVG, .N = N, .C = l->in_sh[0],
+                        .layout = out_layout(l)};
     for (int d = 0; d < p.dims; d++) {
         p.in[d] = l->in_sh[1 + d];
         p.k[d] = l->k;
@@ -673,7 +722,9 @@ mc_status mc_model_forward(mc_model *m, const float *x, int N, int train, mc_rng
         case L_LINEAR:
             mc_linear_forward(l->out, in, p, l->bias ? p + (int64_t)l->out_features * last : NULL, (int)rows, (int)last, l->out_features);
             break;
-        case L_ACT: mc_act_forward(l->out, in, n, l->act); break;
+        case L_ACT:
+            if (!(i > 0 && m->L[i - 1].relu_fused)) mc_act_forward(l->out, in, (int64_t)N * out_stored(l), l->act);
+            break;
         case L_LAYERNORM: mc_layernorm_forward(l->out, l->s1, l->s2, in, p, p + last, (int)rows, (int)last, l->eps); break;
         case L_DROPOUT:
             if (train && l->p > 0)
@@ -685,15 +736,19 @@ mc_status mc_model_forward(mc_model *m, const float *x, int N, int train, mc_rng
             if ((st = mc_moe_forward(l->moe, l->out, in, (int)rows, train, rng)) != MC_OK) return st;
             break;
         case L_CONV: {
-            mc_conv_params cp = conv_params(l, N);
+            mc_conv_params cp = conv_params(m, i, N);
             int64_t kk = 1;
             for (int d = 0; d < dims; d++) kk *= l->k;
             mc_conv_forward(l->out, in, p, l->bias ? p + (int64_t)l->out_features * (C / l->groups) * kk : NULL, &cp);
             break;
         }
         case L_BATCHNORM:
-            mc_batchnorm_forward(l->out, l->s1, l->s2, m->state + l->s_off, m->state + l->s_off + C, in, p, p + C, N, (int)C, S,
-                                 l->eps, l->momentum, train);
+            if (l->blk)
+                mc_batchnorm_forward_blocked(l->out, l->s1, l->s2, m->state + l->s_off, m->state + l->s_off + C, in, p, p + C, N,
+                                             (int)C, S, l->eps, l->momentum, train, l->relu_fused);
+            else
+                mc_batchnorm_forward(l->out, l->s1, l->s2, m->state + l->s_off, m->state + l->s_off + C, in, p, p + C, N, (int)C, S,
+                                     l->eps, l->momentum, train);
             break;
         case L_MAXPOOL:
         case L_AVGPOOL: {
@@ -738,18 +793,31 @@ mc_status mc_model_forward(mc_model *m, const float *x, int N, int train, mc_rng
     return MC_OK;
 }
 
+/* Whether layer i's backward writes its input gradient whole instead of adding into it: a
+ * convolution, an activation or a blocked batch norm whose input no "add" layer reads (no other
+ * writer). */
+static int overwrites_din(const mc_model *m, int i) {
+    const layer *l = &m->L[i];
+    return (l->type == L_CONV || l->type == L_ACT || (l->type == L_BATCHNORM && l->blk)) && !(i > 0 && m->L[i - 1].add_reads);
+}
+
 mc_status mc_model_backward(mc_model *m, const float *dout, float *dx) {
     if (!m || !dout) return MC_ERR_ARG;
     if (!m->trained) return MC_ERR_ARG;
     const int N = m->N;
-    for (int i = 0; i < m->n_layers; i++) memset(m->L[i].dout, 0, (size_t)N * m->L[i].out_size * sizeof(float));
-    memset(m->dx, 0, (size_t)N * mc_model_input_size(m) * sizeof(float));
+    /* Gradients accumulate, so each buffer starts at zero, except where a layer overwrites its
+     * input gradient and where the first layer can skip the gradient of the input nobody asked for. */
+    const layer *first = &m->L[0];
+    int need_dx = dx || !(first->type == L_CONV || first->type == L_BATCHNORM || first->type == L_ACT);
+    for (int i = 0; i < m->n_layers - 1; i++)
+        if (!overwrites_din(m, i + 1)) memset(m->L[i].dout, 0, (size_t)N * out_stored(&m->L[i]) * sizeof(float));
+    if (need_dx && !overwrites_din(m, 0)) memset(m->dx, 0, (size_t)N * mc_model_input_size(m) * sizeof(float));
     layer *top = &m->L[m->n_layers - 1];
     memcpy(top->dout, dout, (size_t)N * top->out_size * sizeof(float));
     for (int i = m->n_layers - 1; i >= 0; i--) {
         layer *l = &m->L[i];
         const float *in = i > 0 ? m->L[i - 1].out : m->x;
-        float *din = i > 0 ? m->L[i - 1].dout : m->dx;
+        float *din = i > 0 ? m->L[i - 1].dout : need_dx ? m->dx : NULL;
         float *p = m->params + l->p_off, *g = m->grads + l->p_off;
         int64_t n = (int64_t)N * l->in_size, C = l->in_sh[0], last = l->in_sh[l->in_nd - 1], rows = n / last;
         int64_t S = l->in_nd > 1 ? prod(l->in_sh + 1, l->in_nd - 1) : 1;
@@ -760,7 +828,11 @@ mc_status mc_model_backward(mc_model *m, const float *dout, float *dx) {
             mc_linear_backward(din, g, l->bias ? g + wn : NULL, l->dout, in, p, (int)rows, (int)last, l->out_features);
             break;
         }
-        case L_ACT: mc_act_backward(din, l->dout, in, l->out, n, l->act); break;
+        case L_ACT:
+            if (i > 0 && m->L[i - 1].relu_fused) break; /* the batch norm before runs it */
+            (overwrites_din(m, i) ? mc_act_backward_set : mc_act_backward)(din, l->dout, in, l->out, (int64_t)N * out_stored(l),
+                                                                         l->act);
+            break;
         case L_LAYERNORM: mc_layernorm_backward(din, g, g + last, l->dout, in, p, l->s1, l->s2, (int)rows, (int)last); break;
         case L_DROPOUT:
             if (l->p > 0) {
@@ -771,14 +843,25 @@ mc_status mc_model_backward(mc_model *m, const float *dout, float *dx) {
             break;
         case L_MOE: mc_moe_backward(l->moe, din, l->dout); break;
         case L_CONV: {
-            mc_conv_params cp = conv_params(l, N);
+            mc_conv_params cp = conv_params(m, i, N);
             int64_t kk = 1;
             for (int d = 0; d < dims; d++) kk *= l->k;
             int64_t wn = (int64_t)l->out_features * (C / l->groups) * kk;
+            if (din && overwrites_din(m, i)) {
+                mc_conv_backward_data_set(din, l->dout, p, &cp);
+                din = NULL;
+            }
             mc_conv_backward(din, g, l->bias ? g + wn : NULL, l->dout, in, p, &cp);
             break;
         }
-        case L_BATCHNORM: mc_batchnorm_backward(din, g, g + C, l->dout, in, p, l->s1, l->s2, N, (int)C, S); break;
+        case L_BATCHNORM:
+            if (l->blk)
+                mc_batchnorm_backward_blocked(din, g, g + C, l->relu_fused ? m->L[i + 1].dout : l->dout,
+                                              l->relu_fused ? m->L[i + 1].out : NULL, in, p, l->s1, l->s2, N, (int)C, S,
+                                              !overwrites_din(m, i));
+            else
+                mc_batchnorm_backward(din, g, g + C, l->dout, in, p, l->s1, l->s2, N, (int)C, S);
+            break;
         case L_MAXPOOL:
         case L_AVGPOOL: {
             mc_pool_params pp = pool_params(l, N);

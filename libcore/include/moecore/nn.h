@@ -1,11 +1,13 @@
 /* nn.h: the layers of libmoecore on the CPU, each a forward/backward pair in llm.c's style:
  * outputs first, then inputs and weights, then sizes; shapes in the comments; row-major float32;
- * images NCHW and volumes NCDHW. Forward writes its outputs (and what backward needs into the
- * buffers the caller passes); backward ACCUMULATES (+=) into every gradient it is given, and any
- * gradient pointer may be NULL when not wanted. These are kernels: they trust their callers (the
- * network in model.h checks shapes) and return nothing. OpenMP is their only parallelism; GEMMs go
- * through OpenBLAS and convolutions through oneDNN (with plain reference loops in nn_ref.h for the
- * tests); pooling, normalisation and the rest are OpenMP loops, being memory bound. */
+ * images NCHW and volumes NCDHW, or the blocked layout (mc_layout) where a function says so.
+ * Forward writes its outputs (and what backward needs into the buffers the caller passes); backward
+ * ACCUMULATES (+=) into every gradient it is given (the _set variants overwrite the input
+ * gradient instead), and any gradient pointer may be NULL when not wanted. These are kernels: they
+ * trust their callers (the network in model.h checks shapes) and return nothing. OpenMP is their
+ * only parallelism; GEMMs go through OpenBLAS and convolutions through oneDNN (with plain reference
+ * loops in nn_ref.h for the tests); pooling, normalisation and the rest are OpenMP loops, being
+ * memory bound. */
 #ifndef MOECORE_NN_H
 #define MOECORE_NN_H
 
@@ -37,6 +39,8 @@ int mc_act_parse(const char *name, mc_act *out); /* 0 or -1 */
 void mc_act_forward(float *out, const float *in, int64_t n, mc_act a);
 /* din (n) += dout * act'(in); out = act(in) is passed too (sigmoid/tanh use it). */
 void mc_act_backward(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a);
+/* din (n) = dout * act'(in), overwritten rather than accumulated. */
+void mc_act_backward_set(float *din, const float *dout, const float *in, const float *out, int64_t n, mc_act a);
 
 /* ---- softmax over the last axis (softmax.c) -------------------------------------------------------- */
 
@@ -60,6 +64,25 @@ void mc_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 void mc_layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                            const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* ---- activation layouts (layout.c) ------------------------------------------------------------------ */
+
+/* Activations of convolutional stacks come in two layouts. Plain: (N, C, spatial...), row-major.
+ * Blocked: oneDNN's nChw16c / nCdhw16c, (N, ceil(C / 16), spatial..., 16): channels in blocks of
+ * 16 lanes, innermost; the lanes past C in the last block are padding and hold zeros (every kernel
+ * that writes a blocked tensor keeps them zero, and none lets them into statistics or gradients).
+ * Inside a network, runs of convolution, batch norm, activation and pooling layers keep their
+ * activations blocked, so that the convolutions read and write them without reorders. */
+typedef enum mc_layout { MC_LAYOUT_PLAIN = 0, MC_LAYOUT_BLOCKED16 } mc_layout;
+
+#define MC_LAYOUT_BLOCK 16
+
+/* Channels a tensor of C channels occupies in layout l: C plain, C rounded up to 16 blocked. */
+int64_t mc_layout_channels(mc_layout l, int C);
+/* dst (N, ceil(C / 16), S, 16) = src (N, C, S), padding lanes zeroed. */
+void mc_layout_to_blocked(float *dst, const float *src, int N, int C, int64_t S);
+/* dst (N, C, S) = src (N, ceil(C / 16), S, 16), padding lanes dropped. */
+void mc_layout_to_plain(float *dst, const float *src, int N, int C, int64_t S);
+
 /* ---- batch norm over (N, spatial) per channel (batchnorm.c) ------------------------------------------ */
 
 /* in/out (N, C, S) with S the spatial size (1 for (N, C) inputs). Training: normalise with the
@@ -72,6 +95,17 @@ void mc_batchnorm_forward(float *out, float *mean, float *rstd, float *running_m
 /* Backward of the training-mode forward. */
 void mc_batchnorm_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
                            const float *gamma, const float *mean, const float *rstd, int N, int C, int64_t S);
+/* The same two on the blocked layout: in, out, dout, din (N, ceil(C / 16), S, 16); the padding
+ * lanes of out are written as zeros. With relu = 1 the forward writes relu(batchnorm(in)) instead;
+ * its backward then takes dout after the ReLU and relu_out, the forward's output (NULL: no ReLU),
+ * which saves the ReLU's passes over memory. Backward adds into din when acc, else overwrites it
+ * (padding lanes zeroed). */
+void mc_batchnorm_forward_blocked(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+                                  const float *in, const float *gamma, const float *beta, int N, int C, int64_t S,
+                                  float eps, float momentum, int train, int relu);
+void mc_batchnorm_backward_blocked(float *din, float *dgamma, float *dbeta, const float *dout, const float *relu_out,
+                                   const float *in, const float *gamma, const float *mean, const float *rstd, int N,
+                                   int C, int64_t S, int acc);
 
 /* ---- convolution, 2D and 3D (conv.c) -------------------------------------------------------------- */
 
@@ -85,6 +119,7 @@ typedef struct mc_conv_params {
     int pad[3];     /* symmetric zero padding */
     int dil[3];     /* dilation, 1 = none */
     int out[3];     /* output spatial size, filled by mc_conv_params_init */
+    mc_layout in_layout, out_layout; /* of in / din and of out / dout; zero = plain */
 } mc_conv_params;
 
 /* Checks p and fills p->out: out = (in + 2 pad - dil (k - 1) - 1) / stride + 1. */
@@ -95,6 +130,8 @@ void mc_conv_forward(float *out, const float *in, const float *w, const float *b
 /* din += dL/din, dw += dL/dw, db += dL/db. */
 void mc_conv_backward(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
                       const mc_conv_params *p);
+/* din = dL/din, overwritten rather than accumulated (saves the pass that adds it in). */
+void mc_conv_backward_data_set(float *din, const float *dout, const float *w, const mc_conv_params *p);
 
 /* ---- pooling, 2D and 3D (pool.c) ------------------------------------------------------------------ */
 
@@ -106,13 +143,15 @@ typedef struct mc_pool_params {
     int N, C;
     int in[3], k[3], stride[3], pad[3];
     int out[3];     /* filled by mc_pool_params_init */
+    mc_layout layout; /* of in, out, din, dout and argmax; zero = plain */
 } mc_pool_params;
 
 /* Checks p and fills p->out = (in + 2 pad - k) / stride + 1. Average pooling excludes padding. */
 mc_status mc_pool_params_init(mc_pool_params *p);
 
 /* out (N, C, out...) = pool(in (N, C, in...)); for max pooling argmax (same size as out) receives
- * the flat index within each input channel plane of the chosen element. */
+ * the flat index within each input channel plane of the chosen element. In the blocked layout the
+ * channels are padded to 16 in all five (argmax too); padding lanes stay zero. */
 void mc_pool_forward(float *out, int32_t *argmax, const float *in, const mc_pool_params *p);
 void mc_pool_backward(float *din, const float *dout, const int32_t *argmax, const mc_pool_params *p);
 
