@@ -1,7 +1,6 @@
 # moe-medical's DICOM reading, series building, NIfTI output and phantom: unit tests on the code
 # (linked with the GDCM shim library), parity with pydicom over Debian's pydicom test images, and
 # the commands end to end with bad inputs.
-enable_language(CXX)
 set(MED_DICOM_SOURCES ${PROJECT_SOURCE_DIR}/apps/medical/series.c ${PROJECT_SOURCE_DIR}/apps/medical/nifti_out.c
     ${PROJECT_SOURCE_DIR}/apps/medical/phantom.c ${PROJECT_SOURCE_DIR}/apps/medical/med_schema.c
     ${PROJECT_SOURCE_DIR}/apps/medical/volume.c)
