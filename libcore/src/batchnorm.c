@@ -12,6 +12,18 @@
 
 #include "moecore/nn.h"
 
+/* Training statistics of channel c from its batch mean mu and biased variance var over M values:
+ * moves the running statistics (when given) towards mu and the unbiased variance, and returns
+ * 1 / sqrt(var + eps). The unbiased variance needs two values; with one, PyTorch refuses to train,
+ * and the biased one (zero) is used here. */
+static double channel_stats(int64_t c, double mu, double var, int64_t M, float eps, float momentum,
+                            float *running_mean, float *running_var) {
+    double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
+    if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
+    if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    return 1.0 / sqrt(var + eps);
+}
+
 void mc_batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                           const float *in, const float *gamma, const float *beta, int N, int C, int64_t S,
                           float eps, float momentum, int train) {
@@ -30,13 +42,7 @@ void mc_batchnorm_forward(float *out, float *mean, float *rstd, float *running_m
                 const float *x = in + ((int64_t)n * C + c) * S;
                 for (int64_t i = 0; i < S; i++) v += (x[i] - mu) * (x[i] - mu);
             }
-            double var = v / (double)M;
-            rs = 1.0 / sqrt(var + eps);
-            /* the unbiased variance needs two elements; with one, PyTorch refuses to train, and
-             * the biased one (zero) is used here */
-            double unbiased = M > 1 ? v / (double)(M - 1) : var;
-            if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
-            if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+            rs = channel_stats(c, mu, v / (double)M, M, eps, momentum, running_mean, running_var);
         } else {
             mu = running_mean[c];
             rs = 1.0 / sqrt((double)running_var[c] + eps);
@@ -175,11 +181,7 @@ void mc_batchnorm_forward_blocked(float *out, float *mean, float *rstd, float *r
             if (train) {
                 mu = s1[q] / (double)M;
                 double var = s2[q] / (double)M - mu * mu;
-                var = var > 0.0 ? var : 0.0;
-                rs = 1.0 / sqrt(var + eps);
-                double unbiased = M > 1 ? var * (double)M / (double)(M - 1) : var;
-                if (running_mean) running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
-                if (running_var) running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+                rs = channel_stats(c, mu, var > 0.0 ? var : 0.0, M, eps, momentum, running_mean, running_var);
             } else {
                 mu = running_mean[c];
                 rs = 1.0 / sqrt((double)running_var[c] + eps);
