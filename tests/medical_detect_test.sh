@@ -69,7 +69,7 @@ PY
     ;;
 detect)
     "$med" -q --seed 9101 phantom --out held --n 2 --slices 60 >/dev/null || exit 1
-    "$med" --db d.db --json detect -m "$model" held --threshold 0.5 --store --candidates-out cand.csv --images img \
+    "$med" --db d.db --json detect -m "$model" held --threshold 0.3 --store --candidates-out cand.csv --images img \
         --clinical held/clinical.csv >out.json 2>err
     rc=$?
     check "detect: exit 0 ($(tail -c 300 err))" "[ $rc = 0 ]"
@@ -94,8 +94,8 @@ def auc(s):
     pos = [x for x, l in zip(s, lab) if l]; neg = [x for x, l in zip(s, lab) if not l]
     return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
 print("candidate AUC cnn %.4f, response %.4f (%d nodule candidates of %d)" % (auc(p), auc(q), sum(lab), len(lab)))
-# measured with the sample model: CPM 0.214 (filter alone 0.214), AUC 0.81 (filter 0.90): the CNN ranks
-# nodules above chance but scores the small juxtapleural ones of this set low (docs/medical.md)
+# measured with the sample model: CPM 0.310 (filter alone 0.214), AUC 0.98 (filter 0.90) on these
+# two studies; the thresholds leave room for retrained models (docs/medical.md has held-out sets)
 ok = cnn["cpm"] >= 0.1 and auc(p) >= 0.65
 # world positions: each nodule that some candidate hits has one within 2 mm of its centre
 def dist(a, c): return math.dist((a[1], a[2], a[3]), (float(c["coordX"]), float(c["coordY"]), float(c["coordZ"])))
@@ -136,12 +136,12 @@ for f in found:
     brock = 1 / (1 + math.exp(-z))
     if f["lungrads"] != lr or abs(f["brock"] - brock) > 1e-4 or not (0 <= f["malignancy"] <= f["probability"]):
         ok = False; print("finding", f, "want", lr, brock)
-# a finding reports its candidate's blob diameter, and the network's diameter and type
+# a finding reports the network's diameter and type, and its candidate's blob diameter beside them
 for f in found:
     c = [c for c in cand if c["seriesuid"] == f["series_uid"] and math.dist((f["x_mm"], f["y_mm"], f["z_mm"]),
          (float(c["coordX"]), float(c["coordY"]), float(c["coordZ"]))) < 0.01]
-    if len(c) != 1 or abs(float(c[0]["diameter_mm"]) - f["diameter_mm"]) > 0.01 or c[0]["type"] != f["type"] or \
-            abs(float(c[0]["cnn_diameter_mm"]) - f["cnn_diameter_mm"]) > 0.01:
+    if len(c) != 1 or abs(float(c[0]["cnn_diameter_mm"]) - f["diameter_mm"]) > 0.01 or c[0]["type"] != f["type"] or \
+            abs(float(c[0]["diameter_mm"]) - f["blob_diameter_mm"]) > 0.01:
         ok = False; print("finding", f, "candidate", c)
 db = sqlite3.connect("d.db")
 rows = db.execute("select count(*) from med_findings").fetchone()[0]
@@ -154,7 +154,7 @@ PY
     n=$(wc -l <out.json)
     check "one PNG per finding and a montage per series" "[ \$(ls img/*.png | wc -l) = $((n + 2)) ] && head -c 8 img/$(ls img | head -1) | od -c | grep -q 'P   N   G'"
     one=$(ls -d held/study_001)
-    "$med" --db d.db --json detect -m "$model" "$one" --threshold 0.5 --store >out2.json 2>err
+    "$med" --db d.db --json detect -m "$model" "$one" --threshold 0.3 --store >out2.json 2>err
     rc=$?
     same() { "$python" -c 'import json,sys;[print(*(j[k] for k in ("series_uid","finding","x_mm","y_mm","z_mm","probability"))) for j in map(json.loads, open(sys.argv[1])) if j["series_uid"] == sys.argv[2]]' "$1" "$2"; }
     uid=$("$python" -c 'import json,sys;print(json.loads(open(sys.argv[1]).readline())["series_uid"])' out2.json 2>/dev/null)

@@ -39,7 +39,7 @@ static const mc_option options[] = {
     {"candidates-out", 0, "CSV", "write every scored candidate after suppression: seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response,type,cnn_diameter_mm,density_type", NULL},
     {"images", 0, "DIR", "write a PNG per finding (axial slice, nodule circled) and a montage per series", NULL},
     {"store", 0, NULL, "record the findings in the database", NULL},
-    {"threshold", 0, "P", "smallest nodule probability reported as a finding (0.1 to 0.2 false positives per scan on generated studies)", "0.97"},
+    {"threshold", 0, "P", "smallest nodule probability reported as a finding (0.1 to 0.15 false positives per scan on generated studies)", "0.98"},
     {"max-findings", 0, "N", "findings per series at most, most probable first", "10"},
 };
 
@@ -192,7 +192,7 @@ static json_t *finding_json(const char *uid, const med_finding *f) {
                           "x_mm", f->x, "y_mm", f->y, "z_mm", f->z, "diameter_mm", f->diameter_mm, "probability",
                           f->probability, "type", med_nodule_type_name(f->type), "solid_mm", f->solid_mm, "lungrads",
                           med_lungrads_name(f->lungrads));
-    json_object_set_new(j, "cnn_diameter_mm", json_real(f->cnn_diameter_mm));
+    json_object_set_new(j, "blob_diameter_mm", json_real(f->blob_diameter_mm));
     json_object_set_new(j, "malignancy", isnan(f->malignancy) ? json_null() : json_real(f->malignancy));
     json_object_set_new(j, "brock", isnan(f->brock) ? json_null() : json_real(f->brock));
     return j;
@@ -240,8 +240,8 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         g->x = c->x, g->y = c->y, g->z = c->z;
         g->i = c->i, g->j = c->j, g->k = c->k;
         const med_score *sc = &score[order[a]];
-        g->diameter_mm = c->diameter_mm;
-        g->cnn_diameter_mm = sc->diameter_mm;
+        g->diameter_mm = sc->diameter_mm;
+        g->blob_diameter_mm = c->diameter_mm;
         g->probability = sc->probability;
         g->type = sc->type;
         double ijk[3] = {c->i, c->j, c->k};
@@ -355,14 +355,14 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         .usage = "[options] DIR...",
         .description = "Finds lung nodules in every CT series under the folders (docs/medical.md): candidates, the 3D CNN's\n"
                        "probability, 3D non-maximum suppression; each finding with its world position (mm, DICOM LPS),\n"
-                       "diameter (the candidate filter's; the CNN's beside it), the CNN's type, Lung-RADS category, and\n"
+                       "diameter (the CNN's; the candidate filter's beside it), the CNN's type, Lung-RADS category, and\n"
                        "with --clinical its malignancy and Brock risks.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 1,
         .max_args = -1,
     };
-    detect_opts o = {.model_path = DEFAULT_MODEL, .threshold = 0.97, .max_findings = 10};
+    detect_opts o = {.model_path = DEFAULT_MODEL, .threshold = 0.98, .max_findings = 10};
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;

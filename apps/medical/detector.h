@@ -36,8 +36,8 @@ typedef struct med_finding {
     int index;             /* 1 = most probable */
     double x, y, z;        /* world position, mm (DICOM LPS) */
     double i, j, k;        /* voxel coordinates in the 1 mm volume */
-    double diameter_mm;    /* the candidate's blob diameter (closer to the truth than the CNN's, docs/medical.md) */
-    double cnn_diameter_mm; /* the CNN's diameter */
+    double diameter_mm;    /* the CNN's diameter (closer to the truth than the blob filter's, docs/medical.md) */
+    double blob_diameter_mm; /* the candidate's blob diameter */
     double probability;    /* the CNN's nodule probability */
     med_nodule_type type;  /* the CNN's type */
     double solid_mm;       /* diameter of the solid part */
