@@ -120,7 +120,13 @@ static void draw_slice(cairo_t *cr, const med_volume *v, int k, int x0, int y0, 
     cairo_surface_destroy(s);
 }
 
-static void draw_circle(cairo_t *cr, double cx, double cy, double r, const char *label) {
+/* A circle of radius r around (cx, cy) and its label, both kept inside the box (x0, y0, w, h): the
+ * label goes right of the circle where it fits, else left of it. */
+static void draw_circle(cairo_t *cr, double x0, double y0, double w, double h, double cx, double cy, double r,
+                        const char *label) {
+    cairo_save(cr);
+    cairo_rectangle(cr, x0, y0, w, h);
+    cairo_clip(cr);
     cairo_set_source_rgb(cr, 1.0, 0.2, 0.1);
     cairo_set_line_width(cr, 2);
     cairo_new_path(cr);
@@ -128,8 +134,14 @@ static void draw_circle(cairo_t *cr, double cx, double cy, double r, const char 
     cairo_stroke(cr);
     cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, 12);
-    cairo_move_to(cr, cx + r + 3, cy - r);
+    cairo_text_extents_t ext;
+    cairo_text_extents(cr, label, &ext);
+    double lx = cx + r + 3 + ext.x_advance <= x0 + w ? cx + r + 3 : cx - r - 3 - ext.x_advance;
+    lx = fmax(x0 + 2, fmin(lx, x0 + w - ext.x_advance - 2));
+    double ly = fmax(y0 + 14, fmin(cy - r, y0 + h - 4));
+    cairo_move_to(cr, lx, ly);
     cairo_show_text(cr, label);
+    cairo_restore(cr);
 }
 
 static mc_status write_png(cairo_surface_t *s, const char *path, mc_error *err) {
@@ -150,7 +162,8 @@ static mc_status write_images(const char *dir, const char *uid, const med_volume
         cairo_t *cr = cairo_create(s);
         draw_slice(cr, v, (int)lround(f[a].k), 0, 0, v->nx, v->ny, zoom, 0, 0);
         snprintf(label, sizeof label, "#%d p=%.2f %.1f mm", f[a].index, f[a].probability, f[a].diameter_mm);
-        draw_circle(cr, (f[a].i + 0.5) * zoom, (f[a].j + 0.5) * zoom, fmax(f[a].diameter_mm / 2 + 2, 4) * zoom, label);
+        draw_circle(cr, 0, 0, v->nx * zoom, v->ny * zoom, (f[a].i + 0.5) * zoom, (f[a].j + 0.5) * zoom,
+                    fmax(f[a].diameter_mm / 2 + 2, 4) * zoom, label);
         cairo_destroy(cr);
         snprintf(path, sizeof path, "%s/%s_%d.png", dir, uid, f[a].index);
         st = write_png(s, path, err);
@@ -168,7 +181,7 @@ static mc_status write_images(const char *dir, const char *uid, const med_volume
         int x0 = (int)lround(f[a].i) - TILE / 2, y0 = (int)lround(f[a].j) - TILE / 2;
         draw_slice(cr, v, (int)lround(f[a].k), x0, y0, TILE, TILE, ZOOM, tx, ty);
         snprintf(label, sizeof label, "#%d %.2f", f[a].index, f[a].probability);
-        draw_circle(cr, tx + (f[a].i + 0.5 - x0) * ZOOM, ty + (f[a].j + 0.5 - y0) * ZOOM,
+        draw_circle(cr, tx, ty, TILE * ZOOM, TILE * ZOOM, tx + (f[a].i + 0.5 - x0) * ZOOM, ty + (f[a].j + 0.5 - y0) * ZOOM,
                     fmax(f[a].diameter_mm / 2 + 2, 4) * ZOOM, label);
     }
     cairo_set_source_rgb(cr, 1, 1, 1);
