@@ -4,27 +4,15 @@ inspect_bench wrote, on the same input: checks that the output matches ours, the
 pass on the CPU with the same thread count (median of REPS runs).
 Usage: torch_inspect.py OUT_DIR SIZE REPS THREADS  -> one JSON line {"case", "ms", "max_abs_diff"}"""
 import json
-import struct
+import os
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(t["shape"]).copy())
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from torch_util import load_safetensors, time_forward  # noqa: E402
 
 
 def forward(w, x):
@@ -51,20 +39,10 @@ def forward(w, x):
 def main():
     out_dir, size, reps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     torch.set_num_threads(threads)
-    w = load_safetensors(f"{out_dir}/inspect_bench.safetensors")
+    w, _ = load_safetensors(f"{out_dir}/inspect_bench.safetensors")
     x = torch.from_numpy(np.fromfile(f"{out_dir}/input.f32", dtype=np.float32).reshape(1, 1, size, size))
     ours = np.fromfile(f"{out_dir}/output.f32", dtype=np.float32)
-    with torch.no_grad():
-        y = forward(w, x)
-        diff = float(np.abs(y.numpy().reshape(-1) - ours).max())
-        for _ in range(3):
-            forward(w, x)
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            forward(w, x)
-            times.append((time.perf_counter() - t0) * 1000.0)
-        ms = sorted(times)[reps // 2]  # the median, as inspect_bench reports
+    ms, diff = time_forward(forward, w, x, ours, reps)
     print(json.dumps({"case": f"inspect{size}", "ms": ms, "max_abs_diff": diff}))
 
 

@@ -4,27 +4,15 @@ the patches detector_bench wrote: checks that the outputs match ours, then times
 the CPU with the same thread count (median of REPS runs).
 Usage: torch_detector.py MODEL OUT_DIR BATCH REPS THREADS  -> one JSON line {"case", "ms", "max_abs_diff"}"""
 import json
-import struct
+import os
 import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = t["data_offsets"]
-        out[name] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(t["shape"]).copy())
-    return out, header["__metadata__"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from torch_util import load_safetensors, time_forward  # noqa: E402
 
 
 def forward(w, x):
@@ -58,17 +46,7 @@ def main():
     shape = json.loads(meta["moesuite.arch"])["input"]
     x = torch.from_numpy(np.fromfile(f"{out_dir}/input.f32", dtype=np.float32).reshape([batch] + shape))
     ours = np.fromfile(f"{out_dir}/output.f32", dtype=np.float32)
-    with torch.no_grad():
-        y = forward(w, x)
-        diff = float(np.abs(y.numpy().reshape(-1) - ours).max())
-        for _ in range(3):
-            forward(w, x)
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            forward(w, x)
-            times.append((time.perf_counter() - t0) * 1000.0)
-        ms = sorted(times)[reps // 2]  # the median, as detector_bench reports
+    ms, diff = time_forward(forward, w, x, ours, reps)
     print(json.dumps({"case": f"detector{batch}", "ms": ms, "max_abs_diff": diff}))
 
 
