@@ -1,13 +1,12 @@
 # moe-factory process tuning: the simulators, the PPO learner and the surrogate optimiser are parts of
 # the moe-factory program, so their sources are compiled into the tests.
-set(_fab ${PROJECT_SOURCE_DIR}/apps/factory)
-mc_add_unit_test(test_tune_sim test_tune_sim.c ${_fab}/process_sim.c)
-target_include_directories(test_tune_sim PRIVATE ${_fab})
-mc_add_unit_test(test_tune_ppo test_tune_ppo.c ${_fab}/ppo.c ${_fab}/process_sim.c)
-target_include_directories(test_tune_ppo PRIVATE ${_fab})
+mc_add_unit_test(test_tune_sim test_tune_sim.c)
+target_link_libraries(test_tune_sim PRIVATE moe_factory)
+mc_add_unit_test(test_tune_ppo test_tune_ppo.c)
+target_link_libraries(test_tune_ppo PRIVATE moe_factory)
 set_tests_properties(test_tune_ppo PROPERTIES TIMEOUT 600)
-mc_add_unit_test(test_tune_surrogate test_tune_surrogate.c ${_fab}/surrogate_opt.c)
-target_include_directories(test_tune_surrogate PRIVATE ${_fab})
+mc_add_unit_test(test_tune_surrogate test_tune_surrogate.c)
+target_link_libraries(test_tune_surrogate PRIVATE moe_factory)
 
 # tune bench and tune propose end to end through the real program: database rows, plots, the
 # surrogate against random search, proposals within bounds and steps, bad inputs.

@@ -1,12 +1,8 @@
 # moe-medical detection: the detector's pieces on hand-worked cases, and `train`/`detect` end to end on
 # generated studies (held-out seeds), scored by `moe-medical eval`.
-set(_med ${PROJECT_SOURCE_DIR}/apps/medical)
 
-mc_add_unit_test(test_detector test_detector.c ${_med}/detector.c ${_med}/nodule_train.c ${_med}/fusion.c
-                 ${_med}/brock.c ${_med}/clinical.c ${_med}/luna_csv.c ${_med}/lungrads.c ${_med}/series.c
-                 ${_med}/resample.c ${_med}/lung_mask.c ${_med}/candidates.c ${_med}/volume.c)
-target_include_directories(test_detector PRIVATE ${_med})
-target_link_libraries(test_detector PRIVATE moe_medical_dicom)
+mc_add_unit_test(test_detector test_detector.c)
+target_link_libraries(test_detector PRIVATE moe_medical)
 
 foreach(_mode train detect bad)
   add_test(NAME medical_detect_${_mode} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/medical_detect_test.sh ${_mode}

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "brock.h"
+#include "risk/brock.h"
 
 #define assert_near(a, b, eps)                                                                   \
     do {                                                                                         \

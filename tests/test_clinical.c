@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clinical.h"
+#include "risk/clinical.h"
 
 #define U MED_UNKNOWN
 #define NEVER MED_SMOKING_NEVER

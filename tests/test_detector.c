@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "assert_double.h"
-#include "detector.h"
-#include "fusion.h"
+#include "detect/detector.h"
+#include "risk/fusion.h"
 #include "moecore/rng.h"
-#include "nodule_train.h"
+#include "detect/nodule_train.h"
 
 static med_volume *cube(int n, float fill) {
     const double sp[3] = {1, 1, 1}, org[3] = {0, 0, 0}, dir[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};

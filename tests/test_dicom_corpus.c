@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dicom.h"
-#include "series.h"
+#include "dicom/dicom.h"
+#include "dicom/series.h"
 
 static const char *ref_dir(void) {
     const char *d = getenv("MED_PYDICOM_REF");

@@ -18,11 +18,11 @@
 
 #include <nifti1_io.h>
 
-#include "dicom.h"
+#include "dicom/dicom.h"
 #include "med_schema.h"
-#include "nifti_out.h"
-#include "phantom.h"
-#include "series.h"
+#include "dicom/nifti_out.h"
+#include "phantom/phantom.h"
+#include "dicom/series.h"
 
 enum { W = 12, H = 10 };
 

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "froc.h"
-#include "luna_csv.h"
+#include "eval/froc.h"
+#include "eval/luna_csv.h"
 
 #define assert_near(a, b, eps)                                                                   \
     do {                                                                                         \

@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detector.h"
-#include "image_set.h"
-#include "inspector.h"
+#include "inspect/detector.h"
+#include "inspect/image_set.h"
+#include "inspect/inspector.h"
 #include "moecore/roc.h"
-#include "surface_synth.h"
+#include "inspect/surface_synth.h"
 
 #define S 64
 

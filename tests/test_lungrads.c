@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lungrads.h"
+#include "risk/lungrads.h"
 
 #define S MED_NODULE_SOLID
 #define PS MED_NODULE_PART_SOLID

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "maint_eval.h"
+#include "maintain/maint_eval.h"
 
 static void test_score(void **state) {
     (void)state;

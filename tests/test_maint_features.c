@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "maint_features.h"
+#include "maintain/maint_features.h"
 
 static void test_slope(void **state) {
     (void)state;

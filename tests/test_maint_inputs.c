@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sensor_log.h"
+#include "maintain/sensor_log.h"
 
 /* Writes bytes to a file under MC_TEST_TMP named after name; returns its path (static buffer). */
 static const char *write_bytes(const char *name, const char *bytes, size_t n) {

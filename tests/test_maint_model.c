@@ -16,8 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fleet_synth.h"
-#include "maint_model.h"
+#include "maintain/fleet_synth.h"
+#include "maintain/maint_model.h"
 
 static char *tmp_path(const char *name) {
     static char path[4][512];

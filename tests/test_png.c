@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "png_io.h"
+#include "inspect/png_io.h"
 
 #ifndef FAB_PNG_DIR
 #error FAB_PNG_DIR must name tests/factory/png

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "candidates.h"
-#include "lung_mask.h"
+#include "detect/candidates.h"
+#include "detect/lung_mask.h"
 #include "moecore/rng.h"
-#include "resample.h"
+#include "detect/resample.h"
 
 static double now(void) {
     struct timespec t;

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "threshold.h"
+#include "inspect/threshold.h"
 
 /* good 0.1 0.2 0.5 0.6 and defect 0.4 0.55 0.9, sorted: 0.1g 0.2g 0.4d 0.5g 0.55d 0.6g 0.9d */
 static const double good[] = {0.5, 0.1, 0.6, 0.2};

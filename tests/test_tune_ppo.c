@@ -13,8 +13,8 @@
 #include <cmocka.h>
 
 #include "moecore/model.h"
-#include "ppo.h"
-#include "process_sim.h"
+#include "tune/ppo.h"
+#include "tune/process_sim.h"
 
 static char tmp_path[512];
 

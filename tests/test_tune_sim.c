@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "process_sim.h"
+#include "tune/process_sim.h"
 
 static void expect_outputs(const fab_process *p, const double *x, const double *want, double tol) {
     double out[FAB_MAX_OUTPUTS];

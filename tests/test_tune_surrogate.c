@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "surrogate_opt.h"
+#include "tune/surrogate_opt.h"
 
 static void test_expected_improvement(void **state) {
     (void)state;

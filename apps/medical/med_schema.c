@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "nifti_out.h"
+#include "dicom/nifti_out.h"
 
 static const char *const med_migrations[] = {
     /* 1: the series found by scan and the volumes written by convert */

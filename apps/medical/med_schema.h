@@ -4,7 +4,7 @@
 #define MOE_MEDICAL_MED_SCHEMA_H
 
 #include "moecore/store.h"
-#include "series.h"
+#include "dicom/series.h"
 
 /* Brings the med_ tables up to date. */
 mc_status med_schema_migrate(mc_store *s);

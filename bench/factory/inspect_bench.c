@@ -10,7 +10,7 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
-#include "inspector.h"
+#include "inspect/inspector.h"
 
 /* Median milliseconds of a forward pass of m on x over reps runs, after 3 warm-up runs (the median
  * rather than the mean: the machine may be shared). */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
-#include "detector.h"
+#include "detect/detector.h"
 
 /* A 96^3 volume at 1 mm: lung (-850 HU) with 40 balls of 3-20 mm (solid or ground-glass) and 30
  * straight vessels, from rng. */

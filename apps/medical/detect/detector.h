@@ -14,12 +14,12 @@
 
 #include <stdint.h>
 
-#include "brock.h"
+#include "risk/brock.h"
 #include "candidates.h"
-#include "lungrads.h"
+#include "risk/lungrads.h"
 #include "moecore/model.h"
 #include "moecore/status.h"
-#include "series.h"
+#include "dicom/series.h"
 #include "volume.h"
 
 #define MED_PATCH 24            /* voxels (mm) on each side of a patch */

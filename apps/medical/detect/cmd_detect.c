@@ -18,7 +18,7 @@
 #include "commands.h"
 #include "detector.h"
 #include "findings_schema.h"
-#include "fusion.h"
+#include "risk/fusion.h"
 #include "moecore/log.h"
 #include "moecore/model_io.h"
 #include "moecore/run.h"

@@ -11,9 +11,9 @@
 
 #include "commands.h"
 #include "detector.h"
-#include "fusion.h"
-#include "brock.h"
-#include "luna_csv.h"
+#include "risk/fusion.h"
+#include "risk/brock.h"
+#include "eval/luna_csv.h"
 #include "moecore/log.h"
 #include "moecore/run.h"
 #include "nodule_train.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luna_csv.h"
+#include "csv.h"
 
 static const char *const feature_names[MED_FUSION_N] = {
     "intercept", "diameter", "part_solid", "ground_glass", "age", "female",

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dicom.h"
+#include "dicom/dicom.h"
 #include "moecore/rng.h"
 #include "volume.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "luna_csv.h"
+#include "csv.h"
 
 /* ---- tokens ------------------------------------------------------------------------------------ */
 
