@@ -7,13 +7,13 @@
 #   --setup        install missing packages and build first (scripts/build.sh)
 #   --input DIR    input root with finance/, medical/, factory/ folders (default: data/samples)
 #   --out DIR      folder for files the commands write: CSVs, pictures (default: ./moesuite-out)
-#   --db PATH      results database (default: ./moesuite.db)
+#   --db PATH      results database (default: $MOESUITE_DB, else ./moesuite.db)
 #   --log FILE     log file (default: ./moesuite-nightly.log); messages are also shown on stderr
 #   --metrics-dir DIR  Prometheus textfile directory passed to every program
 # Environment: MC_BIN, the folder holding the programs (default: build/apps).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-input=$root/data/samples out=$PWD/moesuite-out db=$PWD/moesuite.db log=$PWD/moesuite-nightly.log metrics=() setup=0
+input=$root/data/samples out=$PWD/moesuite-out db=${MOESUITE_DB:-$PWD/moesuite.db} log=$PWD/moesuite-nightly.log metrics=() metrics_dir= setup=0
 while [ $# -gt 0 ]; do
     case $1 in
     --setup) setup=1 ;;
@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --db) db=$2; shift ;;
     --log) log=$2; shift ;;
-    --metrics-dir) metrics=(--metrics-dir "$2"); shift ;;
+    --metrics-dir) metrics=(--metrics-dir "$2"); metrics_dir=$2; shift ;;
     -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "nightly.sh: unknown option '$1' (see 'nightly.sh --help')" >&2; exit 2 ;;
     esac
@@ -32,6 +32,21 @@ bin=${MC_BIN:-$root/build/apps}
 if [ "$setup" = 1 ]; then
     "$root/scripts/build.sh" || { echo "nightly.sh: build failed" >&2; exit 1; }
 fi
+
+# Every folder the night writes to is checked before anything runs, so that a missing or read-only
+# folder is reported as what it is rather than as a failure of each program. The output folder is
+# created; the others belong to the operator (docs/operations.md).
+refuse() { echo "nightly.sh: $*" >&2; exit 2; }
+writable_dir() { # LABEL DIR
+    [ -d "$2" ] || refuse "$1 folder $2 does not exist (create it first)"
+    [ -w "$2" ] || refuse "$1 folder $2 is not writable by $(id -un)"
+}
+[ -d "$input" ] || refuse "input folder $input does not exist"
+writable_dir "database" "$(dirname -- "$db")"
+writable_dir "log" "$(dirname -- "$log")"
+[ -z "$metrics_dir" ] || writable_dir "metrics" "$metrics_dir"
+mkdir -p -- "$out" 2>/dev/null || refuse "cannot create the output folder $out"
+writable_dir "output" "$out"
 
 # One run at a time per database: the lock is held until this script exits.
 exec 9>"$db.nightly.lock"
@@ -57,8 +72,6 @@ nightly_commands=(
     "moe-factory maintain predict --sensors {in}/factory/maintenance/sensors.csv --model {in}/factory/maintenance/model.safetensors"
     "moe-factory tune propose --history {in}/factory/tuning/history.csv --bounds {in}/factory/tuning/bounds.csv --n 3"
 )
-mkdir -p "$out"
-
 started=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 failed=0
 say "nightly start: input $input, database $db"

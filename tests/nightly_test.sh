@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # nightly_test.sh: the cron entry point: a run over the samples, the lock against overlapping
-# runs, and a non-zero exit when a program cannot run.
+# runs, a non-zero exit when a program cannot run, and missing folders refused up front by name.
 # Usage: nightly_test.sh SOURCE_DIR PROGRAM_DIR SCRATCH_DIR
 set -u
 src=$1 bin=$2 scratch=$3
@@ -27,6 +27,21 @@ MC_BIN=$bin "$src/scripts/nightly.sh" --db n.db --log n.log >out 2>err
 check "a second run while the lock is held exits 1" "[ $? = 1 ]"
 check "it says who holds the lock" "grep -q 'another nightly run holds' err"
 exec 8>&-
+
+exec 8>env.db.nightly.lock && flock -n 8
+MOESUITE_DB=$scratch/env.db MC_BIN=$bin "$src/scripts/nightly.sh" --log n.log >out 2>err
+check "MOESUITE_DB names the database when --db is not given" "[ $? = 1 ] && grep -q 'holds $scratch/env.db.nightly.lock' err"
+exec 8>&-
+
+for opt in "--db $scratch/missing/m.db:database" "--log $scratch/missing/n.log:log" "--metrics-dir $scratch/missing:metrics" \
+    "--input $scratch/missing:input"; do
+    # shellcheck disable=SC2086
+    MC_BIN=$bin "$src/scripts/nightly.sh" --db n.db --log n.log ${opt%%:*} >out 2>err
+    check "${opt%%:*}: refused with exit 2 before anything runs" "[ $? = 2 ] && [ ! -e $scratch/missing ]"
+    check "${opt%%:*}: the message names the ${opt##*:} folder and says it does not exist" \
+        "grep -q '${opt##*:} folder $scratch/missing.* does not exist' err"
+done
+check "nothing was logged by the refused runs" "[ \"\$(grep -c 'nightly start' n.log)\" = 1 ]"
 
 mkdir -p partial && ln -sf "$bin/moe-finance" partial/ && ln -sf "$bin/moe-factory" partial/
 MC_BIN=$scratch/partial "$src/scripts/nightly.sh" --db n.db --log n.log >out 2>err
