@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # test.sh: installs what is missing, builds, and runs every test.
-# Usage: scripts/test.sh [BUILD_DIR] [extra cmake -D options...]   (default BUILD_DIR: build)
+# Usage: scripts/test.sh [--quick] [BUILD_DIR] [extra cmake -D options...]   (default BUILD_DIR: build)
+#   --quick   leave out the tests labelled slow (the end-to-end training runs and the nightly batch)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+select=()
+if [ "${1:-}" = --quick ]; then
+    select=(-LE slow)
+    shift
+fi
 build=${1:-$root/build}
 shift || true
 "$root/scripts/build.sh" "$build" "$@"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "${select[@]}"
