@@ -21,7 +21,7 @@ cmake --build "$build" -j"$(nproc)" --target "${tests[@]}" "${benches[@]}"
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib"
-for t in "${tests[@]}"; do cp "$build/tests/$t" "$bundle/bin/"; done
+for t in "${tests[@]}"; do cp "$build/tests/gpu/$t" "$bundle/bin/"; done
 for b in "${benches[@]}"; do cp "$build/bench/$b" "$bundle/bin/"; done
 strip --strip-unneeded "$bundle"/bin/*
 printf '%s\n' "${tests[@]}" >"$bundle/tests.txt"

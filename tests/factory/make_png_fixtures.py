@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make_png_fixtures.py: writes the PNG corpus of tests/test_png.c into tests/factory/png/.
+"""make_png_fixtures.py: writes the PNG corpus of tests/factory/test_png.c into tests/factory/png/.
 
 Every colour type and bit depth (1/2/4/8/16-bit grey, grey + alpha, palette with and without tRNS,
 RGB, RGBA, 16-bit, tRNS colours, Adam7 interlacing), some written by PIL (with its adaptive row

@@ -1,7 +1,7 @@
 """make_markov_fixture.py: the log-likelihoods that statsmodels' Markov switching regression
 (MarkovRegression with a switching mean and switching variance, i.e. a Gaussian HMM on one series)
 reaches on the daily log returns in percent, 100 ln(C_t / C_{t-1}), of tests/finance/ttrc.csv, for
-K = 2 and 3 regimes. moe-finance's regime model must reach at least these (tests/test_regimes_ref.c).
+K = 2 and 3 regimes. moe-finance's regime model must reach at least these (tests/finance/test_regimes_ref.c).
 Writes tests/finance/markov_fixture.json. Run from the repository root with Debian's Python:
     PYTHONNOUSERSITE=1 /usr/bin/python3 tests/finance/make_markov_fixture.py   (needs python3-statsmodels)"""
 import json

@@ -8,7 +8,7 @@
 #   ttr_reference.csv  date and one column per factor, named as fin_factor_name() names them;
 #                      NA (warm-up or undefined) is written as an empty field.
 # The indicators are computed from the prices as read back from ttrc.csv, so the C test and this
-# script see exactly the same input numbers. tests/test_factors.c compares the two.
+# script see exactly the same input numbers. tests/finance/test_factors.c compares the two.
 suppressPackageStartupMessages(library(TTR))
 
 args <- commandArgs(trailingOnly = FALSE)

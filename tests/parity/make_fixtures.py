@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""make_fixtures.py: the PyTorch reference values that tests/test_parity.c compares libmoecore with.
+"""make_fixtures.py: the PyTorch reference values that tests/parity/test_parity.c compares libmoecore with.
 
 Writes one safetensors file per layer family into the folder of this script:
 

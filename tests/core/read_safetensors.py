@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An independent safetensors reader and writer (json, struct and numpy only) for the
-interoperability check with tests/st_write_sample.c, which holds the same sample definition.
+interoperability check with tests/core/st_write_sample.c, which holds the same sample definition.
 
   read_safetensors.py FILE           validates FILE (written by mc_safetensors_save) and its values
   read_safetensors.py --write FILE   writes the sample the way other tools lay files out: keys

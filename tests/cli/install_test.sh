@@ -15,7 +15,7 @@ for f in bin/moe-finance bin/moe-medical bin/moe-factory include/moecore/cli.h i
 done
 "$prefix/bin/moe-finance" --version | grep -q '^moe-finance '
 
-cmake -S "$src/tests/install_consumer" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+cmake -S "$src/tests/cli/install_consumer" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
       -DCMAKE_C_FLAGS="${flags[*]}" >/dev/null
 cmake --build "$scratch/consumer" >/dev/null
 want="0.1.0 malformed input"
@@ -24,6 +24,6 @@ want="0.1.0 malformed input"
 
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 # shellcheck disable=SC2046
-cc "${flags[@]}" -o "$scratch/pc_consumer" "$src/tests/install_consumer/main.c" $(pkg-config --cflags --libs moecore)
+cc "${flags[@]}" -o "$scratch/pc_consumer" "$src/tests/cli/install_consumer/main.c" $(pkg-config --cflags --libs moecore)
 [ "$(LD_LIBRARY_PATH=$prefix/lib "$scratch/pc_consumer")" = "$want" ]
 echo "install: 4 passed, 0 failed"

@@ -1,5 +1,5 @@
 /* st_write_sample.c: the C half of the safetensors interoperability check with
- * tests/read_safetensors.py, which holds the same sample definition.
+ * tests/core/read_safetensors.py, which holds the same sample definition.
  *
  *   st_write_sample write FILE   saves the sample with mc_safetensors_save
  *   st_write_sample check FILE   opens FILE (written by the Python script) and checks every value
