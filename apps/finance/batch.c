@@ -82,17 +82,21 @@ int fin_batch_file(fin_batch *b, const char *path, const fin_prices *sym, int n_
     return ok ? 0 : -1;
 }
 
+int fin_batch_read(fin_batch *b, int i, fin_bad_rows policy, fin_prices **sym, int *n_sym) {
+    char reason[600];
+    if (fin_prices_read(b->in.paths[i], policy, fin_warn_row, NULL, sym, n_sym, reason, sizeof reason) == 0) return 0;
+    mc_run_input_rejected(b->run, b->in.paths[i], reason);
+    return -1;
+}
+
 void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, int store, fin_symbol_fn fn, void *user) {
     mc_progress *bar = mc_progress_start(label, b->in.n);
     for (int i = 0; i < b->in.n && b->failure == MC_OK; i++) {
-        char reason[600];
         fin_prices *sym;
         int n_sym;
-        if (fin_prices_read(b->in.paths[i], policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) == 0) {
+        if (fin_batch_read(b, i, policy, &sym, &n_sym) == 0) {
             fin_batch_file(b, b->in.paths[i], sym, n_sym, store, fn, user);
             fin_prices_free(sym, n_sym);
-        } else {
-            mc_run_input_rejected(b->run, b->in.paths[i], reason);
         }
         mc_progress_add(bar, 1);
     }

@@ -40,6 +40,10 @@ typedef int (*fin_symbol_fn)(void *user, fin_batch *b, int index, const fin_pric
 int fin_batch_file(fin_batch *b, const char *path, const fin_prices *sym, int n_sym, int store, fin_symbol_fn fn,
                    void *user);
 
+/* Reads input i of b under policy into *sym (n_sym symbols; fin_prices_free them). Returns 0, or -1
+ * with the input rejected, the reason in the run. */
+int fin_batch_read(fin_batch *b, int i, fin_bad_rows policy, fin_prices **sym, int *n_sym);
+
 /* Reads every input (an unreadable one is rejected) and runs fin_batch_file on it, with a progress
  * bar called label. */
 void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, int store, fin_symbol_fn fn, void *user);

@@ -10,7 +10,7 @@
 #include "csv.h"
 #include "moecore/log.h"
 
-void fin_book_opts_default(fin_book_opts *o) {
+static void opts_default(fin_book_opts *o) {
     memset(o, 0, sizeof *o);
     fin_bt_config_default(&o->bt);
     fin_regime_walk_default(&o->walk);
@@ -67,11 +67,32 @@ int fin_book_on_option(const mc_ctx *ctx, fin_book_opts *o, int index, const cha
     }
 }
 
-int fin_book_check(const mc_ctx *ctx, fin_book_opts *o) {
+/* Checks the options together after parsing and takes the seed; 0, or a usage error. */
+static int check(const mc_ctx *ctx, fin_book_opts *o) {
     o->walk.seed = ctx->seed;
     if (o->start && o->end && strcmp(o->start, o->end) > 0)
         return mc_cli_usage_error(ctx, "--start %s is after --end %s", o->start, o->end);
     return 0;
+}
+
+int fin_book_parse(mc_ctx *ctx, const char *description, const mc_option *options, int n_options, mc_option_fn on_option,
+                   void *user, fin_book_opts *o, int argc, char **argv, int *code) {
+    const mc_cli_spec spec = {
+        .usage = "[options] PRICES...",
+        .description = description,
+        .options = options,
+        .n_options = n_options,
+        .min_args = 1,
+        .max_args = -1,
+    };
+    opts_default(o);
+    int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, user, code);
+    if (first < 0) return -1;
+    if (check(ctx, o) != 0) {
+        *code = MC_EXIT_USAGE;
+        return -1;
+    }
+    return first;
 }
 
 static void free_signals(fin_bt_asset *a) {
@@ -128,10 +149,7 @@ static void read_inputs(fin_book *k, fin_batch *b, const fin_book_opts *o) {
         char reason[600];
         fin_prices *sym;
         int n_sym;
-        if (fin_prices_read(path, o->policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
-            mc_run_input_rejected(b->run, path, reason);
-            continue;
-        }
+        if (fin_batch_read(b, i, o->policy, &sym, &n_sym) != 0) continue;
         fin_prices **files = realloc(k->files, sizeof *files * (size_t)(k->n_files + 1));
         if (files) k->files = files;
         int *file_n = files ? realloc(k->file_n, sizeof *file_n * (size_t)(k->n_files + 1)) : NULL;
@@ -217,12 +235,19 @@ json_t *fin_book_config(const fin_book_opts *o) {
                      "rebalance_band", c->rebalance_band, "seed", (json_int_t)o->walk.seed);
 }
 
-int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k, const char *config) {
+int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k, const fin_book_opts *o) {
     mc_store *s = mc_run_store(run);
+    json_t *config_json = fin_book_config(o);
+    char *config = json_dumps(config_json, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(config_json);
     size_t len = 1;
     for (int i = 0; i < k->n_assets; i++) len += strlen(k->assets[i].p->symbol) + 1;
     char *symbols = calloc(len, 1);
-    if (!symbols) return -1;
+    if (!config || !symbols) {
+        free(config);
+        free(symbols);
+        return -1;
+    }
     for (int i = 0; i < k->n_assets; i++) {
         if (i) strcat(symbols, ",");
         strcat(symbols, k->assets[i].p->symbol);
@@ -267,6 +292,7 @@ int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k,
         mc_store_rollback(s);
     }
     free(symbols);
+    free(config);
     return rc;
 }
 

@@ -41,13 +41,16 @@ typedef struct fin_book_opts {
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"}
 enum { FIN_BOOK_N_OPTIONS = 18 };
 
-void fin_book_opts_default(fin_book_opts *o);
-
 /* Parses option index (< FIN_BOOK_N_OPTIONS) of FIN_BOOK_OPTIONS; 0, or a usage error. */
 int fin_book_on_option(const mc_ctx *ctx, fin_book_opts *o, int index, const char *arg);
 
-/* Checks the options together after parsing and takes the seed; 0, or a usage error. */
-int fin_book_check(const mc_ctx *ctx, fin_book_opts *o);
+/* The command line of `backtest` and `run`: "[options] PRICES..." (one or more price files or
+ * folders) with description under it. options begins with FIN_BOOK_OPTIONS; on_option gets every
+ * option with user, whose book options are *o: set to their defaults before parsing, checked
+ * together after it, with the seed taken. Returns the index of the first path, or -1 with the exit
+ * code in *code. */
+int fin_book_parse(mc_ctx *ctx, const char *description, const mc_option *options, int n_options, mc_option_fn on_option,
+                   void *user, fin_book_opts *o, int argc, char **argv, int *code);
 
 /* The portfolio: every symbol of every accepted file with its signals. */
 typedef struct fin_book {
@@ -73,8 +76,9 @@ int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, c
 /* The options as one JSON object: the configuration a stored result is keyed by. */
 json_t *fin_book_config(const fin_book_opts *o);
 
-/* Stores the strategy's and buy-and-hold's statistics in fin_backtests (one transaction). */
-int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k, const char *config);
+/* Stores the strategy's and buy-and-hold's statistics in fin_backtests (one transaction), keyed by
+ * the configuration of o (fin_book_config). Returns 0, or -1 after logging a database error. */
+int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k, const fin_book_opts *o);
 
 /* "bull", "bear" or "sideways": the likeliest of the three, "" when unknown. */
 const char *fin_regime_of(double p_bull, double p_bear);

@@ -148,23 +148,15 @@ done:
 }
 
 int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
-    static const mc_cli_spec spec = {
-        .usage = "[options] PRICES...",
-        .description = "Simulates one portfolio of every symbol given: walk-forward HMM regimes and, with --model, the\n"
-                       "forecaster set volatility-targeted, Kelly-capped, regime-scaled weights; orders fill at the next\n"
-                       "open with costs and slippage; chandelier and maximum-loss stops fill intraday. Prints empyrical's\n"
-                       "statistics beside buy-and-hold on the same dates (docs/finance.md).",
-        .options = options,
-        .n_options = N_OPTIONS,
-        .min_args = 1,
-        .max_args = -1,
-    };
+    static const char description[] =
+        "Simulates one portfolio of every symbol given: walk-forward HMM regimes and, with --model, the\n"
+        "forecaster set volatility-targeted, Kelly-capped, regime-scaled weights; orders fill at the next\n"
+        "open with costs and slippage; chandelier and maximum-loss stops fill intraday. Prints empyrical's\n"
+        "statistics beside buy-and-hold on the same dates (docs/finance.md).";
     backtest_opts o = {0};
-    fin_book_opts_default(&o.book);
     int code;
-    int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
+    int first = fin_book_parse(ctx, description, options, N_OPTIONS, on_option, &o, &o.book, argc, argv, &code);
     if (first < 0) return code;
-    if (fin_book_check(ctx, &o.book) != 0) return MC_EXIT_USAGE;
 
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.signals_out) != 0) return MC_EXIT_FAILURE;
@@ -174,8 +166,6 @@ int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
     int simulated = fin_book_simulate(&book, &b, &o.book, "backtest", &r) == 0;
     if (simulated) {
         mc_error err;
-        json_t *config = fin_book_config(&o.book);
-        char *config_text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
         if (b.csv) {
             fputs("date,symbol,regime,p_bull,forecast,target_weight,stop\n", b.csv);
             write_signals(b.csv, &r, &book);
@@ -184,19 +174,16 @@ int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
             mc_log_error("%s", err.msg);
             b.failure = err.code;
         }
-        if (o.store && b.failure == MC_OK && (!config_text || fin_book_store_stats(b.run, &r, &book, config_text) != 0))
-            b.failure = MC_ERR_DB;
+        if (o.store && b.failure == MC_OK && fin_book_store_stats(b.run, &r, &book, &o.book) != 0) b.failure = MC_ERR_DB;
         if (ctx->json) {
             json_t *syms = json_array();
             for (int i = 0; i < book.n_assets; i++) json_array_append_new(syms, json_string(book.assets[i].p->symbol));
             mc_cli_print_json(json_pack("{s:o, s:s, s:s, s:o, s:o, s:o}", "symbols", syms, "first_date", r.date[0], "last_date",
-                                        r.date[r.n_days - 1], "config", json_incref(config), "strategy", perf_json(&r.strategy),
-                                        "buy_and_hold", perf_json(&r.buy_and_hold)));
+                                        r.date[r.n_days - 1], "config", fin_book_config(&o.book), "strategy",
+                                        perf_json(&r.strategy), "buy_and_hold", perf_json(&r.buy_and_hold)));
         } else if (b.csv != stdout) {
             print_text(&r, &book);
         }
-        free(config_text);
-        json_decref(config);
     }
     fin_bt_result_free(&r);
     fin_book_free(&book);

@@ -216,13 +216,8 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     loaded *L = calloc((size_t)b.in.n + 1, sizeof *L);
     int nl = 0;
     if (!L) b.failure = MC_ERR_NOMEM;
-    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++) {
-        char reason[600];
-        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &L[nl].sym, &L[nl].n_sym, reason, sizeof reason) == 0)
-            L[nl++].path = b.in.paths[i];
-        else
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-    }
+    for (int i = 0; i < b.in.n && b.failure == MC_OK; i++)
+        if (fin_batch_read(&b, i, o.policy, &L[nl].sym, &L[nl].n_sym) == 0) L[nl++].path = b.in.paths[i];
     if (b.failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) b.failure = MC_ERR_NOMEM;
     mc_progress *bar = mc_progress_start("factors", nl);
     for (int i = 0; i < nl && b.failure == MC_OK; i++) {

@@ -138,23 +138,15 @@ static int symbol_chart(const char *dir, const fin_bt_result *r, const fin_book 
 }
 
 int fin_cmd_run(mc_ctx *ctx, int argc, char **argv) {
-    static const mc_cli_spec spec = {
-        .usage = "[options] PRICES...",
-        .description = "The nightly step: carries the book of `backtest` (same options) through each symbol's history to\n"
-                       "its last close and writes the weight decided there, with its stop, regime and forecast, as the\n"
-                       "target position for the next session (table fin_positions), with the book's statistics\n"
-                       "(fin_backtests) and a chart per symbol (docs/finance.md).",
-        .options = options,
-        .n_options = N_OPTIONS,
-        .min_args = 1,
-        .max_args = -1,
-    };
+    static const char description[] =
+        "The nightly step: carries the book of `backtest` (same options) through each symbol's history to\n"
+        "its last close and writes the weight decided there, with its stop, regime and forecast, as the\n"
+        "target position for the next session (table fin_positions), with the book's statistics\n"
+        "(fin_backtests) and a chart per symbol (docs/finance.md).";
     run_opts o = {0};
-    fin_book_opts_default(&o.book);
     int code;
-    int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
+    int first = fin_book_parse(ctx, description, options, N_OPTIONS, on_option, &o, &o.book, argc, argv, &code);
     if (first < 0) return code;
-    if (fin_book_check(ctx, &o.book) != 0) return MC_EXIT_USAGE;
 
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, 1, o.output) != 0) return MC_EXIT_FAILURE;
@@ -170,13 +162,8 @@ int fin_cmd_run(mc_ctx *ctx, int argc, char **argv) {
         b.failure = MC_ERR_NOMEM;
     if (b.failure == MC_OK) {
         find_positions(&r, &book, pos);
-        json_t *config = fin_book_config(&o.book);
-        char *config_text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(config);
-        if (!config_text || store_positions(b.run, pos, book.n_assets) != 0 ||
-            fin_book_store_stats(b.run, &r, &book, config_text) != 0)
+        if (store_positions(b.run, pos, book.n_assets) != 0 || fin_book_store_stats(b.run, &r, &book, &o.book) != 0)
             b.failure = MC_ERR_DB;
-        free(config_text);
         if (b.csv) fputs("date,symbol,regime,p_bull,p_bear,forecast,target_weight,stop\n", b.csv);
         for (int i = 0; i < book.n_assets && b.failure == MC_OK; i++) {
             const position *p = &pos[i];

@@ -439,10 +439,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         char reason[600];
         fin_prices *sym;
         int n_sym;
-        if (fin_prices_read(b.in.paths[i], o.policy, fin_warn_row, NULL, &sym, &n_sym, reason, sizeof reason) != 0) {
-            mc_run_input_rejected(b.run, b.in.paths[i], reason);
-            continue;
-        }
+        if (fin_batch_read(&b, i, o.policy, &sym, &n_sym) != 0) continue;
         int ok = 1, n0 = all.n;
         for (int s = 0; s < n_sym && ok; s++) {
             double *x, *y;

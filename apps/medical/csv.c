@@ -1,4 +1,5 @@
-/* csv.c: the CSV record reader that moe-medical's tables share (clinical data, LUNA16 files). */
+/* csv.c: the CSV record reader that moe-medical's tables share (clinical data, LUNA16 files), and
+ * the check for a key listed twice. */
 #include "csv.h"
 
 #include <ctype.h>
@@ -37,6 +38,20 @@ void med_csv_close(med_csv *c) {
 /* Removes the spaces around an unquoted field that starts at buf + start and ends at buf + *len. */
 static void trim_field(char *buf, size_t start, size_t *len) {
     while (*len > start && (buf[*len - 1] == ' ' || buf[*len - 1] == '\t')) (*len)--;
+}
+
+/* Ends the field that starts at c->buf + start and ends at c->buf + *len: trims it unless it was
+ * quoted, terminates it and adds it to the record. Returns -1 with err when the record already has
+ * MED_CSV_MAX_FIELDS fields. */
+static int end_field(med_csv *c, size_t start, size_t *len, int was_quoted, mc_error *err) {
+    if (!was_quoted) trim_field(c->buf, start, len);
+    if (c->n >= MED_CSV_MAX_FIELDS) {
+        mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: more than %d fields", c->path, c->line, MED_CSV_MAX_FIELDS);
+        return -1;
+    }
+    c->buf[*len] = '\0';
+    c->field[c->n++] = c->buf + start;
+    return 0;
 }
 
 int med_csv_next(med_csv *c, mc_error *err) {
@@ -82,14 +97,7 @@ int med_csv_next(med_csv *c, mc_error *err) {
                 at_start = 0;
                 continue;
             } else if (ch == ',' || ch == '\n') {
-                if (!was_quoted) trim_field(c->buf, start, &len);
-                if (c->n >= MED_CSV_MAX_FIELDS) {
-                    mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: more than %d fields", c->path, c->line,
-                                 MED_CSV_MAX_FIELDS);
-                    return -1;
-                }
-                c->buf[len] = '\0';
-                c->field[c->n++] = c->buf + start;
+                if (end_field(c, start, &len, was_quoted, err) != 0) return -1;
                 start = ++len;
                 at_start = 1;
                 was_quoted = 0;
@@ -108,16 +116,7 @@ int med_csv_next(med_csv *c, mc_error *err) {
             }
             c->buf[len++] = (char)ch;
         }
-        if (ch == EOF) { /* the last record had no newline */
-            if (!was_quoted) trim_field(c->buf, start, &len);
-            if (c->n >= MED_CSV_MAX_FIELDS) {
-                mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: more than %d fields", c->path, c->line,
-                             MED_CSV_MAX_FIELDS);
-                return -1;
-            }
-            c->buf[len] = '\0';
-            c->field[c->n++] = c->buf + start;
-        }
+        if (ch == EOF && end_field(c, start, &len, was_quoted, err) != 0) return -1; /* the last record had no newline */
         if (c->n == 1 && c->field[0][0] == '\0') {
             if (ch == EOF) return 0;
             continue; /* a blank line */
@@ -130,6 +129,30 @@ int med_csv_find(const med_csv *c, const char *name) {
     for (int i = 0; i < c->n; i++)
         if (strcasecmp(c->field[i], name) == 0) return i;
     return -1;
+}
+
+/* Keys by string, then by address: the records' order among equal keys. */
+static int cmp_key(const void *a, const void *b) {
+    const char *const *x = *(const char *const *const *)a, *const *y = *(const char *const *const *)b;
+    int c = strcmp(*x, *y);
+    return c ? c : (x > y) - (x < y);
+}
+
+int med_csv_repeated(const void *base, int n, size_t size, size_t offset, int *first, int *again) {
+    if (n < 2) return 0;
+    const char *const **key = malloc(sizeof *key * (size_t)n);
+    if (!key) return -1;
+    for (int i = 0; i < n; i++) key[i] = (const char *const *)((const char *)base + (size_t)i * size + offset);
+    qsort(key, (size_t)n, sizeof *key, cmp_key);
+    int found = 0;
+    for (int i = 1; i < n && !found; i++) {
+        if (strcmp(*key[i - 1], *key[i]) != 0) continue;
+        *first = (int)(((const char *)key[i - 1] - (const char *)base) / size);
+        *again = (int)(((const char *)key[i] - (const char *)base) / size);
+        found = 1;
+    }
+    free(key);
+    return found;
 }
 
 int med_csv_real(const char *s, double *out) {

@@ -1,5 +1,6 @@
 /* csv.h: the CSV record reader that moe-medical's tables share: the clinical table and the LUNA16
- * files (quoted fields, doubled quotes, line numbers for error messages). */
+ * files (quoted fields, doubled quotes, line numbers for error messages), and the check for a key
+ * listed twice. */
 #ifndef MOE_MEDICAL_CSV_H
 #define MOE_MEDICAL_CSV_H
 
@@ -37,6 +38,12 @@ int med_csv_find(const med_csv *c, const char *name);
 
 /* Closes the file and frees the buffers. Accepts a closed or zeroed reader. */
 void med_csv_close(med_csv *c);
+
+/* A key that stands twice in a table read from CSV: n records of size bytes from base, each with its
+ * key a string (char *) offset bytes into it. Returns 1 with *first < *again the indices of the two
+ * earliest records whose key is the least, in strcmp order, of those that repeat; 0 when every key
+ * is distinct; -1 when out of memory. */
+int med_csv_repeated(const void *base, int n, size_t size, size_t offset, int *first, int *again);
 
 /* Parses a whole field as a finite real. Returns 0, or -1 when it is empty, not a number or not finite. */
 int med_csv_real(const char *s, double *out);

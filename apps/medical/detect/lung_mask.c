@@ -202,25 +202,38 @@ static void sub_extract(const uint8_t *m, const med_volume *v, const sub *b, uin
         }
 }
 
+/* The squared distance (mm^2) to the nearest voxel labelled label, in the box of those voxels grown
+ * by r mm: *b the box, *one (box-sized) 1 on them, *dist (box-sized) the distances; the caller
+ * frees *one and *dist. Returns 1, 0 when no voxel has the label (nothing allocated), or -1 when out
+ * of memory (nothing left allocated). */
+static int label_distance(const uint8_t *m, const med_volume *v, uint8_t label, double r, sub *b, uint8_t **one,
+                          float **dist) {
+    if (!sub_of(m, v, label, label, r, b)) return 0;
+    size_t n = sub_size(b);
+    *one = calloc(n, 1);
+    *dist = malloc(sizeof(float) * n);
+    if (*one && *dist) {
+        sub_extract(m, v, b, label, label, *one);
+        if (med_distance_sq(*one, 1, b->n[0], b->n[1], b->n[2], v->spacing, *dist) == MC_OK) return 1;
+    }
+    free(*one);
+    free(*dist);
+    return -1;
+}
+
 /* Closing of the voxels labelled label with a ball of radius r mm, computed in their box: dilate
  * (within r of them), then erode (farther than r from outside the dilation). Tissue voxels (< 4)
  * the closing takes in become 6. Returns -1 when out of memory. */
 static int close_label(uint8_t *m, const med_volume *v, uint8_t label, double r) {
     sub b;
-    if (!sub_of(m, v, label, label, r, &b)) return 0;
+    uint8_t *one;
+    float *dist;
+    int got = label_distance(m, v, label, r, &b, &one, &dist);
+    if (got <= 0) return got;
     size_t n = sub_size(&b);
-    uint8_t *one = calloc(n, 1);
-    float *dist = malloc(sizeof(float) * n);
-    if (!one || !dist) {
-        free(one);
-        free(dist);
-        return -1;
-    }
     double r2 = r * r;
-    sub_extract(m, v, &b, label, label, one);
-    int bad = med_distance_sq(one, 1, b.n[0], b.n[1], b.n[2], v->spacing, dist) != MC_OK;
-    for (size_t p = 0; !bad && p < n; p++) one[p] = dist[p] <= r2;
-    bad = bad || med_distance_sq(one, 0, b.n[0], b.n[1], b.n[2], v->spacing, dist) != MC_OK;
+    for (size_t p = 0; p < n; p++) one[p] = dist[p] <= r2;
+    int bad = med_distance_sq(one, 0, b.n[0], b.n[1], b.n[2], v->spacing, dist) != MC_OK;
     for (int k = 0; !bad && k < b.n[2]; k++)
         for (int j = 0; j < b.n[1]; j++) {
             uint8_t *row = m + med_volume_index(v, b.lo[0], b.lo[1] + j, b.lo[2] + k);
@@ -236,18 +249,11 @@ static int close_label(uint8_t *m, const med_volume *v, uint8_t label, double r)
 /* Grows the 0/1 mask m by r mm, in the box of its voxels. Returns -1 when out of memory. */
 static int dilate(uint8_t *m, const med_volume *v, double r) {
     sub b;
-    if (!sub_of(m, v, 1, 1, r, &b)) return 0;
-    size_t n = sub_size(&b);
-    uint8_t *one = calloc(n, 1);
-    float *dist = malloc(sizeof(float) * n);
-    if (!one || !dist) {
-        free(one);
-        free(dist);
-        return -1;
-    }
-    sub_extract(m, v, &b, 1, 1, one);
-    int bad = med_distance_sq(one, 1, b.n[0], b.n[1], b.n[2], v->spacing, dist) != MC_OK;
-    for (int k = 0; !bad && k < b.n[2]; k++)
+    uint8_t *one;
+    float *dist;
+    int got = label_distance(m, v, 1, r, &b, &one, &dist);
+    if (got <= 0) return got;
+    for (int k = 0; k < b.n[2]; k++)
         for (int j = 0; j < b.n[1]; j++) {
             uint8_t *row = m + med_volume_index(v, b.lo[0], b.lo[1] + j, b.lo[2] + k);
             const float *d = dist + ((size_t)k * (size_t)b.n[1] + (size_t)j) * (size_t)b.n[0];
@@ -255,7 +261,7 @@ static int dilate(uint8_t *m, const med_volume *v, double r) {
         }
     free(one);
     free(dist);
-    return bad ? -1 : 0;
+    return 0;
 }
 
 mc_status med_lung_mask(const med_volume *v, const med_lung_mask_opts *o, uint8_t **mask_out, med_lung_mask_info *info,

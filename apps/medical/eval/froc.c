@@ -284,14 +284,10 @@ mc_status med_froc_bootstrap_run(const med_froc_data *d, int samples, double lev
     double *m = malloc(sizeof(double) * COLS * (size_t)samples);
     double *col = malloc(sizeof(double) * (size_t)samples);
     char *has = malloc(CHUNK);
+    mc_status st = MC_OK;
     if (!w || !fps || !sens || !m || !col || !has) {
-        free(w);
-        free(fps);
-        free(sens);
-        free(m);
-        free(col);
-        free(has);
-        return mc_error_set(err, MC_ERR_NOMEM, "bootstrap: out of memory");
+        st = mc_error_set(err, MC_ERR_NOMEM, "bootstrap: out of memory");
+        goto done;
     }
     out->samples = samples;
     out->level = level;
@@ -325,7 +321,6 @@ mc_status med_froc_bootstrap_run(const med_froc_data *d, int samples, double lev
             out->used++;
         }
     }
-    mc_status st = MC_OK;
     if (out->used == 0) {
         st = mc_error_set(err, MC_ERR_ARG, "bootstrap: no resample held a nodule");
     } else {
@@ -352,6 +347,7 @@ mc_status med_froc_bootstrap_run(const med_froc_data *d, int samples, double lev
             }
         }
     }
+done:
     free(w);
     free(fps);
     free(sens);

@@ -96,8 +96,6 @@ void med_scan_list_free(char **uids, int n) {
     free(uids);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 mc_status med_scan_list_read(const char *path, char ***uids, int *n, mc_error *err) {
     *uids = NULL;
     *n = 0;
@@ -130,18 +128,12 @@ mc_status med_scan_list_read(const char *path, char ***uids, int *n, mc_error *e
         st = mc_error_set(err, MC_ERR_FORMAT, "%s: no seriesuid listed", path);
         goto done;
     }
-    char **sorted = malloc(sizeof *sorted * (size_t)cnt);
-    if (!sorted) goto nomem;
-    memcpy(sorted, v, sizeof *sorted * (size_t)cnt);
-    qsort(sorted, (size_t)cnt, sizeof *sorted, cmp_str);
-    for (int i = 1; i < cnt; i++) {
-        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
-            st = mc_error_set(err, MC_ERR_FORMAT, "%s: seriesuid %.80s is listed twice", path, sorted[i]);
-            free(sorted);
-            goto done;
-        }
+    int first, again, twice = med_csv_repeated(v, cnt, sizeof *v, 0, &first, &again);
+    if (twice < 0) goto nomem;
+    if (twice) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: seriesuid %.80s is listed twice", path, v[again]);
+        goto done;
     }
-    free(sorted);
     *uids = v;
     *n = cnt;
     v = NULL;

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -415,10 +416,6 @@ static void fill_from_note(med_clinical *r) {
         r->emphysema = f.emphysema, r->from_note |= MED_FROM_NOTE_EMPHYSEMA;
 }
 
-static int cmp_id(const void *a, const void *b) {
-    return strcmp((*(med_clinical *const *)a)->id, (*(med_clinical *const *)b)->id);
-}
-
 enum { C_SERIES, C_PATIENT, C_AGE, C_SEX, C_SMOKING, C_PACK, C_FAMILY, C_PERSONAL, C_EMPH, C_NOTE, N_COLS };
 
 mc_status med_clinical_read(const char *path, med_clinical **rows, int *n, mc_error *err) {
@@ -488,20 +485,12 @@ mc_status med_clinical_read(const char *path, med_clinical **rows, int *n, mc_er
         st = err->code;
         goto done;
     }
-    if (cnt > 1) { /* one row per series or patient */
-        med_clinical **by_id = malloc(sizeof *by_id * (size_t)cnt);
-        if (!by_id) goto nomem;
-        for (int i = 0; i < cnt; i++) by_id[i] = &v[i];
-        qsort(by_id, (size_t)cnt, sizeof *by_id, cmp_id);
-        for (int i = 1; i < cnt; i++) {
-            if (strcmp(by_id[i - 1]->id, by_id[i]->id) != 0) continue;
-            const med_clinical *a = by_id[i - 1]->line < by_id[i]->line ? by_id[i - 1] : by_id[i];
-            const med_clinical *b = a == by_id[i] ? by_id[i - 1] : by_id[i];
-            st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: %.80s already on line %ld", path, b->line, b->id, a->line);
-            free(by_id);
-            goto done;
-        }
-        free(by_id);
+    int first, again, twice = med_csv_repeated(v, cnt, sizeof *v, offsetof(med_clinical, id), &first, &again);
+    if (twice < 0) goto nomem;
+    if (twice) { /* one row per series or patient */
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: %.80s already on line %ld", path, v[again].line, v[again].id,
+                          v[first].line);
+        goto done;
     }
     *rows = v;
     *n = cnt;
