@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "fleet_synth.h"
 #include "maint_eval.h"
@@ -97,22 +98,6 @@ static int maintain_synth(mc_ctx *ctx, int argc, char **argv) {
 }
 
 /* ---- shared: the run, the inputs ---------------------------------------------------------------- */
-
-/* Begins the run and brings the fab_maint_ tables up to date. Returns the run or NULL (logged). */
-static mc_run *begin_run(const mc_ctx *ctx) {
-    mc_run *run;
-    mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return NULL;
-    }
-    if (fab_maint_schema_migrate(mc_run_store(run)) != MC_OK) {
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-        mc_run_end(run, MC_ERR_DB);
-        return NULL;
-    }
-    return run;
-}
 
 /* Reads the sensor log and, when failures is set, the failure list; a bad file is rejected in run.
  * Returns 0, or -1 after the rejection. */
@@ -303,7 +288,7 @@ static int maintain_train(mc_ctx *ctx, int argc, char **argv) {
         mc_cli_usage_error(ctx, "--cap must be at least --horizon");
         return MC_EXIT_USAGE;
     }
-    mc_run *run = begin_run(ctx);
+    mc_run *run = fab_command_run_begin(ctx, fab_maint_schema_migrate);
     if (!run) return MC_EXIT_FAILURE;
     fab_sensor_log log;
     if (read_inputs(run, o.sensors, o.failures, &log) != 0) return mc_run_end(run, MC_ERR_FORMAT);
@@ -559,7 +544,7 @@ static int maintain_predict(mc_ctx *ctx, int argc, char **argv) {
         fab_maint_free(&m);
         return MC_EXIT_FAILURE;
     }
-    mc_run *run = begin_run(ctx);
+    mc_run *run = fab_command_run_begin(ctx, fab_maint_schema_migrate);
     mc_status failure = run ? MC_OK : MC_ERR_DB;
     for (int f = 0; f < in.n && failure == MC_OK; f++) {
         fab_sensor_log log;
@@ -806,7 +791,7 @@ static int maintain_eval(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_run *run = begin_run(ctx);
+    mc_run *run = fab_command_run_begin(ctx, fab_maint_schema_migrate);
     if (!run) {
         fab_maint_free(&m);
         return MC_EXIT_FAILURE;
