@@ -112,8 +112,7 @@ static void judge_machine(judged *j, const fab_policy *pol, const fab_machine *m
         j->row_fp += flag[i] && !y;
         j->row_fn += !flag[i] && y;
     }
-    int n = fab_alarm_starts(r->t + a, flag + a, b - a, sustain, starts);
-    fab_policy_add(pol, mc->t[0], mc->t[mc->n - 1], mc->failure, starts, n, &j->r);
+    fab_policy_add_machine(pol, mc, r->t + a, flag + a, b - a, sustain, starts, &j->r);
 }
 
 static mc_status plot_leads(const char *path, judged *j, int n, double horizon, mc_error *err) {

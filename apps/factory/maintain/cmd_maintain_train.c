@@ -63,9 +63,7 @@ static double alarm_quality(const double *score, double thr, const fab_rows *r, 
     for (int a = 0; a < r->n;) {
         int b = a;
         while (b < r->n && r->machine[b] == r->machine[a]) b++;
-        const fab_machine *mc = &log->m[r->machine[a]];
-        int n = fab_alarm_starts(r->t + a, flag + a, b - a, sustain, starts);
-        fab_policy_add(&pol, mc->t[0], mc->t[mc->n - 1], mc->failure, starts, n, &res);
+        fab_policy_add_machine(&pol, &log->m[r->machine[a]], r->t + a, flag + a, b - a, sustain, starts, &res);
         a = b;
     }
     int missed = res.failures - res.detected;
