@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "detector.h"
 #include "image_set.h"
@@ -172,22 +173,15 @@ int fab_cmd_eval(mc_ctx *ctx, int argc, char **argv) {
     if (!o.model) return mc_cli_usage_error(ctx, "--model MODEL is required"), MC_EXIT_USAGE;
     if (o.n_good == 0 || o.n_defect == 0) return mc_cli_usage_error(ctx, "--good DIR and --defect DIR are required"), MC_EXIT_USAGE;
     if (o.n_masks > o.n_defect) return mc_cli_usage_error(ctx, "more --masks than --defect folders"), MC_EXIT_USAGE;
-    mc_run *run;
+    mc_run *run = fab_command_run_begin(ctx, fab_inspect_schema_migrate);
+    if (!run) return MC_EXIT_FAILURE;
     mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
     fab_detector *d = NULL;
     fab_image_set set;
     fab_image_set_init(&set, 8);
     float *maps = NULL, *sf = NULL;
     double *scores = NULL;
-    mc_status st = fab_inspect_schema_migrate(mc_run_store(run));
-    if (st != MC_OK) {
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-        goto done;
-    }
+    mc_status st;
     if ((st = fab_detector_load(&d, o.model, &err)) != MC_OK) goto fail;
     fab_image_set_init(&set, d->size);
     double t0 = omp_get_wtime();

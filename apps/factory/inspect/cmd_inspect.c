@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "detector.h"
 #include "image_set.h"
@@ -256,9 +257,8 @@ int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
         mc_inputs_free(&in);
         return MC_EXIT_FAILURE;
     }
-    mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
+    mc_run *run = fab_command_run_begin(ctx, fab_inspect_schema_migrate);
+    if (!run) {
         mc_inputs_free(&in);
         return MC_EXIT_FAILURE;
     }
@@ -267,11 +267,7 @@ int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
     item *items = NULL;
     float *x = NULL, *maps = NULL;
     double scores[BATCH];
-    mc_status st = fab_inspect_schema_migrate(s);
-    if (st != MC_OK) {
-        mc_log_error("%s", mc_store_error(s)->msg);
-        goto done;
-    }
+    mc_status st;
     if ((st = fab_detector_load(&d, o.model, &err)) != MC_OK) {
         mc_log_error("%s", err.msg);
         goto done;

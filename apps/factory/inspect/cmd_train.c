@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "detector.h"
 #include "inspect_schema.h"
@@ -186,18 +187,11 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     if (o.mode == FAB_MODE_SUPERVISED && o.n_defect == 0)
         return mc_cli_usage_error(ctx, "--mode supervised needs --defect DIR"), MC_EXIT_USAGE;
 
-    mc_run *run;
-    mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
+    mc_run *run = fab_command_run_begin(ctx, fab_inspect_schema_migrate);
+    if (!run) return MC_EXIT_FAILURE;
     mc_store *store = mc_run_store(run);
-    mc_status st = fab_inspect_schema_migrate(store);
-    if (st != MC_OK) {
-        mc_log_error("%s", mc_store_error(store)->msg);
-        return mc_run_end(run, st);
-    }
+    mc_status st = MC_OK;
+    mc_error err;
     fab_image_set all, train, val;
     fab_image_set_init(&all, o.size);
     fab_image_set_init(&train, o.size);

@@ -75,6 +75,12 @@ void fab_policy_add(const fab_policy *p, double first, double last, double failu
     }
 }
 
+void fab_policy_add_machine(const fab_policy *p, const fab_machine *m, const double *t, const unsigned char *flag, int n,
+                            int sustain, double *starts, fab_policy_result *acc) {
+    int n_starts = fab_alarm_starts(t, flag, n, sustain, starts);
+    fab_policy_add(p, m->t[0], m->t[m->n - 1], m->failure, starts, n_starts, acc);
+}
+
 static int by_value(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);

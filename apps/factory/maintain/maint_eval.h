@@ -4,6 +4,8 @@
 #ifndef MOE_FACTORY_MAINT_EVAL_H
 #define MOE_FACTORY_MAINT_EVAL_H
 
+#include "sensor_log.h"
+
 /* The C-MAPSS score: sum over i of exp(-d/13) - 1 for d < 0 and exp(d/10) - 1 for d >= 0, with
  * d = pred - truth (late predictions cost more than early ones). */
 double fab_cmapss_score(const double *pred, const double *truth, int n);
@@ -41,6 +43,11 @@ typedef struct fab_policy_result {
  * service at the alarm. */
 void fab_policy_add(const fab_policy *p, double first, double last, double failure, const double *starts, int n_starts,
                     fab_policy_result *acc);
+
+/* fab_policy_add for machine m, observed from its first to its last sample, with the sustained
+ * alarms (fab_alarm_starts) of its flags at evaluation times t (n); starts is scratch of n. */
+void fab_policy_add_machine(const fab_policy *p, const fab_machine *m, const double *t, const unsigned char *flag, int n,
+                            int sustain, double *starts, fab_policy_result *acc);
 
 /* The q-quantile (0..1) of v (n >= 1) by linear interpolation between order statistics, as
  * numpy's default; sorts v. */

@@ -3,6 +3,7 @@
 
 #include <gsl/gsl_fft_real.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,16 @@ void fab_spec_init(fab_feature_spec *spec, const fab_sensor_log *log, double win
     spec->stride = stride;
     spec->n_cond = 1;
     for (int s = 0; s < log->n_sensors; s++) spec->cond_sd[0][s] = 1;
+}
+
+int fab_spec_match(const fab_feature_spec *spec, const fab_sensor_log *log, char *reason, size_t size) {
+    int same = log->n_sensors == spec->n_sensors;
+    for (int s = 0; same && s < spec->n_sensors; s++) same = strcmp(log->sensor[s], spec->sensor[s]) == 0;
+    if (same) return 0;
+    int n = snprintf(reason, size, "columns differ from the model's: expected machine_id,timestamp");
+    for (int s = 0; s < spec->n_sensors && n > 0 && (size_t)n < size; s++)
+        n += snprintf(reason + n, size - (size_t)n, ",%s", spec->sensor[s]);
+    return -1;
 }
 
 static double setting_distance(const fab_feature_spec *spec, const double *row, const double *centroid) {

@@ -47,6 +47,10 @@ void fab_resample(const double *t, const double *y, int n, double t0, double ste
 /* Roles from the column names of log (setting_*, vib*, others), with the window and stride. */
 void fab_spec_init(fab_feature_spec *spec, const fab_sensor_log *log, double window, double stride);
 
+/* Whether log has spec's columns in spec's order (a model's, for predict and eval): 0, or -1 with
+ * reason naming the expected header. */
+int fab_spec_match(const fab_feature_spec *spec, const fab_sensor_log *log, char *reason, size_t size);
+
 /* Finds k operating conditions by k-means (k-means++ seeding from rng) over the standardised
  * setting columns of every sample, then each condition's mean and standard deviation of every
  * sensor. Returns 0, or -1 when out of memory or without samples. */

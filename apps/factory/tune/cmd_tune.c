@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "moecore/log.h"
 #include "moecore/plot.h"
@@ -201,18 +202,10 @@ static int tune_propose(mc_ctx *ctx, int argc, char **argv) {
         mc_cli_usage_error(ctx, "propose needs --history and --bounds");
         return MC_EXIT_USAGE;
     }
-    mc_run *run;
-    mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
-    mc_status failure = fab_tune_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK)
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-    else
-        propose(ctx, &o, run);
-    return mc_run_end(run, failure);
+    mc_run *run = fab_command_run_begin(ctx, fab_tune_schema_migrate);
+    if (!run) return MC_EXIT_FAILURE;
+    propose(ctx, &o, run);
+    return mc_run_end(run, MC_OK);
 }
 
 /* ================================ tune simulate =================================================== */

@@ -15,6 +15,10 @@ static const double mould_lo[] = {210, 60, 2, 8, 30};
 static const double mould_hi[] = {270, 140, 10, 32, 80};
 static const double mould_nominal[] = {236.5, 93.4, 7.5, 19.8, 57.5};
 static const double mould_step[] = {2, 3, 0.25, 0.6, 1.5};
+/* The moulding process in its reference state (fab_process_init): lots of 25 batches, wear 1/200 per batch. */
+static const fab_process mould = {.kind = FAB_PROCESS_MOULDING, .n_params = 5, .n_outputs = 8, .param_names = mould_params,
+                                  .output_names = mould_outputs, .lo = mould_lo, .hi = mould_hi, .nominal = mould_nominal,
+                                  .max_step = mould_step, .lot_size = 25, .wear_rate = 1.0 / 200};
 
 /* x = (melt temperature degC, injection pressure MPa, hold time s, cooling time s, mould temperature
  * degC); wear w; lot = (viscosity shift degC, shrinkage shift %). */
@@ -60,6 +64,11 @@ static const double reactor_lo[] = {330, 0.2, 0.2, 1.0};
 static const double reactor_hi[] = {390, 6, 2, 2.5};
 static const double reactor_nominal[] = {352, 2.6, 1.6, 1.5};
 static const double reactor_step[] = {1.5, 0.1, 0.05, 0.05};
+/* The reactor in its reference state (fab_process_init): lots of 20 batches, wear 1/250 per batch. */
+static const fab_process reactor = {.kind = FAB_PROCESS_REACTOR, .n_params = 4, .n_outputs = 5, .param_names = reactor_params,
+                                    .output_names = reactor_outputs, .lo = reactor_lo, .hi = reactor_hi,
+                                    .nominal = reactor_nominal, .max_step = reactor_step, .lot_size = 20,
+                                    .wear_rate = 1.0 / 250};
 
 /* A -> B -> C, first order, Arrhenius about 360 K; x = (temperature K, time h, catalyst wt%, feed
  * ratio); wear = catalyst activity loss; lot = (log activity shift, purity shift). */
@@ -91,32 +100,8 @@ static void reactor_noise(mc_rng *rng, double *out) {
 /* ---- the common part ---------------------------------------------------------------------------- */
 
 void fab_process_init(fab_process *p, fab_process_kind kind, int drifting) {
-    memset(p, 0, sizeof *p);
-    p->kind = kind;
+    *p = kind == FAB_PROCESS_REACTOR ? reactor : mould;
     p->drifting = drifting;
-    if (kind == FAB_PROCESS_REACTOR) {
-        p->n_params = 4;
-        p->n_outputs = 5;
-        p->param_names = reactor_params;
-        p->output_names = reactor_outputs;
-        p->lo = reactor_lo;
-        p->hi = reactor_hi;
-        p->nominal = reactor_nominal;
-        p->max_step = reactor_step;
-        p->lot_size = 20;
-        p->wear_rate = 1.0 / 250;
-    } else {
-        p->n_params = 5;
-        p->n_outputs = 8;
-        p->param_names = mould_params;
-        p->output_names = mould_outputs;
-        p->lo = mould_lo;
-        p->hi = mould_hi;
-        p->nominal = mould_nominal;
-        p->max_step = mould_step;
-        p->lot_size = 25;
-        p->wear_rate = 1.0 / 200;
-    }
 }
 
 int fab_process_parse(const char *name, fab_process_kind *out) {

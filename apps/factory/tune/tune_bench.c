@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "command_run.h"
 #include "commands.h"
 #include "moecore/log.h"
 #include "moecore/plot.h"
@@ -670,15 +671,9 @@ int fab_tune_bench(mc_ctx *ctx, int argc, char **argv) {
                     .within = 1, .stationary = 1, .drift = 1};
     int code;
     if (mc_cli_parse(ctx, &spec, argc, argv, bench_on_option, &o, &code) < 0) return code;
-    mc_run *run;
-    mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
-        mc_log_error("%s", err.msg);
-        return MC_EXIT_FAILURE;
-    }
-    mc_status failure = fab_tune_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-    for (int k = 0; k < FAB_PROCESS_COUNT && failure == MC_OK; k++)
+    mc_run *run = fab_command_run_begin(ctx, fab_tune_schema_migrate);
+    if (!run) return MC_EXIT_FAILURE;
+    for (int k = 0; k < FAB_PROCESS_COUNT; k++)
         if (o.all_processes || (int)o.kind == k) bench_process(ctx, &o, (fab_process_kind)k, run);
-    return mc_run_end(run, failure);
+    return mc_run_end(run, MC_OK);
 }
