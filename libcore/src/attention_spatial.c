@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "attention_spatial_desc.h"
 #include "moecore/nn.h"
 
 #define PAR_THRESHOLD 32768
@@ -34,17 +35,8 @@ void mc_spatial_attention_forward(float *out, float *desc, int32_t *argmax_c, fl
     #pragma omp parallel for collapse(2) schedule(static) if ((int64_t)N * C * S > PAR_THRESHOLD)
     for (int n = 0; n < N; n++) {
         for (int64_t s = 0; s < S; s++) {
-            const float *x = in + (int64_t)n * C * S + s;
-            double sum = 0.0;
-            int best = 0;
-            for (int c = 0; c < C; c++) {
-                float v = x[(int64_t)c * S];
-                sum += v;
-                if (v > x[(int64_t)best * S] || isnan(v)) best = c;
-            }
-            desc[(int64_t)n * 2 * S + s] = (float)(sum / C);
-            desc[(int64_t)n * 2 * S + S + s] = x[(int64_t)best * S];
-            argmax_c[(int64_t)n * S + s] = best;
+            float *d = desc + (int64_t)n * 2 * S + s;
+            argmax_c[(int64_t)n * S + s] = channel_mean_max(d, d + S, in + (int64_t)n * C * S + s, C, S);
         }
     }
     mc_conv_forward(gate, desc, w, b, &cp);

@@ -225,6 +225,20 @@ static int getopt_error(const mc_ctx *ctx, int c, char **argv) {
     return mc_cli_usage_error(ctx, "unknown option '%s'", word);
 }
 
+/* The next option of argv by its index in t; NO_MORE after the last, BAD_OPTION once a getopt error
+ * has been reported. Parsing starts again from the first argument after optind = 0. */
+enum { NO_MORE = -1, BAD_OPTION = -2 };
+static int next_option(const opt_table *t, const mc_ctx *ctx, int argc, char **argv) {
+    int li, c = getopt_long(argc, argv, t->shorts, t->longs, &li);
+    if (c == -1) return NO_MORE;
+    int i = c >= 1000 ? c - 1000 : (c == '?' || c == ':') ? -1 : index_of_short(t, c);
+    if (i < 0) {
+        getopt_error(ctx, c, argv);
+        return BAD_OPTION;
+    }
+    return i;
+}
+
 /* After parsing: logging, threads, device. Returns 0 or an exit code > 0. */
 static int finish_setup(mc_ctx *ctx) {
     mc_log_level lvl = ctx->verbosity < 0 ? MC_LOG_ERROR : ctx->verbosity == 0 ? MC_LOG_INFO : MC_LOG_DEBUG;
@@ -259,13 +273,9 @@ int mc_cli_parse(mc_ctx *ctx, const mc_cli_spec *spec, int argc, char **argv, mc
     *exit_code = MC_EXIT_USAGE;
     optind = 0;
     opterr = 0;
-    int c, li;
-    while ((c = getopt_long(argc, argv, t.shorts, t.longs, &li)) != -1) {
-        int i = c >= 1000 ? c - 1000 : (c == '?' || c == ':') ? -1 : index_of_short(&t, c);
-        if (i < 0) {
-            getopt_error(ctx, c, argv);
-            return -1;
-        }
+    int i;
+    while ((i = next_option(&t, ctx, argc, argv)) != NO_MORE) {
+        if (i == BAD_OPTION) return -1;
         if (i == C_HELP) {
             command_help(stdout, ctx, spec);
             *exit_code = MC_EXIT_OK;
@@ -316,22 +326,18 @@ int mc_cli_main(const mc_program *prog, int argc, char **argv) {
     build_table(&t, NULL, 0, 1);
     optind = 0;
     opterr = 0;
-    int c, li;
-    while ((c = getopt_long(argc, argv, t.shorts, t.longs, &li)) != -1) {
-        int i = c >= 1000 ? c - 1000 : (c == '?' || c == ':') ? -1 : index_of_short(&t, c);
-        if (i < 0) {
-            getopt_error(&ctx, c, argv);
-            return MC_EXIT_USAGE;
-        }
-        if (i == C_HELP) {
+    int opt;
+    while ((opt = next_option(&t, &ctx, argc, argv)) != NO_MORE) {
+        if (opt == BAD_OPTION) return MC_EXIT_USAGE;
+        if (opt == C_HELP) {
             program_help(stdout, prog);
             return MC_EXIT_OK;
         }
-        if (i == C_VERSION) {
+        if (opt == C_VERSION) {
             print_version(prog->name);
             return MC_EXIT_OK;
         }
-        if (apply_common(&ctx, i, optarg) != 0) return MC_EXIT_USAGE;
+        if (apply_common(&ctx, opt, optarg) != 0) return MC_EXIT_USAGE;
     }
     if (optind >= argc) {
         usage_line(prog->name, NULL, "missing command");

@@ -1,8 +1,8 @@
 /* layout.c: the blocked activation layout of convolutional stacks (oneDNN's nChw16c / nCdhw16c):
  * its padded channel count and conversions to and from the plain layout, as OpenMP loops. The
- * networks of model.c convert only where a run of blocked layers meets the rest (the convolutions
- * do it there through oneDNN's reorders); these loops serve the reference fallback of conv.c and
- * the tests. */
+ * networks (model_layout.c) convert only where a run of blocked layers meets the rest (the
+ * convolutions do it there through oneDNN's reorders); these loops serve the reference fallback of
+ * conv.c and the tests. */
 #include <stdint.h>
 #include <string.h>
 

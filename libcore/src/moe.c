@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moe_gate_grad.h"
+
 /* Activations of one training forward, sized for up to cap_T tokens. */
 typedef struct moe_work {
     int cap_T;
@@ -400,22 +402,9 @@ void mc_moe_backward(mc_moe *m, float *dx, const float *dout) {
     float *ds = w->dscores, *dl = w->dlogits;
     memset(ds, 0, (size_t)T * E * sizeof *ds);
     #pragma omp parallel for schedule(static) if (T > 256)
-    for (int t = 0; t < T; t++) {
-        const int32_t *idx = w->topk + (int64_t)t * k;
-        const float *dg = w->dgates + (int64_t)t * k, *sc = w->scores + (int64_t)t * E;
-        float *dst = ds + (int64_t)t * E;
-        if (c->norm_topk) {
-            double sum = 0.0, dot = 0.0;
-            for (int j = 0; j < k; j++) {
-                sum += sc[idx[j]];
-                dot += (double)dg[j] * sc[idx[j]];
-            }
-            if (sum <= 0) sum = 1e-20;
-            for (int j = 0; j < k; j++) dst[idx[j]] += (float)(dg[j] / sum - dot / (sum * sum));
-        } else {
-            for (int j = 0; j < k; j++) dst[idx[j]] += dg[j];
-        }
-    }
+    for (int t = 0; t < T; t++)
+        moe_gate_grad(ds + (int64_t)t * E, w->dgates + (int64_t)t * k, w->scores + (int64_t)t * E, w->topk + (int64_t)t * k, k,
+                      c->norm_topk);
     if (c->balance == MC_BALANCE_AUX_LOSS && T > 0) {
         /* d/ds[t,e] of alpha E sum_e f_e mean_t s[t,e] = alpha E f_e / T (f has no gradient) */
         for (int e = 0; e < E; e++) {

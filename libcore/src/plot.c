@@ -67,6 +67,17 @@ static void fmt_tick(char *buf, size_t n, double v, double step) {
     else snprintf(buf, n, "%.*f", digits, v);
 }
 
+/* A vertical grid line at x value v, labelled below the frame. */
+static void x_tick(cairo_t *cr, const frame *f, double v, const char *label) {
+    double x = px(f, v);
+    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+    cairo_move_to(cr, x, f->y0);
+    cairo_line_to(cr, x, f->y0 + f->h);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
+    label_at(cr, label, x, f->y0 + f->h + 6, 0.5, 0.0);
+}
+
 static void draw_axes(cairo_t *cr, const frame *f) {
     char buf[32];
     cairo_set_font_size(cr, 12);
@@ -85,27 +96,15 @@ static void draw_axes(cairo_t *cr, const frame *f) {
     if (f->log_x) {
         double base = f->xhi / f->xlo >= 4 ? 2.0 : 10.0;
         for (double v = pow(base, ceil(log(f->xlo) / log(base) - 1e-9)); v <= f->xhi * (1 + 1e-9); v *= base) {
-            double x = px(f, v);
-            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-            cairo_move_to(cr, x, f->y0);
-            cairo_line_to(cr, x, f->y0 + f->h);
-            cairo_stroke(cr);
-            cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
             if (v >= 1) snprintf(buf, sizeof buf, "%g", v);
             else snprintf(buf, sizeof buf, "1/%g", 1.0 / v);
-            label_at(cr, buf, x, f->y0 + f->h + 6, 0.5, 0.0);
+            x_tick(cr, f, v, buf);
         }
     } else {
         double xstep = nice_step(f->xhi - f->xlo, 8);
         for (double v = ceil(f->xlo / xstep) * xstep; v <= f->xhi + xstep * 1e-9; v += xstep) {
-            double x = px(f, v);
-            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-            cairo_move_to(cr, x, f->y0);
-            cairo_line_to(cr, x, f->y0 + f->h);
-            cairo_stroke(cr);
-            cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
             fmt_tick(buf, sizeof buf, v, xstep);
-            label_at(cr, buf, x, f->y0 + f->h + 6, 0.5, 0.0);
+            x_tick(cr, f, v, buf);
         }
     }
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);

@@ -13,10 +13,12 @@ static int by_score(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The samples sorted by ascending score, with the class counts. NULL when out of memory. */
-static scored *sorted_scores(const float *scores, const uint8_t *labels, int64_t n, int64_t *pos, int64_t *neg) {
+/* The samples sorted by ascending score into *out (the caller frees it), with the class counts.
+ * MC_ERR_NOMEM when out of memory, MC_ERR_ARG (and nothing to free) when a class is empty. */
+static mc_status sorted_scores(const float *scores, const uint8_t *labels, int64_t n, scored **out, int64_t *pos,
+                               int64_t *neg) {
     scored *v = malloc(sizeof(scored) * (size_t)(n > 0 ? n : 1));
-    if (!v) return NULL;
+    if (!v) return MC_ERR_NOMEM;
     *pos = *neg = 0;
     for (int64_t i = 0; i < n; i++) {
         v[i].s = scores[i];
@@ -24,19 +26,21 @@ static scored *sorted_scores(const float *scores, const uint8_t *labels, int64_t
         *pos += v[i].y;
     }
     *neg = n - *pos;
+    if (*pos == 0 || *neg == 0) {
+        free(v);
+        return MC_ERR_ARG;
+    }
     qsort(v, (size_t)n, sizeof *v, by_score);
-    return v;
+    *out = v;
+    return MC_OK;
 }
 
 mc_status mc_auroc(const float *scores, const uint8_t *labels, int64_t n, double *auroc) {
     if (!scores || !labels || n < 2 || !auroc) return MC_ERR_ARG;
     int64_t P, N;
-    scored *v = sorted_scores(scores, labels, n, &P, &N);
-    if (!v) return MC_ERR_NOMEM;
-    if (P == 0 || N == 0) {
-        free(v);
-        return MC_ERR_ARG;
-    }
+    scored *v;
+    mc_status st = sorted_scores(scores, labels, n, &v, &P, &N);
+    if (st != MC_OK) return st;
     double rank_sum = 0; /* sum of the positives' ranks (1-based, ties averaged) */
     for (int64_t i = 0; i < n;) {
         int64_t j = i;
@@ -54,12 +58,9 @@ mc_status mc_roc_curve(const float *scores, const uint8_t *labels, int64_t n, do
                         int max_points, int *n_points) {
     if (!scores || !labels || n < 2 || !fpr || !tpr || max_points < 2 || !n_points) return MC_ERR_ARG;
     int64_t P, N;
-    scored *v = sorted_scores(scores, labels, n, &P, &N);
-    if (!v) return MC_ERR_NOMEM;
-    if (P == 0 || N == 0) {
-        free(v);
-        return MC_ERR_ARG;
-    }
+    scored *v;
+    mc_status st = sorted_scores(scores, labels, n, &v, &P, &N);
+    if (st != MC_OK) return st;
     /* every distinct threshold from the highest score down, then thinned evenly */
     double *fx = malloc(sizeof(double) * (size_t)(n + 1)), *fy = malloc(sizeof(double) * (size_t)(n + 1));
     if (!fx || !fy) {

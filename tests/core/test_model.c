@@ -105,8 +105,8 @@ static void test_cnn_gradients(void **state) {
 }
 
 /* Runs from a convolution through batch norm, activations and pooling to the next convolution keep
- * their activations blocked (model.c): one such network with channel counts that are not multiples
- * of 16, and one where an "add" reads inside a run, which keeps that run plain. */
+ * their activations blocked (model_layout.c): one such network with channel counts that are not
+ * multiples of 16, and one where an "add" reads inside a run, which keeps that run plain. */
 static void test_blocked_run_gradients(void **state) {
     (void)state;
     check_network("{\"input\":[3,7,7],\"layers\":[{\"type\":\"conv\",\"out\":18,\"k\":3,\"pad\":1},{\"type\":\"batchnorm\"},"

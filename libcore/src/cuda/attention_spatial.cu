@@ -4,23 +4,15 @@
  * 2D and 3D. One thread a position for the channel reductions. */
 #include <math.h>
 
+#include "../attention_spatial_desc.h"
 #include "context.h"
 
 /* desc (N, 2, S) = [mean, max] over C of in (N, C, S); argmax_c (N, S) the channel of the max */
 __global__ void channel_desc_kernel(float *desc, int32_t *argmax_c, const float *in, int N, int C, int64_t S) {
     for (int64_t j = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; j < (int64_t)N * S; j += (int64_t)gridDim.x * blockDim.x) {
         int64_t n = j / S, s = j % S;
-        const float *x = in + n * C * S + s;
-        double sum = 0.0;
-        int best = 0;
-        for (int c = 0; c < C; c++) {
-            float v = x[(int64_t)c * S];
-            sum += v;
-            if (v > x[(int64_t)best * S] || isnan(v)) best = c;
-        }
-        desc[n * 2 * S + s] = (float)(sum / C);
-        desc[n * 2 * S + S + s] = x[(int64_t)best * S];
-        argmax_c[j] = best;
+        float *d = desc + n * 2 * S + s;
+        argmax_c[j] = channel_mean_max(d, d + S, in + n * C * S + s, C, S);
     }
 }
 

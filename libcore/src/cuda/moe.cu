@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../moe_gate_grad.h"
 #include "context.h"
 #include "moecore/moe_cuda.h"
 
@@ -253,20 +254,8 @@ __global__ void scatter_dx_kernel(float *dx, const float *dxe, const int32_t *po
 __global__ void dscores_kernel(float *ds, const float *dgates, const float *scores, const int32_t *topk,
                                const float *aux_grad, int T, int E, int k, int norm_topk) {
     GRID_STRIDE(t, T) {
-        const int32_t *idx = topk + t * k;
-        const float *dg = dgates + t * k, *sc = scores + t * E;
         float *dst = ds + t * E;
-        if (norm_topk) {
-            double sum = 0.0, dot = 0.0;
-            for (int j = 0; j < k; j++) {
-                sum += sc[idx[j]];
-                dot += (double)dg[j] * sc[idx[j]];
-            }
-            if (sum <= 0) sum = 1e-20;
-            for (int j = 0; j < k; j++) dst[idx[j]] += (float)(dg[j] / sum - dot / (sum * sum));
-        } else {
-            for (int j = 0; j < k; j++) dst[idx[j]] += dg[j];
-        }
+        moe_gate_grad(dst, dgates + t * k, scores + t * E, topk + t * k, k, norm_topk);
         if (aux_grad)
             for (int e = 0; e < E; e++) dst[e] += aux_grad[e];
     }
