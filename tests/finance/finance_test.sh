@@ -266,6 +266,15 @@ run_w=$(awk -F, 'NR==2{print $7}' ttrc_pos.csv)
 bt_w=$(awk -F, 'END{print $6}' sig.csv)
 check "run: TTRC's target equals the backtest's decision at the last close ($run_w vs $bt_w)" "[ -n \"$run_w\" ] && [ \"$run_w\" = \"$bt_w\" ]"
 
+# a symbol read from an input never becomes a path outside the chart folder
+mkdir -p hostile/a/b
+{ echo "symbol,date,open,high,low,close,volume"; tail -n +2 "$samples/GBMA.csv" | sed 's|^|../../x,|'; } >hostile/prices.csv
+"$fin" --db f.db run --charts hostile/a/b/charts hostile/prices.csv >out 2>err
+check "run --charts, symbol ../../x: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+check "run --charts, symbol ../../x: no file written above the chart folder" "[ ! -e hostile/a/x.png ] && [ -z \"\$(find hostile -name '*.png' ! -path 'hostile/a/b/charts/*')\" ]"
+check "run --charts, symbol ../../x: its one chart is in the chart folder under a safe name" \
+      "[ \$(ls hostile/a/b/charts | wc -l) = 1 ] && ls hostile/a/b/charts | grep -qE '^_\._\.\._x-[0-9a-f]{16}\.png$'"
+
 # ---- no look-ahead: cutting the input after a date changes nothing before it ------------------------------
 mkdir cut full
 cp "$samples/TTRC.csv" full/TTRC.csv
