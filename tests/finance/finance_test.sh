@@ -112,6 +112,24 @@ check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(
 check "regimes: bull has the highest mean return and bear the lowest" \
       "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"regimes.json\")]; m=[{s[\"label\"]:s[\"mean\"][0] for s in d[\"model\"]} for d in r]; assert all(x[\"bull\"]==max(x.values()) and x[\"bear\"]==min(x.values()) for x in m)'"
 check "regimes: the latest regime of every symbol" "[ \"\$(sql f.db 'select count(*) from fin_latest_regimes')\" = 3 ]"
+"$fin" --db f.db regimes --states 2 -o since.csv "$samples" >since.out 2>err
+check "regimes: 'REGIME since DATE' names the first day of the latest run of that label, not the last day" \
+      "\"$python\" - since.csv since.out <<'PY'
+import csv, re, sys
+rows = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    rows.setdefault(r['symbol'], []).append((r['date'], r['label']))
+longer = 0
+for line in open(sys.argv[2]):
+    sym, label, since = re.match(r'(\\S+)\\t.*\\t(\\w+) since (\\S+) ', line).groups()
+    path = rows[sym]
+    i = len(path) - 1
+    while i > 0 and path[i - 1][1] == path[-1][1]:
+        i -= 1
+    assert (label, since) == (path[-1][1], path[i][0]), (line, path[i])
+    longer += i < len(path) - 1
+assert len(rows) == 3 and longer > 0
+PY"
 "$fin" --db f.db regimes --store --states 2 --features ret,vol,volchg "$samples/TTRC.csv" >out 2>err
 check "regimes with three features and 2 states: exit 0" "[ $? = 0 ] && grep -q 'TTRC	2 states' out"
 check "re-fit replaces the path" "[ \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC'\")\" = \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC' and run_id=(select run_id from fin_regime_models where symbol='TTRC')\")\" ]"
