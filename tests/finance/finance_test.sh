@@ -236,6 +236,21 @@ check "backtest --model: starts after the last training row of the model (2022-0
       "$python -c 'import json,sys; sys.exit(not json.load(open(\"oos.json\"))[\"first_date\"] > \"2022-06-17\")'"
 check "backtest --model: the planted signal pays after costs (Sharpe > 1.5; random signs give about 0)" \
       "$python -c 'import json,sys; s=json.load(open(\"oos.json\"))[\"strategy\"]; sys.exit(not (s[\"sharpe\"] > 1.5 and s[\"trades\"] > 20))'"
+"$fin" --db f.db backtest --model ar.model ar >out 2>err
+rc=$?
+check "backtest --model on the model's own training data: exit 1, naming the first day after it as a date ($(head -c 300 err))" \
+      "[ $rc = 1 ] && grep -q '1 trading day between 2022-06-18 and the last date' err && ! grep -q '~' err"
+"$fin" --db f.db train --end 2021-12-31 --epochs 3 -o ar_end.model ar >out 2>err
+rc=$?
+check "train --end: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "train --end 2021-12-31: the last training row is the day before, whose target is that day's close" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_end.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(m[\"fin.dates\"] != \"2020-03-01..2021-12-30\")'"
+"$fin" --db f.db --json backtest --model ar_end.model ar >end.json 2>err
+rc=$?
+check "backtest with a model of train --end 2021-12-31: exit 0, the book opens on that day ($(head -c 300 err))" \
+      "[ $rc = 0 ] && $python -c 'import json,sys; sys.exit(json.load(open(\"end.json\"))[\"first_date\"] != \"2021-12-31\")'"
+"$fin" --db f.db train --end 2021-12-32 -o bad.model ar >out 2>err
+check "train --end with an invalid date: usage error" "[ $? = 2 ] && grep -q 'end expects a date' err && [ ! -e bad.model ]"
 "$fin" --db f.db backtest --start 2006-13-01 "$samples/TTRC.csv" >out 2>err
 check "backtest --start 2006-13-01: usage error" "[ $? = 2 ] && grep -q 'start expects a date' err"
 "$fin" --db f.db backtest --start 2006-06-01 --end 2006-01-01 "$samples/TTRC.csv" >out 2>err
