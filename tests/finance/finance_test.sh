@@ -299,11 +299,51 @@ run_w=$(awk -F, 'NR==2{print $7}' ttrc_pos.csv)
 bt_w=$(awk -F, 'END{print $6}' sig.csv)
 check "run: TTRC's target equals the backtest's decision at the last close ($run_w vs $bt_w)" "[ -n \"$run_w\" ] && [ \"$run_w\" = \"$bt_w\" ]"
 
+# the sample forecaster, trained up to 2025-06-30: the command of docs/finance.md trades the days after
+model=$src/data/samples/finance/forecaster.safetensors
+"$fin" --db f.db run --model "$model" -o sample_pos.csv "$samples" >out 2>err
+rc=$?
+check "run with the sample forecaster: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "run with the sample forecaster: a position for GBMA and GBMB at their last close" \
+      "[ \"\$(cut -d, -f1,2 sample_pos.csv | tr '\\n' ' ')\" = 'date,symbol 2025-11-28,GBMA 2025-11-28,GBMB ' ]"
+check "run with the sample forecaster: TTRC, which ends in 2006, is left out with a warning naming it and its dates" \
+      "grep -q 'warning: TTRC: no bar between 2025-06-30 and the last date (its bars run from 2005-01-06 to 2006-12-29)' err && ! grep -q '~' err"
+"$fin" --db f.db backtest --model "$model" --signals-out sample_sig.csv "$samples" >out 2>err
+n_pos=$(awk -F, 'NR > 1 && $6 != 0' sample_sig.csv | wc -l)
+check "backtest with the sample forecaster: out of sample from 2025-06-30, positions taken where the rules call for them ($n_pos days)" \
+      "[ \"\$(sed -n 2p sample_sig.csv | cut -d, -f1)\" = 2025-06-30 ] && [ $n_pos -gt 5 ]"
+"$fin" --db f.db run --model "$model" "$samples/TTRC.csv" >out 2>err
+check "run with the sample forecaster on TTRC alone: exit 1, nothing after the training data, said with the dates" \
+      "[ $? = 1 ] && grep -q 'trained on data up to 2025-06-27, and no price is later' err"
+# the sample forecaster is what the command of data/samples/finance/README.md writes, byte for byte
+# (it pins OpenBLAS's x86-64 AVX2 kernels, so the check needs them)
+if grep -q avx2 /proc/cpuinfo; then
+    "$python" - "$src" "$fin" <<'PY' >regen.out 2>&1
+import os, re, shlex, subprocess, sys
+src, fin = sys.argv[1], sys.argv[2]
+text = open(os.path.join(src, "data/samples/finance/README.md")).read()
+block = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "forecaster.safetensors" in b][0]
+words = shlex.split(block.replace("\\\n", " "))
+env = dict(os.environ)
+while "=" in words[0]:
+    k, v = words.pop(0).split("=", 1)
+    env[k] = v
+assert words[0] == "build/apps/moe-finance", words
+argv = [fin] + words[1:]
+argv[argv.index("--db") + 1] = os.path.abspath("regen.db")
+argv[argv.index("-o") + 1] = os.path.abspath("regen.safetensors")
+subprocess.run(argv, cwd=src, env=env, check=True, stdout=subprocess.DEVNULL)
+PY
+    check "the README's command regenerates the sample forecaster byte for byte ($(tail -c 300 regen.out))" \
+          "cmp regen.safetensors \"$model\""
+fi
+
 # a symbol read from an input never becomes a path outside the chart folder
 mkdir -p hostile/a/b
 { echo "symbol,date,open,high,low,close,volume"; tail -n +2 "$samples/GBMA.csv" | sed 's|^|../../x,|'; } >hostile/prices.csv
 "$fin" --db f.db run --charts hostile/a/b/charts hostile/prices.csv >out 2>err
-check "run --charts, symbol ../../x: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?
+check "run --charts, symbol ../../x: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "run --charts, symbol ../../x: no file written above the chart folder" "[ ! -e hostile/a/x.png ] && [ -z \"\$(find hostile -name '*.png' ! -path 'hostile/a/b/charts/*')\" ]"
 check "run --charts, symbol ../../x: its one chart is in the chart folder under a safe name" \
       "[ \$(ls hostile/a/b/charts | wc -l) = 1 ] && ls hostile/a/b/charts | grep -qE '^_\._\.\._x-[0-9a-f]{16}\.png$'"
