@@ -1,6 +1,6 @@
 /* safe_name.h: a file name made from a value read from an input (a symbol, a series UID, an image
- * name), safe to join to a folder: it cannot leave the folder, hide itself or name a device, and
- * two different values never share a name. */
+ * name), safe to join to a folder: it cannot leave the folder, hide itself or pass for an option,
+ * and two different values never share a name (short of a 64-bit hash collision). */
 #ifndef MOECORE_SAFE_NAME_H
 #define MOECORE_SAFE_NAME_H
 
