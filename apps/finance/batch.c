@@ -2,11 +2,13 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <stdlib.h>
 
+#include "csv.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
 #include "schema.h"
@@ -110,6 +112,13 @@ int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out) {
         *out = FIN_BAD_ROWS_DROP;
     else
         return mc_cli_usage_error(ctx, "--bad-rows expects reject or drop, got '%s'", arg);
+    return 0;
+}
+
+int fin_parse_date(const mc_ctx *ctx, const char *name, const char *arg, const char **out) {
+    if (fin_date_days(arg) == INT_MIN || strlen(arg) != 10)
+        return mc_cli_usage_error(ctx, "--%s expects a date YYYY-MM-DD, got '%s'", name, arg);
+    *out = arg;
     return 0;
 }
 

@@ -51,6 +51,9 @@ void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, i
 /* --bad-rows reject|drop; a usage error otherwise. */
 int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out);
 
+/* --NAME DATE: a valid YYYY-MM-DD into *out (arg itself); a usage error otherwise. */
+int fin_parse_date(const mc_ctx *ctx, const char *name, const char *arg, const char **out);
+
 /* Logs a dropped row as a warning naming the file. */
 void fin_warn_row(void *user, const char *path, const char *message);
 

@@ -16,20 +16,13 @@ static void opts_default(fin_book_opts *o) {
     fin_regime_walk_default(&o->walk);
 }
 
-static int date_arg(const mc_ctx *ctx, const char *name, const char *arg, const char **out) {
-    if (fin_date_days(arg) == INT_MIN || strlen(arg) != 10)
-        return mc_cli_usage_error(ctx, "--%s expects a date YYYY-MM-DD, got '%s'", name, arg);
-    *out = arg;
-    return 0;
-}
-
 int fin_book_on_option(const mc_ctx *ctx, fin_book_opts *o, int index, const char *arg) {
     fin_bt_config *c = &o->bt;
     long v;
     switch (index) {
     case 0: o->model = arg; return 0;
-    case 1: o->start_given = 1; return date_arg(ctx, "start", arg, &o->start);
-    case 2: return date_arg(ctx, "end", arg, &o->end);
+    case 1: o->start_given = 1; return fin_parse_date(ctx, "start", arg, &o->start);
+    case 2: return fin_parse_date(ctx, "end", arg, &o->end);
     case 3: c->sizing.long_short = 1; return 0;
     case 4: return mc_cli_real(ctx, "target-vol", arg, 1e-4, 5, &c->sizing.target_vol);
     case 5: return mc_cli_real(ctx, "max-leverage", arg, 0, 10, &c->sizing.max_leverage);
@@ -178,6 +171,41 @@ static void read_inputs(fin_book *k, fin_batch *b, const fin_book_opts *o) {
     }
 }
 
+/* The first date after day among the assets' bars into k->after; 0, or -1 when there is none. */
+static int first_day_after(fin_book *k, const char *day) {
+    k->after[0] = '\0';
+    for (int i = 0; i < k->n_assets; i++) {
+        const fin_prices *p = k->assets[i].p;
+        for (int t = 0; t < p->n; t++)
+            if (strcmp(p->date[t], day) > 0) {
+                if (!k->after[0] || strcmp(p->date[t], k->after) < 0) memcpy(k->after, p->date[t], 11);
+                break;
+            }
+    }
+    return k->after[0] ? 0 : -1;
+}
+
+/* Leaves out of the book, with a warning, every symbol without a bar between start and end: it
+ * has nothing to trade there (a series that ended before the forecaster's training data did). */
+static void drop_idle(fin_book *k, const fin_book_opts *o) {
+    int kept = 0;
+    for (int i = 0; i < k->n_assets; i++) {
+        fin_bt_asset *a = &k->assets[i];
+        int active = 0;
+        for (int t = 0; t < a->p->n && !active; t++)
+            active = (!o->start || strcmp(a->p->date[t], o->start) >= 0) && (!o->end || strcmp(a->p->date[t], o->end) <= 0);
+        if (active) {
+            k->assets[kept++] = *a;
+            continue;
+        }
+        mc_log_warn("%s: no bar between %s and %s (its bars run from %s to %s): left out of the book", a->p->symbol,
+                    o->start ? o->start : "the first date", o->end ? o->end : "the last date",
+                    a->p->n ? a->p->date[0] : "-", a->p->n ? a->p->date[a->p->n - 1] : "-");
+        free_signals(a);
+    }
+    k->n_assets = kept;
+}
+
 void fin_book_open(fin_book *k, fin_batch *b, fin_book_opts *o) {
     memset(k, 0, sizeof *k);
     mc_error err;
@@ -187,24 +215,33 @@ void fin_book_open(fin_book *k, fin_batch *b, fin_book_opts *o) {
             mc_log_error("%s", err.msg);
             return;
         }
-        if (training_end(o->model, k->trained)) {
-            snprintf(k->after, sizeof k->after, "%s~", k->trained); /* after that day, before the next, as text */
-            if (!o->start) o->start = k->after;
-            else if (strcmp(o->start, k->trained) <= 0)
-                mc_log_warn("%s: trained on data up to %s: the days up to it are in-sample", o->model, k->trained);
-        }
+        if (training_end(o->model, k->trained) && o->start && strcmp(o->start, k->trained) <= 0)
+            mc_log_warn("%s: trained on data up to %s: the days up to it are in-sample", o->model, k->trained);
     }
     read_inputs(k, b, o);
-    if (o->start_given) return;
-    for (int i = 0; i < k->n_assets; i++) {
-        const fin_bt_asset *a = &k->assets[i];
-        for (int t = 0; t < a->p->n; t++)
-            if (isfinite(a->p_bull[t]) && (!a->forecast || isfinite(a->forecast[t]))) {
-                if (!k->ready[0] || strcmp(a->p->date[t], k->ready) < 0) memcpy(k->ready, a->p->date[t], 11);
-                break;
-            }
+    if (b->failure != MC_OK) return;
+    if (!o->start && k->trained[0]) {
+        /* the book opens on the first day after the forecaster's training data */
+        if (first_day_after(k, k->trained) != 0) {
+            mc_log_error("%s: trained on data up to %s, and no price is later: nothing out of sample to trade (--start "
+                         "trades in-sample days; `moe-finance train --end` keeps days out of training)", o->model, k->trained);
+            b->failure = MC_ERR_ARG;
+            return;
+        }
+        o->start = k->after;
     }
-    if (k->ready[0] && (!o->start || strcmp(o->start, k->ready) < 0)) o->start = k->ready;
+    if (!o->start_given) {
+        for (int i = 0; i < k->n_assets; i++) {
+            const fin_bt_asset *a = &k->assets[i];
+            for (int t = 0; t < a->p->n; t++)
+                if (isfinite(a->p_bull[t]) && (!a->forecast || isfinite(a->forecast[t]))) {
+                    if (!k->ready[0] || strcmp(a->p->date[t], k->ready) < 0) memcpy(k->ready, a->p->date[t], 11);
+                    break;
+                }
+        }
+        if (k->ready[0] && (!o->start || strcmp(o->start, k->ready) < 0)) o->start = k->ready;
+    }
+    drop_idle(k, o);
 }
 
 int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, const char *label, fin_bt_result *r) {
@@ -217,7 +254,11 @@ int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, c
     }
     char msg[300];
     if (fin_backtest_run(&o->bt, k->assets, k->n_assets, o->start, o->end, r, msg, sizeof msg) != 0) {
-        mc_log_error("%s: %s", label, msg);
+        if (k->after[0] && o->start == k->after)
+            mc_log_error("%s: %s (%s is the first day after the forecaster's training data; `moe-finance train --end` "
+                         "keeps days out of training)", label, msg, k->after);
+        else
+            mc_log_error("%s: %s", label, msg);
         b->failure = MC_ERR_ARG;
         return -1;
     }

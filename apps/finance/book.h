@@ -59,12 +59,15 @@ typedef struct fin_book {
     fin_bt_asset *assets;
     int n_assets;
     fin_forecaster f;   /* f.model is NULL without --model */
-    char trained[11], after[12], ready[11];
+    char trained[11]; /* the last day of the forecaster's training rows, "" when unknown */
+    char after[11];   /* the first day of any symbol after it, when the book opens there */
+    char ready[11];   /* the first day with signals */
 } fin_book;
 
 /* Loads the forecaster, reads every input of b (a file whose symbols do not all get their signals
  * is rejected by name, the others join), and sets o->start, unless given, to the first day with
- * signals after the forecaster's training data. A failure that stops the batch is in b->failure. */
+ * signals after the forecaster's training data. A symbol without a bar from o->start to o->end is
+ * left out of the book with a warning. A failure that stops the batch is in b->failure. */
 void fin_book_open(fin_book *k, fin_batch *b, fin_book_opts *o);
 void fin_book_free(fin_book *k);
 

@@ -251,8 +251,10 @@ static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, con
             mc_cli_print_json(j);
             j = NULL;
         } else {
+            int since = T - 1; /* the first day of the current run of today's label */
+            while (since > 0 && strcmp(label[path[since - 1]], label[path[T - 1]]) == 0) since--;
             printf("%s\t%d states\tloglik %.2f\tBIC %.2f\t%s since %s (p %.2f)\n", p->symbol, m.K, m.loglik, bic,
-                   label[path[T - 1]], p->date[bar[T - 1]], gamma[(int64_t)(T - 1) * m.K + path[T - 1]]);
+                   label[path[T - 1]], p->date[bar[since]], gamma[(int64_t)(T - 1) * m.K + path[T - 1]]);
         }
     }
     json_decref(j);

@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "moecore/log.h"
 #include "moecore/plot.h"
+#include "moecore/safe_name.h"
 
 typedef struct {
     fin_book_opts book;
@@ -98,8 +99,9 @@ static int store_positions(mc_run *run, const position *pos, int n) {
     return rc;
 }
 
-/* DIR/SYMBOL.png: the closes since the book opened with the stop in force and the bear regime
- * shaded, and below the weight decided at each close. */
+/* DIR/NAME.png, NAME the symbol made safe as a file name (mc_safe_name): the closes since the
+ * book opened with the stop in force and the bear regime shaded, and below the weight decided at
+ * each close. */
 static int symbol_chart(const char *dir, const fin_bt_result *r, const fin_book *k, int i, mc_error *err) {
     const fin_bt_asset *a = &k->assets[i];
     int T = r->n_days, n = 0, nb = 0, in_band = 0, bar = 0;
@@ -123,8 +125,9 @@ static int symbol_chart(const char *dir, const fin_bt_result *r, const fin_book 
         n++;
     }
     if (in_band && n > 0) b1[nb++] = x[n - 1];
-    char path[4200], title[160];
-    snprintf(path, sizeof path, "%s/%s.png", dir, a->p->symbol);
+    char name[MC_SAFE_NAME_SIZE], path[4200], title[160];
+    mc_safe_name(name, sizeof name, a->p->symbol);
+    snprintf(path, sizeof path, "%s/%s.png", dir, name);
     snprintf(title, sizeof title, "%s: close and stop, bear regimes shaded", a->p->symbol);
     mc_plot_series top[2] = {{"close", x, close, n, 0}, {"stop", x, stop, n, 1}};
     mc_plot_series bottom[1] = {{NULL, x, w, n, 0}};

@@ -22,7 +22,7 @@ typedef struct {
     long horizon, epochs, batch, walk_forward;
     double lr, val_fraction, curriculum;
     int regimes;
-    const char *features;
+    const char *features, *end;
     long experts, top_k, width;
     fin_bad_rows policy;
 } train_opts;
@@ -44,6 +44,7 @@ static const mc_option options[] = {
     {"top-k", 0, "K", "experts each row is routed to (besides the shared one)", "2"},
     {"expert-width", 0, "N", "hidden units of each expert", "64"},
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
+    {"end", 0, "DATE", "use the prices up to DATE only: the rows whose target is known by then (default: all)", NULL},
 };
 enum { N_OPTIONS = (int)(sizeof options / sizeof options[0]) };
 
@@ -63,7 +64,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 10: return mc_cli_int(ctx, "experts", arg, 1, 64, &o->experts);
     case 11: return mc_cli_int(ctx, "top-k", arg, 1, 64, &o->top_k);
     case 12: return mc_cli_int(ctx, "expert-width", arg, 1, 4096, &o->width);
-    default: return fin_parse_bad_rows(ctx, arg, &o->policy);
+    case 13: return fin_parse_bad_rows(ctx, arg, &o->policy);
+    default: return fin_parse_date(ctx, "end", arg, &o->end);
     }
 }
 
@@ -449,8 +451,11 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
                 b.failure = MC_ERR_NOMEM;
                 break;
             }
+            /* with --end, the rows whose target (the close horizon bars later) is known by then: a prefix */
+            while (o.end && rows > 0 && strcmp(sym[s].date[bar[rows - 1] + f.horizon], o.end) > 0) rows--;
             if (rows < 20) {
-                snprintf(reason, sizeof reason, "%s: %d usable rows, too short for the factors' 60-day windows", sym[s].symbol, rows);
+                snprintf(reason, sizeof reason, "%s: %d usable rows%s%s, too short for the factors' 60-day windows",
+                         sym[s].symbol, rows, o.end ? " up to " : "", o.end ? o.end : "");
                 ok = 0;
             } else {
                 if (push_symbol(&all, &sym[s], f.horizon, x, y, bar, rows) != 0) b.failure = MC_ERR_NOMEM;

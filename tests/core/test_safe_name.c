@@ -1,5 +1,5 @@
-/* test_safe_name.c: file names from input values: kept when safe, changed and hashed when not,
- * never climbing out of a folder, never a dot-file, never the same for two values. */
+/* test_safe_name.c: file names from input values: kept when already safe, made safe otherwise, with
+ * a hash that keeps different inputs apart, and bounded by the buffer and MC_SAFE_NAME_SIZE. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,73 +12,100 @@
 #include "moecore/safe_name.h"
 #include "moecore/sha256.h"
 
-static void hashed(const char *in, const char *prefix, char *expect, size_t size) {
+/* "-" and the first 16 hex digits of SHA-256(s). */
+static void suffix(const char *s, char out[18]) {
     char hex[MC_SHA256_HEX];
-    mc_sha256_hex((const uint8_t *)in, strlen(in), hex);
-    snprintf(expect, size, "%s-%.8s", prefix, hex);
+    mc_sha256_hex((const uint8_t *)s, strlen(s), hex);
+    out[0] = '-';
+    memcpy(out + 1, hex, 16);
+    out[17] = '\0';
 }
 
-static void test_safe_values_kept(void **state) {
-    (void)state;
-    char out[64];
-    mc_safe_name(out, sizeof out, "GBMA");
-    assert_string_equal(out, "GBMA");
-    mc_safe_name(out, sizeof out, "1.2.840.113619.2.55");
-    assert_string_equal(out, "1.2.840.113619.2.55");
-    mc_safe_name(out, sizeof out, "BRK-B_x.y");
-    assert_string_equal(out, "BRK-B_x.y");
+static int safe_chars(const char *s) {
+    for (const char *p = s; *p; p++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-", *p)) return 0;
+    return s[0] != '.' && s[0] != '-' && s[0] != '\0';
 }
 
-static void test_unsafe_values_changed(void **state) {
+static void test_kept(void **state) {
     (void)state;
-    char out[64], expect[64];
+    char out[MC_SAFE_NAME_SIZE];
+    const char *kept[] = {"GBMA", "BRK.B", "a_b-c.9", "x..y"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        mc_safe_name(out, sizeof out, kept[i]);
+        assert_string_equal(out, kept[i]);
+    }
+}
+
+static void test_changed(void **state) {
+    (void)state;
+    char out[MC_SAFE_NAME_SIZE], want[MC_SAFE_NAME_SIZE], h[18];
     mc_safe_name(out, sizeof out, "../../x");
-    hashed("../../x", "_._.._x", expect, sizeof expect); /* no slash left: it names a file in the folder */
-    assert_string_equal(out, expect);
+    suffix("../../x", h);
+    snprintf(want, sizeof want, "_._.._x%s", h);
+    assert_string_equal(out, want);
     assert_null(strchr(out, '/'));
-    mc_safe_name(out, sizeof out, ".hidden");
-    hashed(".hidden", "_hidden", expect, sizeof expect);
-    assert_string_equal(out, expect);
-    mc_safe_name(out, sizeof out, "");
-    hashed("", "_", expect, sizeof expect);
-    assert_string_equal(out, expect);
-    mc_safe_name(out, sizeof out, "a b\n\xc3\xa9");
-    hashed("a b\n\xc3\xa9", "a_b___", expect, sizeof expect);
-    assert_string_equal(out, expect);
+    const char *hostile[] = {"", ".hidden", "-rf", "a/b", "a\\b", "sp ace", "caf\xc3\xa9", "..", ".", "/", "x\ny"};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        mc_safe_name(out, sizeof out, hostile[i]);
+        assert_true(safe_chars(out));
+        suffix(hostile[i], h);
+        assert_true(strlen(out) >= 18); /* a character and the hash at least */
+        assert_string_equal(out + strlen(out) - 17, h);
+    }
+    mc_safe_name(out, sizeof out, NULL);
+    assert_true(safe_chars(out));
 }
 
-static void test_distinct_values_distinct_names(void **state) {
+/* Inputs that the replacement alone would merge stay apart, and a name that looks like a changed
+ * one is not taken as it is. */
+static void test_distinct(void **state) {
     (void)state;
-    char a[64], b[64];
-    mc_safe_name(a, sizeof a, "a/b_c");
-    mc_safe_name(b, sizeof b, "a_b/c");
-    assert_string_not_equal(a, b);
+    char a[MC_SAFE_NAME_SIZE], b[MC_SAFE_NAME_SIZE], c[MC_SAFE_NAME_SIZE];
     mc_safe_name(a, sizeof a, "a/b");
-    mc_safe_name(b, sizeof b, "a_b");
+    mc_safe_name(b, sizeof b, "a:b");
+    mc_safe_name(c, sizeof c, "a_b");
     assert_string_not_equal(a, b);
+    assert_string_not_equal(a, c);
+    assert_string_equal(c, "a_b");
+    char look[MC_SAFE_NAME_SIZE];
+    mc_safe_name(look, sizeof look, a); /* "a_b-<16 hex>" given as a symbol */
+    assert_string_not_equal(look, a);
+    assert_true(safe_chars(look));
 }
 
-static void test_long_values_cut_and_hashed(void **state) {
+static void test_bounded(void **state) {
     (void)state;
-    char in[200], out[MC_SAFE_NAME_MIN], expect[64];
-    memset(in, 'z', sizeof in - 1);
-    in[sizeof in - 1] = '\0';
-    mc_safe_name(out, sizeof out, in);
-    assert_int_equal(strlen(out), MC_SAFE_NAME_MIN - 1);
-    hashed(in, "zzzzzzzzzzzzzzzzzzzzzz", expect, sizeof expect);
-    assert_string_equal(out, expect);
-    in[150] = 'y'; /* differs only past the cut */
-    char other[MC_SAFE_NAME_MIN];
-    mc_safe_name(other, sizeof other, in);
+    char longest[300], out[MC_SAFE_NAME_SIZE], other[MC_SAFE_NAME_SIZE];
+    memset(longest, 'A', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    mc_safe_name(out, sizeof out, longest);
+    assert_int_equal(strlen(out), MC_SAFE_NAME_SIZE - 1);
+    longest[200] = 'B'; /* differs only past the kept part */
+    mc_safe_name(other, sizeof other, longest);
+    assert_int_equal(strlen(other), MC_SAFE_NAME_SIZE - 1);
     assert_string_not_equal(out, other);
+    char exact[MC_SAFE_NAME_SIZE];
+    memset(exact, 'C', MC_SAFE_NAME_SIZE - 1);
+    exact[MC_SAFE_NAME_SIZE - 1] = '\0';
+    mc_safe_name(out, sizeof out, exact);
+    assert_string_equal(out, exact);
+    char small[30];
+    memset(small, 0x55, sizeof small);
+    mc_safe_name(small, sizeof small, "a_rather_long_symbol_name_here");
+    assert_int_equal(strlen(small), sizeof small - 1);
+    assert_true(safe_chars(small));
+    char tiny[10] = "xxxxxxxxx";
+    mc_safe_name(tiny, sizeof tiny, "GBMA");
+    assert_string_equal(tiny, "");
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_safe_values_kept),
-        cmocka_unit_test(test_unsafe_values_changed),
-        cmocka_unit_test(test_distinct_values_distinct_names),
-        cmocka_unit_test(test_long_values_cut_and_hashed),
+        cmocka_unit_test(test_kept),
+        cmocka_unit_test(test_changed),
+        cmocka_unit_test(test_distinct),
+        cmocka_unit_test(test_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,24 @@ check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(
 check "regimes: bull has the highest mean return and bear the lowest" \
       "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"regimes.json\")]; m=[{s[\"label\"]:s[\"mean\"][0] for s in d[\"model\"]} for d in r]; assert all(x[\"bull\"]==max(x.values()) and x[\"bear\"]==min(x.values()) for x in m)'"
 check "regimes: the latest regime of every symbol" "[ \"\$(sql f.db 'select count(*) from fin_latest_regimes')\" = 3 ]"
+"$fin" --db f.db regimes --states 2 -o since.csv "$samples" >since.out 2>err
+check "regimes: 'REGIME since DATE' names the first day of the latest run of that label, not the last day" \
+      "\"$python\" - since.csv since.out <<'PY'
+import csv, re, sys
+rows = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    rows.setdefault(r['symbol'], []).append((r['date'], r['label']))
+longer = 0
+for line in open(sys.argv[2]):
+    sym, label, since = re.match(r'(\\S+)\\t.*\\t(\\w+) since (\\S+) ', line).groups()
+    path = rows[sym]
+    i = len(path) - 1
+    while i > 0 and path[i - 1][1] == path[-1][1]:
+        i -= 1
+    assert (label, since) == (path[-1][1], path[i][0]), (line, path[i])
+    longer += i < len(path) - 1
+assert len(rows) == 3 and longer > 0
+PY"
 "$fin" --db f.db regimes --store --states 2 --features ret,vol,volchg "$samples/TTRC.csv" >out 2>err
 check "regimes with three features and 2 states: exit 0" "[ $? = 0 ] && grep -q 'TTRC	2 states' out"
 check "re-fit replaces the path" "[ \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC'\")\" = \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC' and run_id=(select run_id from fin_regime_models where symbol='TTRC')\")\" ]"
@@ -218,6 +236,21 @@ check "backtest --model: starts after the last training row of the model (2022-0
       "$python -c 'import json,sys; sys.exit(not json.load(open(\"oos.json\"))[\"first_date\"] > \"2022-06-17\")'"
 check "backtest --model: the planted signal pays after costs (Sharpe > 1.5; random signs give about 0)" \
       "$python -c 'import json,sys; s=json.load(open(\"oos.json\"))[\"strategy\"]; sys.exit(not (s[\"sharpe\"] > 1.5 and s[\"trades\"] > 20))'"
+"$fin" --db f.db backtest --model ar.model ar >out 2>err
+rc=$?
+check "backtest --model on the model's own training data: exit 1, naming the first day after it as a date ($(head -c 300 err))" \
+      "[ $rc = 1 ] && grep -q '1 trading day between 2022-06-18 and the last date' err && ! grep -q '~' err"
+"$fin" --db f.db train --end 2021-12-31 --epochs 3 -o ar_end.model ar >out 2>err
+rc=$?
+check "train --end: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "train --end 2021-12-31: the last training row is the day before, whose target is that day's close" \
+      "$python -c 'import json,struct,sys; f=open(\"ar_end.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(m[\"fin.dates\"] != \"2020-03-01..2021-12-30\")'"
+"$fin" --db f.db --json backtest --model ar_end.model ar >end.json 2>err
+rc=$?
+check "backtest with a model of train --end 2021-12-31: exit 0, the book opens on that day ($(head -c 300 err))" \
+      "[ $rc = 0 ] && $python -c 'import json,sys; sys.exit(json.load(open(\"end.json\"))[\"first_date\"] != \"2021-12-31\")'"
+"$fin" --db f.db train --end 2021-12-32 -o bad.model ar >out 2>err
+check "train --end with an invalid date: usage error" "[ $? = 2 ] && grep -q 'end expects a date' err && [ ! -e bad.model ]"
 "$fin" --db f.db backtest --start 2006-13-01 "$samples/TTRC.csv" >out 2>err
 check "backtest --start 2006-13-01: usage error" "[ $? = 2 ] && grep -q 'start expects a date' err"
 "$fin" --db f.db backtest --start 2006-06-01 --end 2006-01-01 "$samples/TTRC.csv" >out 2>err
@@ -265,6 +298,55 @@ check "run: again the same day adds no position" "[ \"\$(sql f.db 'select count(
 run_w=$(awk -F, 'NR==2{print $7}' ttrc_pos.csv)
 bt_w=$(awk -F, 'END{print $6}' sig.csv)
 check "run: TTRC's target equals the backtest's decision at the last close ($run_w vs $bt_w)" "[ -n \"$run_w\" ] && [ \"$run_w\" = \"$bt_w\" ]"
+
+# the sample forecaster, trained up to 2025-06-30: the command of docs/finance.md trades the days after
+model=$src/data/samples/finance/forecaster.safetensors
+"$fin" --db f.db run --model "$model" -o sample_pos.csv "$samples" >out 2>err
+rc=$?
+check "run with the sample forecaster: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "run with the sample forecaster: a position for GBMA and GBMB at their last close" \
+      "[ \"\$(cut -d, -f1,2 sample_pos.csv | tr '\\n' ' ')\" = 'date,symbol 2025-11-28,GBMA 2025-11-28,GBMB ' ]"
+check "run with the sample forecaster: TTRC, which ends in 2006, is left out with a warning naming it and its dates" \
+      "grep -q 'warning: TTRC: no bar between 2025-06-30 and the last date (its bars run from 2005-01-06 to 2006-12-29)' err && ! grep -q '~' err"
+"$fin" --db f.db backtest --model "$model" --signals-out sample_sig.csv "$samples" >out 2>err
+n_pos=$(awk -F, 'NR > 1 && $6 != 0' sample_sig.csv | wc -l)
+check "backtest with the sample forecaster: out of sample from 2025-06-30, positions taken where the rules call for them ($n_pos days)" \
+      "[ \"\$(sed -n 2p sample_sig.csv | cut -d, -f1)\" = 2025-06-30 ] && [ $n_pos -gt 5 ]"
+"$fin" --db f.db run --model "$model" "$samples/TTRC.csv" >out 2>err
+check "run with the sample forecaster on TTRC alone: exit 1, nothing after the training data, said with the dates" \
+      "[ $? = 1 ] && grep -q 'trained on data up to 2025-06-27, and no price is later' err"
+# the sample forecaster is what the command of data/samples/finance/README.md writes, byte for byte
+# (it pins OpenBLAS's x86-64 AVX2 kernels, so the check needs them)
+if grep -q avx2 /proc/cpuinfo; then
+    "$python" - "$src" "$fin" <<'PY' >regen.out 2>&1
+import os, re, shlex, subprocess, sys
+src, fin = sys.argv[1], sys.argv[2]
+text = open(os.path.join(src, "data/samples/finance/README.md")).read()
+block = [b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "forecaster.safetensors" in b][0]
+words = shlex.split(block.replace("\\\n", " "))
+env = dict(os.environ)
+while "=" in words[0]:
+    k, v = words.pop(0).split("=", 1)
+    env[k] = v
+assert words[0] == "build/apps/moe-finance", words
+argv = [fin] + words[1:]
+argv[argv.index("--db") + 1] = os.path.abspath("regen.db")
+argv[argv.index("-o") + 1] = os.path.abspath("regen.safetensors")
+subprocess.run(argv, cwd=src, env=env, check=True, stdout=subprocess.DEVNULL)
+PY
+    check "the README's command regenerates the sample forecaster byte for byte ($(tail -c 300 regen.out))" \
+          "cmp regen.safetensors \"$model\""
+fi
+
+# a symbol read from an input never becomes a path outside the chart folder
+mkdir -p hostile/a/b
+{ echo "symbol,date,open,high,low,close,volume"; tail -n +2 "$samples/GBMA.csv" | sed 's|^|../../x,|'; } >hostile/prices.csv
+"$fin" --db f.db run --charts hostile/a/b/charts hostile/prices.csv >out 2>err
+rc=$?
+check "run --charts, symbol ../../x: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "run --charts, symbol ../../x: no file written above the chart folder" "[ ! -e hostile/a/x.png ] && [ -z \"\$(find hostile -name '*.png' ! -path 'hostile/a/b/charts/*')\" ]"
+check "run --charts, symbol ../../x: its one chart is in the chart folder under a safe name" \
+      "[ \$(ls hostile/a/b/charts | wc -l) = 1 ] && ls hostile/a/b/charts | grep -qE '^_\._\.\._x-[0-9a-f]{16}\.png$'"
 
 # ---- no look-ahead: cutting the input after a date changes nothing before it ------------------------------
 mkdir cut full
