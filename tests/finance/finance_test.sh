@@ -13,7 +13,7 @@ samples=$src/data/samples/finance/prices
 
 # ---- the samples -----------------------------------------------------------------------------------
 "$fin" --db f.db factors --store -o factors.csv "$samples" >out 2>err
-check "samples: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "samples: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "samples: one line per file" "[ \$(wc -l <out) = 3 ]"
 nf=$(head -1 factors.csv | tr ',' '\n' | wc -l)
 check "CSV header: date, symbol and at least 158 factors ($nf columns)" "[ $nf -ge 160 ]"
@@ -86,7 +86,7 @@ check "unwritable output: exit 1 and no partial file" "[ $? = 1 ] && grep -q 'ca
 # ---- fundamentals: as of each date with a lag, z-scored across symbols ------------------------------------
 printf 'date,symbol,pe,margin\n2024-03-01,GBMA,10,0.2\n2024-03-01,GBMB,30,\n2024-06-03,GBMB,20,0.1\n2024-06-03,GBMA,,0.3\n' >fund.csv
 "$fin" --db f.db factors --store --fundamentals fund.csv --lag 5 -o fund_factors.csv "$samples/GBMA.csv" "$samples/GBMB.csv" >out 2>err
-check "fundamentals: exit 0 ($(head -c 200 err))" "[ $? = 0 ]"
+rc=$?; check "fundamentals: exit 0 ($(head -c 200 err))" "[ $rc = 0 ]"
 col() { awk -F, -v name="$1" -v sym="$2" -v date="$3" 'NR==1{for(i=1;i<=NF;i++) if($i==name) c=i} $1==date && $2==sym{print $c}' fund_factors.csv; }
 check "fz columns in the header" "head -1 fund_factors.csv | grep -q ',fz_pe,fz_margin$'"
 check "before the report plus lag: empty" "[ -z \"\$(col fz_pe GBMA 2024-03-05)\" ]"
@@ -100,7 +100,7 @@ check "bad fundamentals: exit 1 naming file and line" "[ $? = 1 ] && grep -q \"b
 
 # ---- regimes ---------------------------------------------------------------------------------------------
 "$fin" --db f.db --json regimes --store -o regimes.csv "$samples" >out 2>err
-check "regimes: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "regimes: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "regimes: a JSON object per symbol with states, loglik, bic, transitions" \
       "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"out\")]; assert len(r)==3 and all(2<=d[\"states\"]<=4 and d[\"bic\"]>-2*d[\"loglik\"] and len(d[\"transitions\"])==d[\"states\"] for d in r)'"
 check "regimes: transition rows sum to 1, durations positive" \
@@ -166,13 +166,13 @@ PY
 }
 make_ar ar 7 ABCD 2020-01-01 900
 "$fin" --db f.db --json train -o ar.model --epochs 40 ar >out 2>err
-check "train: exit 0 ($(head -c 300 err))" "[ $? = 0 ] && [ -s ar.model ]"
+rc=$?; check "train: exit 0 ($(head -c 300 err))" "[ $rc = 0 ] && [ -s ar.model ]"
 check "train: the planted signal is found (validation IC > 0.25, hit rate > 0.56; chance gives 0 and 0.5 +- 0.02, the best possible about 0.4 and 0.63)" \
       "\"$python\" -c 'import json; d=json.loads(open(\"out\").read()); print(d); assert d[\"val_ic\"] > 0.25 and d[\"val_hit_rate\"] > 0.56'"
 check "train: both baselines measured on the same rows find the signal too (ridge and dense MLP IC > 0.25)" \
       "\"$python\" -c 'import json; v=json.loads(open(\"out\").read())[\"validation\"]; assert all(v[m][\"ic\"] > 0.25 and abs(v[m][\"rank_ic\"] - v[m][\"ic\"]) < 0.1 and 0 < v[m][\"mse\"] for m in (\"moe\", \"ridge\", \"mlp\"))'"
 "$fin" --db f.db --json train -o ar_wf.model --epochs 12 --walk-forward 150 ar >wf.json 2>err
-check "train --walk-forward: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "train --walk-forward: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "train --walk-forward: blocks predicted out of sample find the signal (IC > 0.2 for the MoE and both baselines)" \
       "$python -c 'import json,sys; w=json.load(open(\"wf.json\"))[\"validation\"][\"walk_forward\"]; print(w, file=sys.stderr); sys.exit(not (w[\"folds\"] >= 3 and w[\"rows\"] > 1500 and all(w[k][\"ic\"] > 0.2 for k in (\"moe\", \"ridge\", \"mlp\"))))'"
 check "train: the model is recorded" "[ \"\$(sql f.db \"select horizon || ' ' || (val_ic > 0.25) from fin_models where path='ar.model'\")\" = '1 1' ]"
@@ -195,7 +195,7 @@ check "forecast without --model: usage error" "[ $? = 2 ]"
 # ---- the generated regime-switching set: the HMM finds the known market regimes ---------------------------
 rs=$src/data/samples/finance
 "$fin" --db f.db regimes --states 2 -o rs.csv "$rs/regimes" >out 2>err
-check "regimes on the generated set: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "regimes on the generated set: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 acc=$("$python" - "$rs/regimes_truth.csv" rs.csv <<'PY'
 import csv, sys
 truth = {r["date"]: r["regime"] for r in csv.DictReader(open(sys.argv[1]))}
@@ -212,7 +212,7 @@ check "regimes: every symbol's Viterbi path matches the true regime on >= 90% of
 
 # ---- backtests: statistics, signals, chart, database; a forecaster out of sample; bad requests --------------
 "$fin" --db f.db --json backtest --store --signals-out sig.csv --chart bt.png "$samples/TTRC.csv" >bt.json 2>err
-check "backtest: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "backtest: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "backtest: strategy and buy-and-hold measured on the same days" \
       "$python -c 'import json,sys; j=json.load(open(\"bt.json\")); s,b=j[\"strategy\"],j[\"buy_and_hold\"]; sys.exit(not (s[\"days\"]==b[\"days\"]>200 and s[\"trades\"]>0 and -1<s[\"max_drawdown\"]<=0 and b[\"trades\"]==0))'"
 check "backtest: it starts on the first day with regimes (a year in)" "grep -q '\"first_date\":\"2006-01-06\"' bt.json"
@@ -231,7 +231,7 @@ check "backtest: every signal up to the cut is bit-identical ($n_sig rows)" \
 # the AR(1) forecaster on fresh series dated after its training data: trades them long/short out of sample
 make_ar ar_oos 11 EF 2021-01-01 800
 "$fin" --db f.db --json backtest --model ar.model --long-short --regime-scale 1,1,1 ar_oos >oos.json 2>err
-check "backtest --model: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "backtest --model: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "backtest --model: starts after the last training row of the model (2022-06-17)" \
       "$python -c 'import json,sys; sys.exit(not json.load(open(\"oos.json\"))[\"first_date\"] > \"2022-06-17\")'"
 check "backtest --model: the planted signal pays after costs (Sharpe > 1.5; random signs give about 0)" \
@@ -261,7 +261,7 @@ check "backtest: a series too short for the regime model is rejected by name, th
 
 # ---- regime probabilities as forecaster inputs ---------------------------------------------------------------
 "$fin" --db f.db train --regimes -o ar_reg.model --epochs 5 ar >out 2>err
-check "train --regimes: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "train --regimes: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "train --regimes: the model lists the regime inputs" \
       "$python -c 'import json,struct,sys; f=open(\"ar_reg.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(json.loads(m[\"fin.features\"])[-2:] != [\"regime_p_bull\", \"regime_p_bear\"])'"
 "$fin" --db f.db forecast --model ar_reg.model --all -o reg_full.csv "$samples/TTRC.csv" >/dev/null 2>&1
@@ -272,7 +272,7 @@ check "forecasts with regime inputs start after the regime model's first year an
 
 # ---- chosen inputs and the MoE layer's shape -----------------------------------------------------------------
 "$fin" --db f.db train --features KMID,ROC5,STD20 --regimes --experts 4 --top-k 1 --expert-width 16 -o ar_feat.model --epochs 3 ar >out 2>err
-check "train --features: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "train --features: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "train --features --regimes: the model's inputs are the three named and the two regime probabilities, in order" \
       "$python -c 'import json,struct,sys; f=open(\"ar_feat.model\",\"rb\"); n=struct.unpack(\"<Q\", f.read(8))[0]; m=json.loads(f.read(n))[\"__metadata__\"]; sys.exit(json.loads(m[\"fin.features\"]) != [\"KMID\", \"ROC5\", \"STD20\", \"regime_p_bull\", \"regime_p_bear\"])'"
 check "train --experts 4 --top-k 1 --expert-width 16: the saved network has that MoE layer, its one gate not renormalised (so the router learns from the forecast error)" \
@@ -288,7 +288,7 @@ check "train --top-k above --experts: usage error" "[ $? = 2 ] && grep -q 'top-k
 
 # ---- the nightly run: tomorrow's positions, the same decisions as the backtest -------------------------------
 "$fin" --db f.db run --charts charts -o positions.csv "$samples" >out 2>err
-check "run: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "run: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "run: one position per symbol stored" "[ \"\$(sql f.db 'select count(*) from fin_latest_positions')\" = 3 ]"
 check "run: one chart per symbol" "[ \$(ls charts/*.png | wc -l) = 3 ]"
 check "run: positions CSV, a header and 3 rows" "[ \$(wc -l <positions.csv) = 4 ]"
