@@ -31,6 +31,8 @@ for p in "${programs[@]}" "$fixture"; do
     has out "^Usage: $name " "$name --help"
     has out "--db PATH .*(default: moesuite.db)" "$name --help shows defaults"
     has out "^Exit status: 0" "$name --help documents exit codes"
+    has out "^      --device cpu|cuda|auto  *compute device; the networks run on the CPU in this version: auto uses the CPU, cuda is an error (default: auto)$" \
+        "$name --help: what --device auto does, as docs/cli.md says"
     expect 0 "$name -h" -- "$p" -h
     expect 0 "$name --version" -- "$p" --version
     has out "^$name [0-9]\+\.[0-9]\+\.[0-9]\+$" "$name --version"
@@ -46,6 +48,11 @@ for p in "${programs[@]}" "$fixture"; do
     has err "threads expects an integer" "$name --threads message"
     expect 2 "$name --device tpu" -- "$p" --device tpu run
 done
+
+# the help's --device line and docs/cli.md say the same
+docs=$(cd "$(dirname "$0")/../../docs" && pwd)/cli.md
+has "$docs" "In this version the programs' networks run on the CPU: \`auto\` uses the CPU, and \`cuda\` is an error" \
+    "docs/cli.md: --device auto uses the CPU"
 
 # ---- a command: options, aligned help -----------------------------------------------------------
 expect 0 "ingest --help" -- "$fixture" ingest --help
