@@ -121,6 +121,39 @@ if "$fixture" --version | grep -q '^device: no CUDA device'; then
     has err "no CUDA device" "--device cuda message"
 fi
 
+# ---- stdout closed by its reader ----------------------------------------------------------------
+# head exits after the first line, long before the batch ends: the run goes on, commits every file,
+# ends ok and exits 0, with one line on stderr
+mkdir -p many
+for i in $(seq 1 600); do printf 'm%d,%d\n' "$i" "$i" >many/f$i.csv; done
+set -o pipefail
+"$fixture" --db pipe.db ingest --delay-ms 1 many/*.csv 2>pipe.err </dev/null | head -1 >pipe.out
+rc=$?
+set +o pipefail
+eq "$rc" 0 "stdout closed by head: exit status"
+lines pipe.out 1 "head got its line"
+eq "$(sql pipe.db "select status, n_ok, n_rejected, finished_at is not null from runs")" "ok|600|0|1" "stdout closed by head: the run ends ok"
+eq "$(sql pipe.db "select count(*) from fixture_items")" 600 "stdout closed by head: every file committed"
+lines pipe.err 1 "stdout closed by head: one line on stderr"
+has pipe.err "^moe-fixture: stdout was closed by its reader: the output after that point was dropped; every result is in pipe.db" \
+    "stdout closed by head: the note"
+
+# ---- SIGTERM ends the run as failed ---------------------------------------------------------------
+mkdir -p slow
+for i in $(seq 1 30); do for j in $(seq 1 10); do printf 's%d_%d,%d\n' "$i" "$j" "$j"; done >slow/s$i.csv; done
+"$fixture" --db term.db ingest --delay-ms 30 slow/*.csv >term.out 2>term.err </dev/null &
+pid=$!
+for _ in $(seq 1 100); do [ -n "$(sql term.db "select count(*) from fixture_items" 2>/dev/null | grep -v '^0$')" ] && break; sleep 0.05; done
+kill -TERM "$pid"
+wait "$pid"
+eq "$?" 143 "SIGTERM: the process ends by the signal (128 + 15)"
+eq "$(sql term.db "select status, finished_at is not null, n_ok < 30 from runs")" "failed|1|1" "SIGTERM: the run is recorded as failed"
+eq "$(sql term.db "select count(*) from runs where status = 'running'")" 0 "SIGTERM: no run left running"
+eq "$(sql term.db "select count(*) from (select substr(key, 1, instr(key, '_')) f, count(*) n from fixture_items group by f having n != 10)")" 0 \
+    "SIGTERM: every file whole or absent"
+eq "$(sql term.db "select count(*) / 10 from fixture_items")" "$(sql term.db "select n_ok from runs")" "SIGTERM: the files counted done are those stored"
+has term.err "terminated (SIGTERM): stopping: the input in progress is rolled back and run .* is recorded as failed" "SIGTERM: the message"
+
 # ---- metrics file --------------------------------------------------------------------------------
 mkdir -p metrics
 expect 3 "ingest --metrics-dir" -- "$fixture" --db t.db --metrics-dir metrics ingest good1.csv bad.csv
