@@ -154,6 +154,29 @@ eq "$(sql term.db "select count(*) from (select substr(key, 1, instr(key, '_')) 
 eq "$(sql term.db "select count(*) / 10 from fixture_items")" "$(sql term.db "select n_ok from runs")" "SIGTERM: the files counted done are those stored"
 has term.err "terminated (SIGTERM): stopping: the input in progress is rolled back and run .* is recorded as failed" "SIGTERM: the message"
 
+# ---- a model file that is not one, or whose weights are not finite, is refused at load ------------
+factory=${programs[2]}
+samples=$(cd "$(dirname "$0")/../../data/samples/factory/maintenance" && pwd)
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89' >picture.png
+expect 1 "--model a PNG" -- "$factory" --db model.db maintain predict --sensors "$samples/sensors.csv" --model picture.png
+lines err 1 "--model a PNG: one line"
+has err "picture.png: not a safetensors file (its first 8 bytes are not a plausible header length for a 33-byte file" "--model a PNG: the message"
+poisoned=$("$python" - "$samples/model.safetensors" nan.safetensors <<'PY'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+name = sorted(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32" and v["data_offsets"][1] > v["data_offsets"][0])[0]
+at = 8 + n + header[name]["data_offsets"][0]
+raw[at:at + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[2], "wb").write(raw)
+print(name)
+PY
+)
+expect 1 "--model with a NaN weight" -- "$factory" --db model.db maintain predict --sensors "$samples/sensors.csv" --model nan.safetensors
+lines err 1 "--model with a NaN weight: one line"
+has err "nan.safetensors: tensor '$poisoned': element 0 is NaN: every value of a model must be finite" "--model with a NaN weight: the message"
+
 # ---- metrics file --------------------------------------------------------------------------------
 mkdir -p metrics
 expect 3 "ingest --metrics-dir" -- "$fixture" --db t.db --metrics-dir metrics ingest good1.csv bad.csv
