@@ -177,6 +177,24 @@ expect 1 "--model with a NaN weight" -- "$factory" --db model.db maintain predic
 lines err 1 "--model with a NaN weight: one line"
 has err "nan.safetensors: tensor '$poisoned': element 0 is NaN: every value of a model must be finite" "--model with a NaN weight: the message"
 
+# ---- a database that is not ours, or from a newer build, is refused untouched -------------------
+refused() { # refused NAME DB NEEDLE: the fixture refuses DB with exit 1, NEEDLE on stderr, DB unchanged
+    cp "$2" "$2.before"
+    expect 1 "$1" -- "$fixture" --db "$2" ingest good1.csv
+    has err "$3" "$1: message"
+    if cmp -s "$2" "$2.before"; then ok; else bad "$1: the file was modified"; fi
+}
+"$fixture" --db newer.db ingest good1.csv >/dev/null 2>&1
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 99"); c.commit(); c.close()' newer.db
+refused "user_version of a newer build" newer.db "newer.db: database schema 'core' is version 99 (PRAGMA user_version), this build knows up to 1: upgrade moesuite"
+eq "$(sql newer.db "select count(*) from runs")" 1 "newer database: no run row added"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 1"); c.execute("update schema_versions set version = 7 where component = '"'core'"'"); c.commit(); c.close()' newer.db
+refused "core version of a newer build" newer.db "newer.db: database schema 'core' is version 7, this build knows up to 1: upgrade moesuite"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table notes (x)"); c.execute("pragma user_version = 4"); c.commit(); c.close()' other.db
+refused "another application's database" other.db "other.db: not a moesuite database (application_id 0x00000000, yet not empty: 1 tables, indexes or views, user_version 4)"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 2"); c.commit(); c.close()' versioned.db
+refused "an empty database with a user_version" versioned.db "not a moesuite database (application_id 0x00000000, yet not empty: 0 tables"
+
 # ---- metrics file --------------------------------------------------------------------------------
 mkdir -p metrics
 expect 3 "ingest --metrics-dir" -- "$fixture" --db t.db --metrics-dir metrics ingest good1.csv bad.csv
