@@ -248,12 +248,16 @@ static void test_hostile_prefix(void **state) {
     b[0] = 0;
     b[7] = 0x80;
     write_bytes(tmp_path(path, sizeof path, "hlen_2p63.safetensors"), b, 10);
-    expect_open(path, MC_ERR_FORMAT, "hlen_2p63.safetensors: not a safetensors file (its first 8 bytes are not a plausible header length for a 10-byte file");
+    expect_open(path, MC_ERR_FORMAT,
+                "hlen_2p63.safetensors: not a safetensors file (its first 8 bytes are not a plausible header length "
+                "for a 10-byte file");
     b[7] = 0;
     uint32_t big = MC_ST_MAX_HEADER + 1;
     memcpy(b, &big, 4);
     write_bytes(tmp_path(path, sizeof path, "hlen_limit.safetensors"), b, 10);
-    expect_open(path, MC_ERR_FORMAT, "not a safetensors file (its first 8 bytes are not a plausible header length for a 10-byte file; headers are at most 100000000 bytes)");
+    expect_open(path, MC_ERR_FORMAT,
+                "not a safetensors file (its first 8 bytes are not a plausible header length for a 10-byte file; "
+                "headers are at most 100000000 bytes)");
 
     expect_open(tmp_path(path, sizeof path, "no_such_file.safetensors"), MC_ERR_IO, "cannot open");
     tmp_path(path, sizeof path, "a_folder.safetensors");
@@ -335,7 +339,9 @@ static void test_not_safetensors(void **state) {
     static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
                                         0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89};
     write_bytes(tmp_path(path, sizeof path, "image.png"), png, sizeof png);
-    expect_open(path, MC_ERR_FORMAT, "image.png: not a safetensors file (its first 8 bytes are not a plausible header length for a 33-byte file");
+    expect_open(path, MC_ERR_FORMAT,
+                "image.png: not a safetensors file (its first 8 bytes are not a plausible header length for a 33-byte "
+                "file");
     mc_safetensors *f = NULL;
     mc_error err;
     assert_int_equal(mc_safetensors_open(&f, path, &err), MC_ERR_FORMAT);
@@ -346,7 +352,8 @@ static void test_not_safetensors(void **state) {
     expect_open(path, MC_ERR_FORMAT, "log.csv: not a safetensors file (");
     /* a plausible length whose header is not JSON */
     write_st(tmp_path(path, sizeof path, "not_json.bin"), "PK\x03\x04 zip", NULL, 0);
-    expect_open(path, MC_ERR_FORMAT, "not_json.bin: not a safetensors file: header is not a JSON object (it starts with byte 0x50, not '{')");
+    expect_open(path, MC_ERR_FORMAT,
+                "not_json.bin: not a safetensors file: header is not a JSON object (it starts with byte 0x50, not '{')");
 }
 
 /* Opens path (a valid file) and expects mc_safetensors_check_finite to answer code with needle. */
@@ -378,7 +385,8 @@ static void test_non_finite(void **state) {
                  "{" T("ok", "I32", "[2]", "0", "8") "," T("layer1.weight", "F32", "[2,2]", "8", "24") "}", data,
                  sizeof data);
     }
-    expect_finite(path, MC_ERR_FORMAT, "nan_f32.safetensors: tensor 'layer1.weight': element 2 is NaN: every value of a model must be finite");
+    expect_finite(path, MC_ERR_FORMAT,
+                  "nan_f32.safetensors: tensor 'layer1.weight': element 2 is NaN: every value of a model must be finite");
 
     const double f64[3] = {0.5, -INFINITY, 1.0};
     write_st(tmp_path(path, sizeof path, "inf_f64.safetensors"), "{" T("b", "F64", "[3]", "0", "24") "}", f64, sizeof f64);

@@ -214,8 +214,11 @@ static void test_migrations(void **state) {
     sqlite3_finalize(q);
     /* a newer core by PRAGMA user_version alone is refused too, before anything is written: the
      * file keeps every byte and gets no run */
-    assert_int_equal(sqlite3_exec(raw, "UPDATE schema_versions SET version = 1 WHERE component = 'core'; PRAGMA user_version = 99;"
-                                       " PRAGMA journal_mode = DELETE;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE schema_versions SET version = 1 WHERE component = 'core';"
+                                  " PRAGMA user_version = 99; PRAGMA journal_mode = DELETE;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(raw);
     long n0, n1;
     char *before = slurp(p, &n0);
@@ -286,7 +289,8 @@ static void test_foreign_files(void **state) {
     orig = slurp(p, &n0);
     assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
     assert_null(s);
-    assert_non_null(strstr(e.msg, "not a moesuite database (application_id 0x00000000, yet not empty: 0 tables, indexes or views, user_version 3)"));
+    assert_non_null(strstr(e.msg, "not a moesuite database (application_id 0x00000000, yet not empty: 0 tables, "
+                                  "indexes or views, user_version 3)"));
     back = slurp(p, &n);
     assert_int_equal(n, n0);
     assert_memory_equal(back, orig, (size_t)n);
