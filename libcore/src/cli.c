@@ -2,13 +2,17 @@
 #include "moecore/cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <omp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "moecore/log.h"
 #include "moecore/version.h"
@@ -21,7 +25,9 @@ static const mc_option common_options[C_COUNT] = {
     [C_QUIET] = {"quiet", 'q', NULL, "errors only on stderr", NULL},
     [C_VERBOSE] = {"verbose", 'v', NULL, "more detail on stderr (repeatable)", NULL},
     [C_THREADS] = {"threads", 0, "N", "CPU threads for everything (0 = every core)", "0"},
-    [C_DEVICE] = {"device", 0, "cpu|cuda|auto", "compute device; auto picks a GPU when present", "auto"},
+    [C_DEVICE] = {"device", 0, "cpu|cuda|auto",
+                  "compute device; the networks run on the CPU in this version: auto uses the CPU, cuda is an error",
+                  "auto"},
     [C_SEED] = {"seed", 0, "N", "seed of every random choice", "42"},
     [C_METRICS] = {"metrics-dir", 0, "DIR", "write Prometheus textfile metrics to DIR/PROGRAM.prom", NULL},
     [C_HELP] = {"help", 'h', NULL, "show this help and exit", NULL},
@@ -137,7 +143,37 @@ int mc_cli_real(const mc_ctx *ctx, const char *name, const char *arg, double lo,
     return 0;
 }
 
+/* ---- stdout ---------------------------------------------------------------------------------- */
+
+static int stdout_gone; /* its reader closed it; stdout now writes to /dev/null */
+
+/* Whether the reader of fd has gone: the write end of a pipe with no reader polls as an error. */
+static int reader_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+int mc_cli_stdout_closed(int flush) {
+    if (stdout_gone) return 1;
+    if (!flush && !ferror(stdout)) return 0;
+    errno = 0;
+    int gone = fflush(stdout) != 0 ? errno == EPIPE : ferror(stdout) && reader_gone(STDOUT_FILENO);
+    if (!gone) return 0;
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && fd != STDOUT_FILENO) {
+        dup2(fd, STDOUT_FILENO);
+        close(fd);
+    }
+    clearerr(stdout);
+    stdout_gone = 1;
+    return 1;
+}
+
 void mc_cli_print_json(json_t *obj) {
+    if (mc_cli_stdout_closed(0)) {
+        json_decref(obj);
+        return;
+    }
     char *line = json_dumps(obj, JSON_COMPACT);
     if (line) {
         fputs(line, stdout);
@@ -322,6 +358,11 @@ int mc_cli_main(const mc_program *prog, int argc, char **argv) {
         .argv = argv,
     };
     mc_log_setup(prog->name, MC_LOG_INFO, 0);
+    /* a reader that closes stdout early (a pipe into head) makes writes fail with EPIPE rather
+     * than kill the process in the middle of a run: mc_cli_stdout_closed */
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, NULL);
     opt_table t;
     build_table(&t, NULL, 0, 1);
     optind = 0;

@@ -58,6 +58,10 @@ mc_status mc_model_load(mc_model **out, const char *path, mc_safetensors **f_out
     mc_safetensors *f;
     mc_status st = mc_safetensors_open(&f, path, err);
     if (st != MC_OK) return st;
+    if ((st = mc_safetensors_check_finite(f, path, err)) != MC_OK) {
+        mc_safetensors_close(f);
+        return st;
+    }
     const char *arch = mc_safetensors_meta(f, ARCH_KEY);
     if (!arch) {
         mc_safetensors_close(f);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,9 +108,14 @@ static mc_status read_header(FILE *fp, const char *path, char **header, uint64_t
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) n = n << 8 | b[i];
     if (n == 0) return mc_error_set(err, MC_ERR_FORMAT, "%s: header length is 0", path);
+    /* Beyond the limit, the first 8 bytes are no header length at all: the file is something else
+     * (the 8 bytes of any text or image give more than 10^17). Within it, a length past the end is a
+     * truncated file. */
     if (n > MC_ST_MAX_HEADER)
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: header length %llu exceeds the limit of %u bytes", path,
-                            (unsigned long long)n, MC_ST_MAX_HEADER);
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: not a safetensors file (its first 8 bytes are not a plausible header length for a "
+                            "%llu-byte file; headers are at most %u bytes)",
+                            path, (unsigned long long)size, MC_ST_MAX_HEADER);
     if (n > size - 8)
         return mc_error_set(err, MC_ERR_FORMAT, "%s: header length %llu runs past the end of the %llu-byte file", path,
                             (unsigned long long)n, (unsigned long long)size);
@@ -201,8 +207,9 @@ static mc_status parse_tensor(const char *path, const char *name, const json_t *
 static mc_status parse_header(const char *path, const char *header, uint64_t len, uint64_t data_size, json_t **root,
                               st_entry **entries, int *n, const json_t **meta, mc_error *err) {
     if (header[0] != '{')
-        return mc_error_set(err, MC_ERR_FORMAT, "%s: header is not a JSON object (it starts with byte 0x%02x)", path,
-                            (unsigned char)header[0]);
+        return mc_error_set(err, MC_ERR_FORMAT,
+                            "%s: not a safetensors file: header is not a JSON object (it starts with byte 0x%02x, not '{')",
+                            path, (unsigned char)header[0]);
     json_error_t je;
     *root = json_loadb(header, (size_t)len, JSON_REJECT_DUPLICATES, &je);
     if (!*root)
@@ -255,6 +262,29 @@ static mc_status check_layout(const char *path, st_entry *e, int n, uint64_t dat
     return MC_OK;
 }
 
+/* What element i of a floating-point tensor t is: NULL when finite, else "NaN", "+inf" or "-inf".
+ * Half and bfloat16 values are not finite when their exponent bits are all ones. */
+static const char *non_finite(const mc_st_tensor *t, size_t i) {
+    const char *at = (const char *)t->data + i * mc_dtype_size(t->dtype);
+    int finite, nan, negative;
+    if (t->dtype == MC_F32 || t->dtype == MC_F64) {
+        double v;
+        if (t->dtype == MC_F32) {
+            float f;
+            memcpy(&f, at, sizeof f);
+            v = f;
+        } else {
+            memcpy(&v, at, sizeof v);
+        }
+        finite = isfinite(v), nan = isnan(v), negative = signbit(v) != 0;
+    } else {
+        uint16_t h, exponent = t->dtype == MC_F16 ? 0x7c00 : 0x7f80;
+        memcpy(&h, at, sizeof h);
+        finite = (h & exponent) != exponent, nan = (h & (0x7fff & ~exponent)) != 0, negative = h >> 15;
+    }
+    return finite ? NULL : nan ? "NaN" : negative ? "-inf" : "+inf";
+}
+
 /* Builds the handle from checked entries (sorted by offset) and reads the data buffer, which
  * starts at the current position of fp, placing each tensor at a 64-byte aligned offset. */
 static mc_status build(FILE *fp, const char *path, const st_entry *e, int n, const json_t *meta, mc_safetensors **out,
@@ -295,6 +325,7 @@ static mc_status build(FILE *fp, const char *path, const st_entry *e, int n, con
             mc_safetensors_close(f);
             return read_error(fp, path, "the tensor data", err);
         }
+
         at += (size_t)round_up(t->nbytes, ST_ALIGN);
         f->by_name[i] = t;
     }
@@ -353,6 +384,22 @@ const char *mc_safetensors_meta(const mc_safetensors *f, const char *key) {
     for (int i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta[i].key, key) == 0) return f->meta[i].value;
     return NULL;
+}
+
+mc_status mc_safetensors_check_finite(const mc_safetensors *f, const char *path, mc_error *err) {
+    if (!f || !path) return mc_error_set(err, MC_ERR_ARG, "mc_safetensors_check_finite: f and path must not be NULL");
+    for (int k = 0; k < f->n; k++) {
+        const mc_st_tensor *t = &f->tensors[k];
+        if (t->dtype != MC_F32 && t->dtype != MC_F64 && t->dtype != MC_F16 && t->dtype != MC_BF16) continue;
+        size_t n = t->nbytes / mc_dtype_size(t->dtype);
+        for (size_t i = 0; i < n; i++) {
+            const char *what = non_finite(t, i);
+            if (what)
+                return tensor_error(err, MC_ERR_FORMAT, path, t->name,
+                                    "element %zu is %s: every value of a model must be finite", i, what);
+        }
+    }
+    return MC_OK;
 }
 
 void mc_safetensors_close(mc_safetensors *f) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "moecore/log.h"
+#include "run_safe_point.h"
 
 struct mc_progress {
     char label[64];
@@ -81,6 +82,7 @@ static void draw(mc_progress *p, double t) {
 }
 
 void mc_progress_add(mc_progress *p, int64_t n) {
+    mc_run_safe_point();
     if (!p) return;
     omp_set_lock(&p->lock);
     p->done += n;

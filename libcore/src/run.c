@@ -1,14 +1,19 @@
 /* run.c: the life of one command invocation in the results store: runs row, input counts,
- * rejections, metrics file and exit code. */
+ * rejections, metrics file and exit code; and its end on SIGTERM or SIGINT, at a safe point. */
 #include "moecore/run.h"
 
 #include <jansson.h>
+#include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 
 #include "moecore/log.h"
 #include "moecore/metrics.h"
 #include "moecore/version.h"
+#include "run_safe_point.h"
 
 struct mc_run {
     const mc_ctx *ctx;
@@ -17,7 +22,53 @@ struct mc_run {
     double started_at;
     int64_t n_ok;
     int64_t n_rejected;
+    pthread_t thread; /* the thread that began the run: the only one that may end it at a safe point */
 };
+
+/* ---- termination signals ------------------------------------------------------------------------
+ * While a run is in progress, SIGTERM and SIGINT only set caught_signal; the safe points end the
+ * run. The handlers reset themselves when they fire (SA_RESETHAND), so a second signal kills the
+ * process at once, as it did before the run began. A signal the process ignores stays ignored. */
+
+static const int stop_signals[] = {SIGTERM, SIGINT};
+#define N_STOP_SIGNALS ((int)(sizeof stop_signals / sizeof *stop_signals))
+
+static volatile sig_atomic_t caught_signal;
+static mc_run *current;                            /* the run the handlers were installed for */
+static struct sigaction saved[N_STOP_SIGNALS];     /* the dispositions before it */
+static int installed[N_STOP_SIGNALS];
+
+static void on_stop_signal(int sig) { caught_signal = sig; }
+
+static void install_handlers(void) {
+    caught_signal = 0;
+    for (int i = 0; i < N_STOP_SIGNALS; i++) {
+        struct sigaction old, sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART | SA_RESETHAND};
+        installed[i] = 0;
+        if (sigaction(stop_signals[i], NULL, &old) != 0 || (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN))
+            continue;
+        sigemptyset(&sa.sa_mask);
+        installed[i] = sigaction(stop_signals[i], &sa, &saved[i]) == 0;
+    }
+}
+
+static void restore_handlers(void) {
+    for (int i = 0; i < N_STOP_SIGNALS; i++)
+        if (installed[i]) sigaction(stop_signals[i], &saved[i], NULL);
+    memset(installed, 0, sizeof installed);
+}
+
+/* Ends the process by sig, as its default action would have: the shell then reports 128 + sig. */
+static void die_by(int sig) {
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+}
 
 static double unix_now(void) {
     struct timeval tv;
@@ -66,6 +117,9 @@ mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err) {
     }
     r->ctx = ctx;
     r->started_at = unix_now();
+    r->thread = pthread_self();
+    int owns_signals = current == NULL;
+    if (owns_signals) install_handlers();
     mc_status st = mc_store_open(&r->store, ctx->db_path, err);
     if (st == MC_OK) {
         st = mc_store_run_begin(r->store, ctx->program, ctx->command, args, mc_version(), mc_build_info(), r->id);
@@ -76,10 +130,16 @@ mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err) {
         write_metrics(ctx, r->started_at, 0, 0, 0);
         mc_store_close(r->store);
         free(r);
+        if (owns_signals) {
+            restore_handlers();
+            if (caught_signal) die_by(caught_signal);
+        }
         return st;
     }
     mc_log_debug("run %s: %s %s into %s", r->id, ctx->program, ctx->command, ctx->db_path);
+    if (owns_signals) current = r;
     *out = r;
+    mc_run_safe_point();
     return MC_OK;
 }
 
@@ -87,8 +147,16 @@ mc_store *mc_run_store(mc_run *r) { return r ? r->store : NULL; }
 
 const char *mc_run_id(const mc_run *r) { return r ? r->id : NULL; }
 
+/* Between inputs: stop writing to a stdout whose reader has gone, end the run after a signal. */
+static void between_inputs(void) {
+    mc_cli_stdout_closed(0);
+    mc_run_safe_point();
+}
+
 void mc_run_input_ok(mc_run *r) {
-    if (r) r->n_ok++;
+    if (!r) return;
+    r->n_ok++;
+    between_inputs();
 }
 
 void mc_run_input_rejected(mc_run *r, const char *input, const char *reason) {
@@ -101,17 +169,18 @@ void mc_run_input_rejected(mc_run *r, const char *input, const char *reason) {
     if (mc_store_input_error(r->store, r->id, input, reason) != MC_OK)
         mc_log_error("%s: cannot record the rejection of %s: %s", r->ctx->db_path, input,
                      mc_store_error(r->store)->msg);
+    between_inputs();
 }
 
 int64_t mc_run_n_ok(const mc_run *r) { return r ? r->n_ok : 0; }
 
 int64_t mc_run_n_rejected(const mc_run *r) { return r ? r->n_rejected : 0; }
 
-int mc_run_end(mc_run *r, mc_status failure) {
-    if (!r) return MC_EXIT_FAILURE;
+/* Rolls back any open transaction, records status and counts in runs, writes the metrics file,
+ * frees r and gives the signal handlers back when r installed them. Returns code, or
+ * MC_EXIT_FAILURE when the run could not be recorded. */
+static int finish(mc_run *r, const char *status, int code) {
     mc_store_rollback(r->store);
-    const char *status = failure != MC_OK ? "failed" : r->n_rejected > 0 ? "partial" : "ok";
-    int code = failure != MC_OK ? MC_EXIT_FAILURE : r->n_rejected > 0 ? MC_EXIT_PARTIAL : MC_EXIT_OK;
     if (mc_store_run_finish(r->store, r->id, status, r->n_ok, r->n_rejected) != MC_OK) {
         mc_log_error("%s", mc_store_error(r->store)->msg);
         code = MC_EXIT_FAILURE;
@@ -120,6 +189,40 @@ int mc_run_end(mc_run *r, mc_status failure) {
         code = MC_EXIT_FAILURE;
     mc_log_debug("run %s: %s, %lld done, %lld rejected", r->id, status, (long long)r->n_ok, (long long)r->n_rejected);
     mc_store_close(r->store);
+    if (r == current) {
+        current = NULL;
+        restore_handlers();
+    }
     free(r);
+    return code;
+}
+
+/* The end of a run stopped by sig: the transaction of the input in progress rolled back, the run
+ * recorded as failed, then the process ends by the signal. Does not return. */
+static void end_interrupted(mc_run *r, int sig) {
+    mc_log_error("%s: stopping: the input in progress is rolled back and run %s is recorded as failed",
+                 sig == SIGINT ? "interrupted (SIGINT)" : "terminated (SIGTERM)", r->id);
+    finish(r, "failed", MC_EXIT_FAILURE);
+    die_by(sig);
+}
+
+void mc_run_safe_point(void) {
+    int sig = caught_signal;
+    if (!sig || !current || !pthread_equal(pthread_self(), current->thread) || omp_in_parallel()) return;
+    end_interrupted(current, sig);
+}
+
+int mc_run_end(mc_run *r, mc_status failure) {
+    if (!r) return MC_EXIT_FAILURE;
+    int owns_signals = r == current;
+    if (owns_signals && caught_signal) end_interrupted(r, caught_signal);
+    if (mc_cli_stdout_closed(1))
+        mc_log_info("stdout was closed by its reader: the output after that point was dropped; every result is in %s (run %s)",
+                    r->ctx->db_path, r->id);
+    const char *status = failure != MC_OK ? "failed" : r->n_rejected > 0 ? "partial" : "ok";
+    int code = failure != MC_OK ? MC_EXIT_FAILURE : r->n_rejected > 0 ? MC_EXIT_PARTIAL : MC_EXIT_OK;
+    code = finish(r, status, code);
+    /* a signal while the run was being recorded: the run stands as recorded, the process stops */
+    if (owns_signals && caught_signal) die_by(caught_signal);
     return code;
 }

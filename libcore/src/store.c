@@ -53,11 +53,21 @@ static const char *const core_migrations[] = {
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
-/* The application id and the number of tables, indexes and views of the file's own, read in one
- * statement so that both come from the same snapshot. */
+#define N_CORE ((int)(sizeof core_migrations / sizeof *core_migrations)) /* the core version of this build */
+
+/* The application id, the number of tables, indexes and views of the file's own, and the user
+ * version, read in one statement so that all come from the same snapshot. */
 #define IDENTITY_SQL                                                                                                   \
     "SELECT (SELECT application_id FROM pragma_application_id),"                                                       \
-    " (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%')"
+    " (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'),"                                            \
+    " (SELECT user_version FROM pragma_user_version)"
+
+/* What the file says of itself, read before anything is written to it. */
+typedef struct identity {
+    int app;          /* PRAGMA application_id */
+    int objects;      /* tables, indexes and views */
+    int user_version; /* PRAGMA user_version: the core version of a moesuite file */
+} identity;
 
 /* The status for an SQLite result code: a lock held too long, or any other database error. */
 static mc_status status_of(int rc) {
@@ -217,13 +227,14 @@ fail:
     return st;
 }
 
-/* Reads the application id and the count of the file's own schema objects. */
-static mc_status read_identity(mc_store *s, int *app, int *objects) {
+/* Reads the application id, the count of the file's own schema objects and the user version. */
+static mc_status read_identity(mc_store *s, identity *id) {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, IDENTITY_SQL, -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *app = sqlite3_column_int(st, 0);
-        *objects = sqlite3_column_int(st, 1);
+        id->app = sqlite3_column_int(st, 0);
+        id->objects = sqlite3_column_int(st, 1);
+        id->user_version = sqlite3_column_int(st, 2);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
@@ -233,18 +244,59 @@ static mc_status read_identity(mc_store *s, int *app, int *objects) {
     return db_error(s, "reading the file header");
 }
 
-static mc_status check_ours(mc_store *s, int app, int objects) {
-    if (app == MC_STORE_APPLICATION_ID || (app == 0 && objects == 0)) return MC_OK;
-    return mc_error_set(&s->err, MC_ERR_SCHEMA, "%s: not a moesuite database (application_id 0x%08x)", s->path, (unsigned)app);
+/* The version of the 'core' row of schema_versions in *version, 0 when the table or the row is
+ * absent. */
+static mc_status read_core_row(mc_store *s, int *version) {
+    static const char *const sql[] = {
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_versions'",
+        "SELECT version FROM schema_versions WHERE component = 'core'",
+    };
+    *version = 0;
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st;
+        int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL);
+        int value = 0;
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) value = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(s, "reading schema_versions");
+        if (i == 0 && value == 0) return MC_OK;
+        if (i == 1) *version = value;
+    }
+    return MC_OK;
+}
+
+static mc_status newer_core(mc_store *s, int version, const char *where) {
+    return mc_error_set(&s->err, MC_ERR_SCHEMA,
+                        "%s: database schema 'core' is version %d%s, this build knows up to %d: upgrade moesuite", s->path,
+                        version, where, N_CORE);
+}
+
+/* Checks, before anything is written, that the file is ours or new: our application id, or none
+ * and nothing in it at all (no tables, user version 0); and that no newer build wrote its core
+ * schema, by PRAGMA user_version or by the 'core' row of schema_versions. */
+static mc_status check_ours(mc_store *s, const identity *id) {
+    if (id->app != MC_STORE_APPLICATION_ID && id->app != 0)
+        return mc_error_set(&s->err, MC_ERR_SCHEMA, "%s: not a moesuite database (application_id 0x%08x)", s->path,
+                            (unsigned)id->app);
+    if (id->app == 0 && (id->objects > 0 || id->user_version != 0))
+        return mc_error_set(&s->err, MC_ERR_SCHEMA,
+                            "%s: not a moesuite database (application_id 0x00000000, yet not empty: %d tables, indexes or "
+                            "views, user_version %d)",
+                            s->path, id->objects, id->user_version);
+    if (id->user_version > N_CORE) return newer_core(s, id->user_version, " (PRAGMA user_version)");
+    int core = 0;
+    mc_status st;
+    if (id->app == MC_STORE_APPLICATION_ID && (st = read_core_row(s, &core)) != MC_OK) return st;
+    return core > N_CORE ? newer_core(s, core, "") : MC_OK;
 }
 
 /* Sets the connection rules and, on a new file, the application id and schema_versions. Reads
  * before it writes, so that a file that is not ours is left untouched, and takes the write lock
  * only for a new file, so that opening never waits behind another process's writes. */
 static mc_status setup(mc_store *s) {
-    int app, objects;
+    identity id;
     mc_status st;
-    if ((st = read_identity(s, &app, &objects)) != MC_OK || (st = check_ours(s, app, objects)) != MC_OK) return st;
+    if ((st = read_identity(s, &id)) != MC_OK || (st = check_ours(s, &id)) != MC_OK) return st;
 
     /* Changing the journal mode needs the file to itself and does not wait on the busy handler:
      * when another process is opening the same new file, retry up to the busy timeout. */
@@ -268,11 +320,11 @@ static mc_status setup(mc_store *s) {
     if (!wal) return st;
 
     if ((st = exec_sql(s, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "setting the connection rules")) != MC_OK ||
-        app == MC_STORE_APPLICATION_ID || (st = mc_store_begin(s)) != MC_OK)
+        id.app == MC_STORE_APPLICATION_ID || (st = mc_store_begin(s)) != MC_OK)
         return st;
     /* a new file: look again under the write lock, another process may have set it up meanwhile */
-    if ((st = read_identity(s, &app, &objects)) != MC_OK || (st = check_ours(s, app, objects)) != MC_OK) goto fail;
-    if (app == 0) {
+    if ((st = read_identity(s, &id)) != MC_OK || (st = check_ours(s, &id)) != MC_OK) goto fail;
+    if (id.app == 0) {
         char pragma[64]; /* a pragma takes no parameters; the id is our constant */
         snprintf(pragma, sizeof pragma, "PRAGMA application_id = %d", MC_STORE_APPLICATION_ID);
         if ((st = exec_sql(s, pragma, "setting the application id")) != MC_OK) goto fail;
@@ -306,7 +358,7 @@ mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
         sqlite3_extended_result_codes(s->db, 1);
         sqlite3_busy_timeout(s->db, MC_STORE_BUSY_TIMEOUT_MS);
         if ((st = setup(s)) == MC_OK)
-            st = mc_store_migrate(s, "core", core_migrations, (int)(sizeof core_migrations / sizeof *core_migrations));
+            st = mc_store_migrate(s, "core", core_migrations, N_CORE);
     }
     if (st != MC_OK) {
         if (err) *err = s->err;

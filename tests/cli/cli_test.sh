@@ -31,6 +31,8 @@ for p in "${programs[@]}" "$fixture"; do
     has out "^Usage: $name " "$name --help"
     has out "--db PATH .*(default: moesuite.db)" "$name --help shows defaults"
     has out "^Exit status: 0" "$name --help documents exit codes"
+    has out "^      --device cpu|cuda|auto  *compute device; the networks run on the CPU in this version: auto uses the CPU, cuda is an error (default: auto)$" \
+        "$name --help: what --device auto does, as docs/cli.md says"
     expect 0 "$name -h" -- "$p" -h
     expect 0 "$name --version" -- "$p" --version
     has out "^$name [0-9]\+\.[0-9]\+\.[0-9]\+$" "$name --version"
@@ -46,6 +48,11 @@ for p in "${programs[@]}" "$fixture"; do
     has err "threads expects an integer" "$name --threads message"
     expect 2 "$name --device tpu" -- "$p" --device tpu run
 done
+
+# the help's --device line and docs/cli.md say the same
+docs=$(cd "$(dirname "$0")/../../docs" && pwd)/cli.md
+has "$docs" "In this version the programs' networks run on the CPU: \`auto\` uses the CPU, and \`cuda\` is an error" \
+    "docs/cli.md: --device auto uses the CPU"
 
 # ---- a command: options, aligned help -----------------------------------------------------------
 expect 0 "ingest --help" -- "$fixture" ingest --help
@@ -113,6 +120,80 @@ if "$fixture" --version | grep -q '^device: no CUDA device'; then
     expect 1 "--device cuda without a GPU" -- "$fixture" --db t.db ingest --device cuda good1.csv
     has err "no CUDA device" "--device cuda message"
 fi
+
+# ---- stdout closed by its reader ----------------------------------------------------------------
+# head exits after the first line, long before the batch ends: the run goes on, commits every file,
+# ends ok and exits 0, with one line on stderr
+mkdir -p many
+for i in $(seq 1 600); do printf 'm%d,%d\n' "$i" "$i" >many/f$i.csv; done
+set -o pipefail
+"$fixture" --db pipe.db ingest --delay-ms 1 many/*.csv 2>pipe.err </dev/null | head -1 >pipe.out
+rc=$?
+set +o pipefail
+eq "$rc" 0 "stdout closed by head: exit status"
+lines pipe.out 1 "head got its line"
+eq "$(sql pipe.db "select status, n_ok, n_rejected, finished_at is not null from runs")" "ok|600|0|1" "stdout closed by head: the run ends ok"
+eq "$(sql pipe.db "select count(*) from fixture_items")" 600 "stdout closed by head: every file committed"
+lines pipe.err 1 "stdout closed by head: one line on stderr"
+has pipe.err "^moe-fixture: stdout was closed by its reader: the output after that point was dropped; every result is in pipe.db" \
+    "stdout closed by head: the note"
+
+# ---- SIGTERM ends the run as failed ---------------------------------------------------------------
+mkdir -p slow
+for i in $(seq 1 30); do for j in $(seq 1 10); do printf 's%d_%d,%d\n' "$i" "$j" "$j"; done >slow/s$i.csv; done
+"$fixture" --db term.db ingest --delay-ms 30 slow/*.csv >term.out 2>term.err </dev/null &
+pid=$!
+for _ in $(seq 1 100); do [ -n "$(sql term.db "select count(*) from fixture_items" 2>/dev/null | grep -v '^0$')" ] && break; sleep 0.05; done
+kill -TERM "$pid"
+wait "$pid"
+eq "$?" 143 "SIGTERM: the process ends by the signal (128 + 15)"
+eq "$(sql term.db "select status, finished_at is not null, n_ok < 30 from runs")" "failed|1|1" "SIGTERM: the run is recorded as failed"
+eq "$(sql term.db "select count(*) from runs where status = 'running'")" 0 "SIGTERM: no run left running"
+eq "$(sql term.db "select count(*) from (select substr(key, 1, instr(key, '_')) f, count(*) n from fixture_items group by f having n != 10)")" 0 \
+    "SIGTERM: every file whole or absent"
+eq "$(sql term.db "select count(*) / 10 from fixture_items")" "$(sql term.db "select n_ok from runs")" "SIGTERM: the files counted done are those stored"
+has term.err "terminated (SIGTERM): stopping: the input in progress is rolled back and run .* is recorded as failed" "SIGTERM: the message"
+
+# ---- a model file that is not one, or whose weights are not finite, is refused at load ------------
+factory=${programs[2]}
+samples=$(cd "$(dirname "$0")/../../data/samples/factory/maintenance" && pwd)
+printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89' >picture.png
+expect 1 "--model a PNG" -- "$factory" --db model.db maintain predict --sensors "$samples/sensors.csv" --model picture.png
+lines err 1 "--model a PNG: one line"
+has err "picture.png: not a safetensors file (its first 8 bytes are not a plausible header length for a 33-byte file" "--model a PNG: the message"
+poisoned=$("$python" - "$samples/model.safetensors" nan.safetensors <<'PY'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+name = sorted(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32" and v["data_offsets"][1] > v["data_offsets"][0])[0]
+at = 8 + n + header[name]["data_offsets"][0]
+raw[at:at + 4] = struct.pack("<f", float("nan"))
+open(sys.argv[2], "wb").write(raw)
+print(name)
+PY
+)
+expect 1 "--model with a NaN weight" -- "$factory" --db model.db maintain predict --sensors "$samples/sensors.csv" --model nan.safetensors
+lines err 1 "--model with a NaN weight: one line"
+has err "nan.safetensors: tensor '$poisoned': element 0 is NaN: every value of a model must be finite" "--model with a NaN weight: the message"
+
+# ---- a database that is not ours, or from a newer build, is refused untouched -------------------
+refused() { # refused NAME DB NEEDLE: the fixture refuses DB with exit 1, NEEDLE on stderr, DB unchanged
+    cp "$2" "$2.before"
+    expect 1 "$1" -- "$fixture" --db "$2" ingest good1.csv
+    has err "$3" "$1: message"
+    if cmp -s "$2" "$2.before"; then ok; else bad "$1: the file was modified"; fi
+}
+"$fixture" --db newer.db ingest good1.csv >/dev/null 2>&1
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 99"); c.commit(); c.close()' newer.db
+refused "user_version of a newer build" newer.db "newer.db: database schema 'core' is version 99 (PRAGMA user_version), this build knows up to 1: upgrade moesuite"
+eq "$(sql newer.db "select count(*) from runs")" 1 "newer database: no run row added"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 1"); c.execute("update schema_versions set version = 7 where component = '"'core'"'"); c.commit(); c.close()' newer.db
+refused "core version of a newer build" newer.db "newer.db: database schema 'core' is version 7, this build knows up to 1: upgrade moesuite"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table notes (x)"); c.execute("pragma user_version = 4"); c.commit(); c.close()' other.db
+refused "another application's database" other.db "other.db: not a moesuite database (application_id 0x00000000, yet not empty: 1 tables, indexes or views, user_version 4)"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 2"); c.commit(); c.close()' versioned.db
+refused "an empty database with a user_version" versioned.db "not a moesuite database (application_id 0x00000000, yet not empty: 0 tables"
 
 # ---- metrics file --------------------------------------------------------------------------------
 mkdir -p metrics

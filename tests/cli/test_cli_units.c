@@ -1,20 +1,23 @@
 /* test_cli_units.c: unit tests of the plumbing behind the programs: status texts, progress bar
- * lines, device choice and the Prometheus metrics file. */
+ * lines, device choice, the Prometheus metrics file, and a run ended by SIGTERM at a safe point. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "moecore/device.h"
 #include "moecore/metrics.h"
 #include "moecore/progress.h"
+#include "moecore/run.h"
 #include "moecore/status.h"
 
 static void test_status_text(void **state) {
@@ -133,12 +136,64 @@ static void test_metrics_file(void **state) {
     rmdir(dir);
 }
 
+static sqlite3_int64 q_int(sqlite3 *db, const char *sql) {
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    sqlite3_int64 v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The child of test_signal_ends_run: one input done, a second one half-written when SIGTERM comes;
+ * the next safe point (a progress update) must end the run and the process. */
+static void signalled_child(const char *db) {
+    char *argv[] = {"moe-unit", "work", NULL};
+    mc_ctx ctx = {.program = "moe-unit", .command = "work", .db_path = db, .argc = 2, .argv = argv};
+    mc_error err;
+    mc_run *run;
+    if (mc_run_begin(&run, &ctx, &err) != MC_OK) _exit(10);
+    static const char *const items[] = {"CREATE TABLE unit_items (key TEXT PRIMARY KEY, run_id TEXT NOT NULL) STRICT;"};
+    mc_store *s = mc_run_store(run);
+    if (mc_store_migrate(s, "unit", items, 1) != MC_OK) _exit(11);
+    if (mc_store_exec(s, "BEGIN IMMEDIATE; INSERT INTO unit_items VALUES ('first', 'r'); COMMIT;") != MC_OK) _exit(12);
+    mc_run_input_ok(run);
+    if (mc_store_exec(s, "BEGIN IMMEDIATE; INSERT INTO unit_items VALUES ('half', 'r');") != MC_OK) _exit(13);
+    raise(SIGTERM); /* only sets the flag: the process goes on to the safe point */
+    mc_progress_add(NULL, 1);
+    _exit(14); /* not reached */
+}
+
+static void test_signal_ends_run(void **state) {
+    (void)state;
+    char db[512];
+    snprintf(db, sizeof db, "%s/signal-%ld.db", getenv("MC_TEST_TMP") ? getenv("MC_TEST_TMP") : "/tmp", (long)getpid());
+    unlink(db);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) signalled_child(db);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status)) fail_msg("the child exited with %d instead of ending by SIGTERM", WEXITSTATUS(status));
+    assert_int_equal(WTERMSIG(status), SIGTERM);
+    sqlite3 *c;
+    assert_int_equal(sqlite3_open(db, &c), SQLITE_OK);
+    assert_int_equal(q_int(c, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(q_int(c, "SELECT count(*) FROM runs WHERE status = 'failed' AND finished_at IS NOT NULL AND n_ok = 1"), 1);
+    assert_int_equal(q_int(c, "SELECT count(*) FROM unit_items WHERE key = 'first'"), 1);
+    assert_int_equal(q_int(c, "SELECT count(*) FROM unit_items WHERE key = 'half'"), 0); /* rolled back */
+    sqlite3_close(c);
+    unlink(db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_progress_format),
         cmocka_unit_test(test_device_choice),
         cmocka_unit_test(test_metrics_file),
+        cmocka_unit_test(test_signal_ends_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

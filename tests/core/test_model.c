@@ -184,6 +184,25 @@ static void test_save_load(void **state) {
     assert_int_equal(mc_safetensors_save(bad, t, k, &no_arch, 1, &e), MC_OK);
     assert_int_equal(mc_model_load(&l, bad, NULL, &e), MC_ERR_FORMAT);
     assert_non_null(strstr(e.msg, "not a moesuite model"));
+    /* a model whose weights hold a NaN (a diverged training) is refused at load, naming the tensor */
+    k = 0;
+    float poisoned[64];
+    for (int i = 0; i < n; i++) {
+        t[k] = *mc_safetensors_at(orig, i);
+        if (strcmp(t[k].name, "6.linear.bias") == 0) {
+            assert_true(t[k].nbytes <= sizeof poisoned);
+            memcpy(poisoned, t[k].data, t[k].nbytes);
+            poisoned[1] = NAN;
+            t[k].data = poisoned;
+        }
+        k++;
+    }
+    assert_int_equal(mc_safetensors_save(bad, t, k, mm, 2, &e), MC_OK);
+    l = (mc_model *)&l;
+    assert_int_equal(mc_model_load(&l, bad, NULL, &e), MC_ERR_FORMAT);
+    assert_null(l);
+    assert_non_null(strstr(e.msg, bad));
+    assert_non_null(strstr(e.msg, "tensor '6.linear.bias': element 1 is NaN"));
     mc_safetensors_close(orig);
     unlink(bad);
     unlink(path);

@@ -248,12 +248,16 @@ static void test_hostile_prefix(void **state) {
     b[0] = 0;
     b[7] = 0x80;
     write_bytes(tmp_path(path, sizeof path, "hlen_2p63.safetensors"), b, 10);
-    expect_open(path, MC_ERR_FORMAT, "header length 9223372036854775808 exceeds the limit");
+    expect_open(path, MC_ERR_FORMAT,
+                "hlen_2p63.safetensors: not a safetensors file (its first 8 bytes are not a plausible header length "
+                "for a 10-byte file");
     b[7] = 0;
     uint32_t big = MC_ST_MAX_HEADER + 1;
     memcpy(b, &big, 4);
     write_bytes(tmp_path(path, sizeof path, "hlen_limit.safetensors"), b, 10);
-    expect_open(path, MC_ERR_FORMAT, "exceeds the limit of 100000000 bytes");
+    expect_open(path, MC_ERR_FORMAT,
+                "not a safetensors file (its first 8 bytes are not a plausible header length for a 10-byte file; "
+                "headers are at most 100000000 bytes)");
 
     expect_open(tmp_path(path, sizeof path, "no_such_file.safetensors"), MC_ERR_IO, "cannot open");
     tmp_path(path, sizeof path, "a_folder.safetensors");
@@ -327,6 +331,87 @@ static const struct {
     {"ok_nothing", "{}", 0, MC_OK, ""},
     {"ok_padded", "{\"__metadata__\":{}}        ", 0, MC_OK, ""},
 };
+
+/* Files of another kind given as a model: named as not safetensors, without a made-up header length. */
+static void test_not_safetensors(void **state) {
+    (void)state;
+    char path[512];
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                                        0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89};
+    write_bytes(tmp_path(path, sizeof path, "image.png"), png, sizeof png);
+    expect_open(path, MC_ERR_FORMAT,
+                "image.png: not a safetensors file (its first 8 bytes are not a plausible header length for a 33-byte "
+                "file");
+    mc_safetensors *f = NULL;
+    mc_error err;
+    assert_int_equal(mc_safetensors_open(&f, path, &err), MC_ERR_FORMAT);
+    assert_null(strstr(err.msg, "header length 7"));
+    assert_null(strstr(err.msg, "exceeds"));
+    static const char text[] = "step,loss\n1,0.5\n2,0.25\n";
+    write_bytes(tmp_path(path, sizeof path, "log.csv"), text, sizeof text - 1);
+    expect_open(path, MC_ERR_FORMAT, "log.csv: not a safetensors file (");
+    /* a plausible length whose header is not JSON */
+    write_st(tmp_path(path, sizeof path, "not_json.bin"), "PK\x03\x04 zip", NULL, 0);
+    expect_open(path, MC_ERR_FORMAT,
+                "not_json.bin: not a safetensors file: header is not a JSON object (it starts with byte 0x50, not '{')");
+}
+
+/* Opens path (a valid file) and expects mc_safetensors_check_finite to answer code with needle. */
+static void expect_finite(const char *path, mc_status code, const char *needle) {
+    mc_safetensors *f = NULL;
+    mc_error err = {MC_OK, ""};
+    assert_int_equal(mc_safetensors_open(&f, path, &err), MC_OK);
+    mc_status st = mc_safetensors_check_finite(f, path, &err);
+    if (st != code || (code != MC_OK && (!strstr(err.msg, path) || !strstr(err.msg, needle))))
+        fail_msg("%s: status %d (expected %d), message \"%s\" (expected to hold \"%s\")", path, st, code, err.msg,
+                 needle);
+    mc_safetensors_close(f);
+}
+
+/* A NaN or an infinity in any floating-point tensor is named, with the file, the tensor and the
+ * element; integer tensors are not looked at; the format itself still opens such files. */
+static void test_non_finite(void **state) {
+    (void)state;
+    char path[512];
+    const float f32[4] = {1.0f, -2.0f, NAN, 4.0f};
+    {
+        /* the I32 tensor holds 0x7fc00000, a NaN's bits, which means nothing for an integer */
+        unsigned char data[24];
+        const uint32_t nan_bits = 0x7fc00000u;
+        memcpy(data, &nan_bits, 4);
+        memcpy(data + 4, &nan_bits, 4);
+        memcpy(data + 8, f32, sizeof f32);
+        write_st(tmp_path(path, sizeof path, "nan_f32.safetensors"),
+                 "{" T("ok", "I32", "[2]", "0", "8") "," T("layer1.weight", "F32", "[2,2]", "8", "24") "}", data,
+                 sizeof data);
+    }
+    expect_finite(path, MC_ERR_FORMAT,
+                  "nan_f32.safetensors: tensor 'layer1.weight': element 2 is NaN: every value of a model must be finite");
+
+    const double f64[3] = {0.5, -INFINITY, 1.0};
+    write_st(tmp_path(path, sizeof path, "inf_f64.safetensors"), "{" T("b", "F64", "[3]", "0", "24") "}", f64, sizeof f64);
+    expect_finite(path, MC_ERR_FORMAT, "tensor 'b': element 1 is -inf");
+
+    const uint16_t f16[2] = {0x3c00, 0x7c00}; /* 1.0, +inf */
+    write_st(tmp_path(path, sizeof path, "inf_f16.safetensors"), "{" T("h", "F16", "[2]", "0", "4") "}", f16, sizeof f16);
+    expect_finite(path, MC_ERR_FORMAT, "tensor 'h': element 1 is +inf");
+
+    const uint16_t bf16[3] = {0x3f80, 0x0000, 0xffc1}; /* 1.0, 0.0, NaN */
+    write_st(tmp_path(path, sizeof path, "nan_bf16.safetensors"), "{" T("g", "BF16", "[3]", "0", "6") "}", bf16, sizeof bf16);
+    expect_finite(path, MC_ERR_FORMAT, "tensor 'g': element 2 is NaN");
+
+    /* the largest finite values pass */
+    const float big[2] = {3.4028235e38f, -3.4028235e38f};
+    const uint16_t h_big[2] = {0x7bff, 0xfbff};
+    {
+        unsigned char data[12];
+        memcpy(data, big, sizeof big);
+        memcpy(data + 8, h_big, sizeof h_big);
+        write_st(tmp_path(path, sizeof path, "finite.safetensors"),
+                 "{" T("a", "F32", "[2]", "0", "8") "," T("h", "F16", "[2]", "8", "12") "}", data, sizeof data);
+    }
+    expect_finite(path, MC_OK, "");
+}
 
 static void test_hostile_header(void **state) {
     (void)state;
@@ -546,7 +631,8 @@ int main(void) {
         cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_foreign_layout),
         cmocka_unit_test(test_hostile_prefix), cmocka_unit_test(test_hostile_header),
         cmocka_unit_test(test_corrupted),      cmocka_unit_test(test_save_errors),
-        cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_null_handles),   cmocka_unit_test(test_not_safetensors),
+        cmocka_unit_test(test_non_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

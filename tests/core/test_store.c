@@ -212,7 +212,25 @@ static void test_migrations(void **state) {
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 9);
     sqlite3_finalize(q);
+    /* a newer core by PRAGMA user_version alone is refused too, before anything is written: the
+     * file keeps every byte and gets no run */
+    assert_int_equal(sqlite3_exec(raw,
+                                  "UPDATE schema_versions SET version = 1 WHERE component = 'core';"
+                                  " PRAGMA user_version = 99; PRAGMA journal_mode = DELETE;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(raw);
+    long n0, n1;
+    char *before = slurp(p, &n0);
+    assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, p));
+    assert_non_null(strstr(e.msg, "'core' is version 99 (PRAGMA user_version), this build knows up to 1: upgrade moesuite"));
+    char *after = slurp(p, &n1);
+    assert_int_equal(n1, n0); /* not even switched back to WAL */
+    assert_memory_equal(after, before, (size_t)n0);
+    free(before);
+    free(after);
     remove_db(p);
 }
 
@@ -263,6 +281,21 @@ static void test_foreign_files(void **state) {
     sqlite3_close(raw);
     assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
     assert_non_null(strstr(e.msg, "application_id 0x00000000"));
+    remove_db(p);
+    /* and so is one without tables but with a user version of its own */
+    assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    orig = slurp(p, &n0);
+    assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, "not a moesuite database (application_id 0x00000000, yet not empty: 0 tables, "
+                                  "indexes or views, user_version 3)"));
+    back = slurp(p, &n);
+    assert_int_equal(n, n0);
+    assert_memory_equal(back, orig, (size_t)n);
+    free(back);
+    free(orig);
     remove_db(p);
 
     /* a folder that does not exist */

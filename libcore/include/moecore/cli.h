@@ -81,8 +81,17 @@ int mc_cli_usage_error(const mc_ctx *ctx, const char *fmt, ...) __attribute__((f
 int mc_cli_int(const mc_ctx *ctx, const char *name, const char *arg, long lo, long hi, long *out);
 int mc_cli_real(const mc_ctx *ctx, const char *name, const char *arg, double lo, double hi, double *out);
 
-/* Prints obj as one compact JSON line on stdout (the --json result format) and releases it. */
+/* Prints obj as one compact JSON line on stdout (the --json result format) and releases it;
+ * prints nothing once stdout's reader has gone (mc_cli_stdout_closed). */
 void mc_cli_print_json(json_t *obj);
+
+/* Whether the reader of stdout has closed it, as `head` does after the lines it wanted. Programs
+ * ignore SIGPIPE (mc_cli_main), so writing to such a stdout fails with EPIPE instead of killing the
+ * process in the middle of a run. Once a failed write shows it, stdout is pointed at /dev/null:
+ * the command goes on to its end and writes nothing more. flush: flush stdout first, to find out
+ * now rather than at the next full buffer. Returns 1 when stdout's reader has gone, else 0 (a
+ * write error of another kind is left as it is). */
+int mc_cli_stdout_closed(int flush);
 
 typedef int (*mc_command_fn)(mc_ctx *ctx, int argc, char **argv);
 

@@ -107,7 +107,8 @@ mc_status mc_model_save(const mc_model *m, const char *path, const mc_st_tensor 
                         const mc_st_meta *extra_meta, int n_meta, mc_error *err);
 
 /* Rebuilds a model from a file written by mc_model_save, checking every tensor's presence, dtype
- * and shape against the architecture. On success *f_out (if not NULL) keeps the open file for
+ * and shape against the architecture, and that every floating-point value in the file is finite
+ * (a NaN or an infinity: MC_ERR_FORMAT naming the file and the tensor). On success *f_out (if not NULL) keeps the open file for
  * reading further metadata; the caller closes it. */
 mc_status mc_model_load(mc_model **out, const char *path, mc_safetensors **f_out, mc_error *err);
 

@@ -63,6 +63,12 @@ const mc_st_tensor *mc_safetensors_find(const mc_safetensors *f, const char *nam
 /* The __metadata__ value for key, or NULL. The string lives as long as f. */
 const char *mc_safetensors_meta(const mc_safetensors *f, const char *key);
 
+/* Checks that every value of every floating-point tensor (F32, F64, F16, BF16) of f is finite, as
+ * the values of a model must be; on the first NaN or infinity returns MC_ERR_FORMAT and err says
+ * "<path>: tensor '<name>': element <i> is NaN|+inf|-inf". The file format itself allows any value:
+ * mc_safetensors_open does not look at them, mc_model_load (model.h) calls this. */
+mc_status mc_safetensors_check_finite(const mc_safetensors *f, const char *path, mc_error *err);
+
 /* Frees f. Accepts NULL. */
 void mc_safetensors_close(mc_safetensors *f);
 

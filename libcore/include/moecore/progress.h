@@ -17,7 +17,9 @@ typedef struct mc_progress mc_progress;
  * Owned by the caller: end it with mc_progress_finish. */
 mc_progress *mc_progress_start(const char *label, int64_t total);
 
-/* Adds n finished items; redraws at most ten times a second. Safe to call from OpenMP threads. */
+/* Adds n finished items; redraws at most ten times a second. Safe to call from OpenMP threads.
+ * Called on the thread that began a run, outside parallel regions, it is also a point where a run
+ * that received SIGTERM or SIGINT ends (run.h), with or without a bar. */
 void mc_progress_add(mc_progress *p, int64_t n);
 
 /* Draws the final state, ends the line and frees p. Accepts NULL. */

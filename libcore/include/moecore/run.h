@@ -1,7 +1,18 @@
 /* run.h: one command invocation over a batch of inputs. It opens the results store, records the
  * run in `runs`, counts inputs done and rejected (each rejection named on stderr and recorded in
  * `input_errors`), and at the end closes the run, writes the Prometheus metrics file when
- * --metrics-dir is given, and turns the outcome into the exit code (0, 1 or 3). */
+ * --metrics-dir is given, and turns the outcome into the exit code (0, 1 or 3).
+ *
+ * SIGTERM and SIGINT: from mc_run_begin to mc_run_end a termination signal only sets a flag. At the
+ * next safe point (mc_run_begin's end, mc_run_input_ok, mc_run_input_rejected, mc_progress_add and
+ * mc_run_end, on the thread that began the run and outside parallel regions) the open transaction
+ * is rolled back, the run is recorded as 'failed' with its counts, the metrics file is written,
+ * and the process ends by the same signal (the shell reports 143 for SIGTERM, 130 for SIGINT). A
+ * second signal before a safe point kills the process at once, leaving the run 'running'.
+ *
+ * A closed stdout (a pipe into `head`): the run goes on to its end and writes nothing more there
+ * (mc_cli_stdout_closed); its status and exit code are those of its inputs, and mc_run_end says on
+ * stderr that the output was cut short. */
 #ifndef MOECORE_RUN_H
 #define MOECORE_RUN_H
 
@@ -25,11 +36,11 @@ mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err);
 mc_store *mc_run_store(mc_run *r);
 const char *mc_run_id(const mc_run *r);
 
-/* One input finished and its transaction committed. */
+/* One input finished and its transaction committed. A safe point (above). */
 void mc_run_input_ok(mc_run *r);
 
 /* One input rejected: rolls back any open transaction, logs "rejected: INPUT: REASON" as an
- * error, records it in input_errors, and counts it. */
+ * error, records it in input_errors, and counts it. A safe point (above). */
 void mc_run_input_rejected(mc_run *r, const char *input, const char *reason);
 
 /* Counts so far. */
