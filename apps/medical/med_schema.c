@@ -7,7 +7,9 @@
 
 #include <jansson.h>
 
+#include "detect/findings_schema.h"
 #include "dicom/nifti_out.h"
+#include "eval/eval_schema.h"
 
 static const char *const med_migrations[] = {
     /* 1: the series found by scan and the volumes written by convert */
@@ -56,7 +58,10 @@ static const char *const med_migrations[] = {
 };
 
 mc_status med_schema_migrate(mc_store *s) {
-    return mc_store_migrate(s, "med", med_migrations, (int)(sizeof med_migrations / sizeof *med_migrations));
+    mc_status st = mc_store_migrate(s, "med", med_migrations, (int)(sizeof med_migrations / sizeof *med_migrations));
+    if (st == MC_OK) st = med_findings_migrate(s);
+    if (st == MC_OK) st = med_eval_migrate(s);
+    return st;
 }
 
 const char *med_id_salt(const char *opt) {

@@ -1,12 +1,15 @@
-/* med_schema.h: moe-medical's tables in the results store (component "med", docs/schema.md) and
- * the writes of the reading stage: one row per series found, one per volume written. */
+/* med_schema.h: moe-medical's tables in the results store (components med, med_find and med_eval,
+ * docs/schema.md) and the writes of the reading stage: one row per series found, one per volume
+ * written. */
 #ifndef MOE_MEDICAL_MED_SCHEMA_H
 #define MOE_MEDICAL_MED_SCHEMA_H
 
 #include "moecore/store.h"
 #include "dicom/series.h"
 
-/* Brings the med_ tables up to date. */
+/* Brings every table of moe-medical up to date: the components med (series and volumes), med_find
+ * (detect/findings_schema.h) and med_eval (eval/eval_schema.h). Every command that opens the
+ * database calls it before anything else, so that all the tables exist whichever commands ran. */
 mc_status med_schema_migrate(mc_store *s);
 
 /* The salt of patient pseudonyms: opt when not NULL, else $MOESUITE_ID_SALT, else NULL. */

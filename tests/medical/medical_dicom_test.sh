@@ -46,6 +46,9 @@ check "pydicom reads the phantom files ($(tail -1 pyd.out))" "grep -q 'pydicom r
 check "scan: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
 check "scan: one line per series" "[ \$(grep -c '	CT	64x64x24	' scan.out) = 3 ]"
 check "med_series rows" "[ \"\$(sql m.db 'select count(*) from med_series where usable = 1 and n_slices = 24')\" = 3 ]"
+# every table of moe-medical exists after any one command, empty where its command never ran
+check "scan --store alone creates the tables of eval and detect" "[ \"\$(sql m.db \"select count(*) from sqlite_master where type = 'table' and name in ('med_series', 'med_volumes', 'med_froc_evals', 'med_findings')\")\" = 4 ] && [ \"\$(sql m.db 'select (select count(*) from med_froc_evals) + (select count(*) from med_findings)')\" = 0 ]"
+check "scan --store alone: every component of moe-medical recorded" "[ \"\$(sql m.db \"select group_concat(component) from (select component from schema_versions where component like 'med%' order by component)\")\" = med,med_eval,med_find ]"
 first=$(ls -d ph/study_001/*/ | head -1)
 "$python" - "$first" m.db <<'EOF' >privacy.out 2>&1
 import glob, hashlib, sqlite3, sys

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "detector.h"
 #include "findings_schema.h"
+#include "med_schema.h"
 #include "risk/fusion.h"
 #include "moecore/log.h"
 #include "moecore/model_io.h"
@@ -388,7 +389,7 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = o.store ? med_findings_migrate(mc_run_store(run)) : MC_OK;
+    mc_status failure = med_schema_migrate(mc_run_store(run));
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
     if (failure == MC_OK && (failure = env_open(&env, &o, &err)) != MC_OK) mc_log_error("%s", err.msg);
     if (failure == MC_OK &&

@@ -162,7 +162,7 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
         med_collection_free(&c);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = o.store ? med_schema_migrate(mc_run_store(run)) : MC_OK;
+    mc_status failure = med_schema_migrate(mc_run_store(run));
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
     if (failure == MC_OK && !to_file && mkdir(o.output, 0777) != 0 && errno != EEXIST) {
         mc_log_error("%s: cannot create the folder: %s", o.output, strerror(errno));
