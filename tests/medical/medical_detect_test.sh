@@ -30,6 +30,7 @@ train)
         --truth fus/truth.csv >out 2>err
     rc=$?
     check "train: exit 0 ($(tail -c 300 err))" "[ $rc = 0 ]"
+    check "train: the log numbers epochs from 1" "grep -q 'epoch 1: training loss' err && ! grep -q 'epoch 0' err"
     "$python" - m.safetensors fus out tr/nodules.csv >meta.txt 2>&1 <<'PY'
 import json, struct, sys
 raw = open(sys.argv[1], "rb").read()
@@ -41,6 +42,8 @@ printed = json.loads(open(sys.argv[3]).read())
 assert d["seed"] == 5 and d["epochs"] == 1 and d["epochs_run"] == 1 and d["series"] == 2 and d["val_series"] == 1, d
 assert d["train_pos"] > 0 and d["train_neg"] > 0 and d["patch"] == 24, d
 assert printed["series"] == 2 and printed["epochs_run"] == 1, printed
+# epochs count from 1 everywhere, as the log's "epoch 1: ..." line: the one epoch run is the best
+assert d["best_epoch"] == 1 and printed["best_epoch"] == 1, (d["best_epoch"], printed["best_epoch"])
 # two input channels (1 mm, 2 mm), five outputs (logit, log-diameter, three types); every nodule typed
 assert d["channels"] == 2 and d["heads"] == 5, d
 assert header["0.conv.weight"]["shape"][1] == 2 and json.loads(meta["moesuite.arch"])["layers"][-1]["out"] == 5
