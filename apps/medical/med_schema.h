@@ -15,6 +15,15 @@ mc_status med_schema_migrate(mc_store *s);
 /* The salt of patient pseudonyms: opt when not NULL, else $MOESUITE_ID_SALT, else NULL. */
 const char *med_id_salt(const char *opt);
 
+/* Whether storing series s with salt leaves a Patient ID out unsaid: s has a Patient ID, salt is
+ * NULL, and (when known_ok) med_series does not already hold s without a pseudonym, which the
+ * command that stored it said. known_ok is 0 for scan, which says it every time, and 1 for convert,
+ * which after a scan of the same series has nothing new to say. */
+int med_id_left_out(mc_store *st, const med_series *s, const char *salt, int known_ok);
+
+/* Warns, once per process, that patient IDs are not stored and how to store their pseudonyms. */
+void med_warn_id_left_out(void);
+
 /* The pseudonym of a patient ID: SHA-1 of salt, a NUL byte and the ID, as 40 hex digits. Empty
  * (no pseudonym) when salt or id is NULL or empty. */
 void med_patient_hash(const char *salt, const char *id, char out[41]);

@@ -79,6 +79,7 @@ static int convert_one(const mc_ctx *ctx, const convert_opts *o, mc_run *run, co
     if (resampled) mc_log_warn("%s: %s", s->series_uid, s->problems[s->n_problems - 1]);
     int rc = 0;
     mc_store *st = mc_run_store(run);
+    if (o->store && med_id_left_out(st, s, salt, 1)) med_warn_id_left_out();
     if (o->store && (mc_store_begin(st) != MC_OK || med_store_series(st, mc_run_id(run), s, salt) != MC_OK ||
                      med_store_volume(st, mc_run_id(run), s, v, path, resampled) != MC_OK)) {
         snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
@@ -123,7 +124,6 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
     }
     int to_file = ends_with(o.output, ".nii") || ends_with(o.output, ".nii.gz");
     const char *salt = med_id_salt(o.salt);
-    if (o.store && !salt) mc_log_warn("no --id-salt or MOESUITE_ID_SALT: patient IDs are not stored");
 
     mc_error err;
     med_collection c;
