@@ -197,6 +197,24 @@ PY
     "$med" --db b.db detect >out 2>err
     rc=$?
     check "no folder: usage error" "[ $rc = 2 ]"
+    # a Series UID that is a path: the pictures stay in their folder
+    "$python" - good hostile <<'PY' || exit 1
+import glob, os, sys
+import pydicom
+from pydicom import config
+config.settings.writing_validation_mode = config.settings.reading_validation_mode = config.IGNORE
+os.makedirs(sys.argv[2])
+for i, p in enumerate(sorted(glob.glob(sys.argv[1] + "/study_*/*/*.dcm"))):
+    d = pydicom.dcmread(p); d.SeriesInstanceUID = "../../x"; d.save_as(os.path.join(sys.argv[2], "f%03d.dcm" % i))
+PY
+    mkdir -p pics/a && touch stamp && sleep 1
+    "$med" --db h.db detect -m "$model" hostile --threshold 0 --max-findings 3 --images pics/a/img --store >out 2>err
+    rc=$?
+    outside=$(find . -newer stamp -type f | grep -v '^./pics/a/img/\|^./h\.db\|^./out$\|^./err$')
+    check "UID '../../x': detected ($(tail -c 300 err))" "[ $rc = 0 ]"
+    check "UID '../../x': nothing written outside the pictures' folder ($(echo $outside | head -c 200))" "[ -z \"\$outside\" ]"
+    check "UID '../../x': three findings and the montage, plain names ($(ls -A pics/a/img | tr '\n' ' '))" \
+        "[ \$(ls -A pics/a/img | grep -Ec '^[A-Za-z0-9_-][A-Za-z0-9._-]*(_[123])?\.png$') = 4 ] && [ \$(ls -A pics/a/img | wc -l) = 4 ]"
     ;;
 esac
 echo "medical_detect_test $mode: $passed passed, $failed failed"

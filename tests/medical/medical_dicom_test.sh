@@ -248,5 +248,30 @@ check "nothing stored for rejected series" "[ \"\$(sql b.db \"select count(*) fr
 "$med" --db b.db convert --gaps resample -o resampled --in bad "$(uid missing)" >res.out 2>err
 check "--gaps resample: the missing slice is interpolated ($(head -c 200 err))" "[ $? = 0 ] && grep -q 'x16	.*resampled' res.out"
 
+# ---- a Series UID that is a path: the files written stay in their folder ------------------------------
+"$python" - src hostile/in <<'EOF' >mkhostile.out 2>&1
+import glob, os, sys
+import pydicom
+from pydicom import config
+config.settings.writing_validation_mode = config.settings.reading_validation_mode = config.IGNORE
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+for i, f in enumerate(sorted(glob.glob(os.path.join(src, "study_*", "*", "*.dcm")))):
+    d = pydicom.dcmread(f)
+    d.SeriesInstanceUID = "../../x"
+    d.save_as(os.path.join(out, "f%03d.dcm" % i))
+print("written", i + 1)
+EOF
+check "hostile series written ($(tail -1 mkhostile.out))" "grep -q 'written 16' mkhostile.out"
+outside() { find . -newer hostile/stamp -type f | grep -v "^./hostile/out/$1/\|^./h\.db\|^./hostile\.out$\|^./err$"; }
+mkdir -p hostile/out && touch hostile/stamp && sleep 1
+"$med" --db h.db convert --store -o hostile/out/nii hostile/in >hostile.out 2>err
+check "UID '../../x': converted ($(head -c 300 err))" "[ \$? = 0 ] && grep -q '^\.\./\.\./x	' hostile.out"
+check "UID '../../x': nothing written outside the output folder ($(outside nii | head -3 | tr '\n' ' '))" "[ -z \"\$(outside nii)\" ]"
+check "UID '../../x': one volume in the folder, a plain name ($(ls -A hostile/out/nii | tr '\n' ' '))" \
+    "[ \$(ls -A hostile/out/nii | wc -l) = 1 ] && ls hostile/out/nii | grep -Eq '^[A-Za-z0-9_-][A-Za-z0-9._-]*\.nii\.gz$'"
+check "UID '../../x': the stored path is the file written" \
+    "[ -s \"\$(sql h.db 'select path from med_volumes')\" ] && sql h.db 'select path from med_volumes' | grep -q '^hostile/out/nii/[^/]*$'"
+
 echo "medical_dicom_test: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "med_schema.h"
 #include "moecore/log.h"
+#include "moecore/safe_name.h"
 #include "moecore/run.h"
 #include "nifti_out.h"
 #include "series.h"
@@ -182,9 +183,10 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
     }
     if (failure == MC_OK && n_todo == 0 && !o.in) mc_log_warn("no CT series found");
     for (int i = 0; i < n_todo && failure == MC_OK; i++) {
-        char path[4200], reason[4800];
+        char path[4200], reason[4800], name[128];
+        mc_safe_name(name, sizeof name, todo[i]->series_uid); /* the UID is read from the files */
         if (to_file) snprintf(path, sizeof path, "%s", o.output);
-        else snprintf(path, sizeof path, "%s/%s.nii.gz", o.output, todo[i]->series_uid);
+        else snprintf(path, sizeof path, "%s/%s.nii.gz", o.output, name);
         if (convert_one(ctx, &o, run, salt, todo[i], path, reason, sizeof reason) == 0) mc_run_input_ok(run);
         else mc_run_input_rejected(run, todo[i]->series_uid, reason);
     }
