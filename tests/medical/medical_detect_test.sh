@@ -197,6 +197,15 @@ PY
     "$med" --db b.db detect >out 2>err
     rc=$?
     check "no folder: usage error" "[ $rc = 2 ]"
+    printf 'seriesuid,patient_id,age\n1.2.3,PX778899,60\n1.2.3,PX112233,70\n' >dupclin.csv
+    "$med" --db b.db detect -m "$model" good --clinical dupclin.csv >out 2>err
+    rc=$?
+    check "clinical table naming a series twice: exit 1, file and lines named" "[ $rc = 1 ] && grep -q 'dupclin.csv: line 3: the same seriesuid as line 2' err"
+    printf 'patient_id,age\nPX778899,60\nPX112233,70\nPX778899,61\n' >dupclin.csv
+    "$med" --db b.db detect -m "$model" good --clinical dupclin.csv >out 2>err
+    rc=$?
+    check "clinical table naming a patient twice: exit 1, file and lines named, the ID not repeated ($(tail -c 200 err))" \
+        "[ $rc = 1 ] && grep -q 'dupclin.csv: line 4: the same patient_id as line 2' err && ! grep -q PX778899 err out"
     # a Series UID that is a path: the pictures stay in their folder
     "$python" - good hostile <<'PY' || exit 1
 import glob, os, sys
