@@ -7,7 +7,10 @@
 
 #include <jansson.h>
 
+#include "detect/findings_schema.h"
 #include "dicom/nifti_out.h"
+#include "eval/eval_schema.h"
+#include "moecore/log.h"
 
 static const char *const med_migrations[] = {
     /* 1: the series found by scan and the volumes written by convert */
@@ -56,13 +59,36 @@ static const char *const med_migrations[] = {
 };
 
 mc_status med_schema_migrate(mc_store *s) {
-    return mc_store_migrate(s, "med", med_migrations, (int)(sizeof med_migrations / sizeof *med_migrations));
+    mc_status st = mc_store_migrate(s, "med", med_migrations, (int)(sizeof med_migrations / sizeof *med_migrations));
+    if (st == MC_OK) st = med_findings_migrate(s);
+    if (st == MC_OK) st = med_eval_migrate(s);
+    return st;
 }
 
 const char *med_id_salt(const char *opt) {
     if (opt && opt[0]) return opt;
     const char *env = getenv("MOESUITE_ID_SALT");
     return env && env[0] ? env : NULL;
+}
+
+int med_id_left_out(mc_store *st, const med_series *s, const char *salt, int known_ok) {
+    if (salt || !s->patient_id[0]) return 0;
+    if (!known_ok) return 1;
+    sqlite3_stmt *q;
+    if (mc_store_stmt(st, "SELECT 1 FROM med_series WHERE series_uid = ?1 AND patient_hash IS NULL", &q) != MC_OK)
+        return 1;
+    sqlite3_bind_text(q, 1, s->series_uid, -1, SQLITE_STATIC);
+    int known = sqlite3_step(q) == SQLITE_ROW;
+    sqlite3_reset(q);
+    return !known;
+}
+
+void med_warn_id_left_out(void) {
+    static int warned;
+    if (warned) return;
+    warned = 1;
+    mc_log_warn("patient IDs are not stored: set MOESUITE_ID_SALT (a secret, the same every night) or --id-salt to "
+                "store patient pseudonyms");
 }
 
 void med_patient_hash(const char *salt, const char *id, char out[41]) {

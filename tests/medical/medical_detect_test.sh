@@ -30,6 +30,7 @@ train)
         --truth fus/truth.csv >out 2>err
     rc=$?
     check "train: exit 0 ($(tail -c 300 err))" "[ $rc = 0 ]"
+    check "train: the log numbers epochs from 1" "grep -q 'epoch 1: training loss' err && ! grep -q 'epoch 0' err"
     "$python" - m.safetensors fus out tr/nodules.csv >meta.txt 2>&1 <<'PY'
 import json, struct, sys
 raw = open(sys.argv[1], "rb").read()
@@ -41,6 +42,8 @@ printed = json.loads(open(sys.argv[3]).read())
 assert d["seed"] == 5 and d["epochs"] == 1 and d["epochs_run"] == 1 and d["series"] == 2 and d["val_series"] == 1, d
 assert d["train_pos"] > 0 and d["train_neg"] > 0 and d["patch"] == 24, d
 assert printed["series"] == 2 and printed["epochs_run"] == 1, printed
+# epochs count from 1 everywhere, as the log's "epoch 1: ..." line: the one epoch run is the best
+assert d["best_epoch"] == 1 and printed["best_epoch"] == 1, (d["best_epoch"], printed["best_epoch"])
 # two input channels (1 mm, 2 mm), five outputs (logit, log-diameter, three types); every nodule typed
 assert d["channels"] == 2 and d["heads"] == 5, d
 assert header["0.conv.weight"]["shape"][1] == 2 and json.loads(meta["moesuite.arch"])["layers"][-1]["out"] == 5
@@ -194,6 +197,33 @@ PY
     "$med" --db b.db detect >out 2>err
     rc=$?
     check "no folder: usage error" "[ $rc = 2 ]"
+    printf 'seriesuid,patient_id,age\n1.2.3,PX778899,60\n1.2.3,PX112233,70\n' >dupclin.csv
+    "$med" --db b.db detect -m "$model" good --clinical dupclin.csv >out 2>err
+    rc=$?
+    check "clinical table naming a series twice: exit 1, file and lines named" "[ $rc = 1 ] && grep -q 'dupclin.csv: line 3: the same seriesuid as line 2' err"
+    printf 'patient_id,age\nPX778899,60\nPX112233,70\nPX778899,61\n' >dupclin.csv
+    "$med" --db b.db detect -m "$model" good --clinical dupclin.csv >out 2>err
+    rc=$?
+    check "clinical table naming a patient twice: exit 1, file and lines named, the ID not repeated ($(tail -c 200 err))" \
+        "[ $rc = 1 ] && grep -q 'dupclin.csv: line 4: the same patient_id as line 2' err && ! grep -q PX778899 err out"
+    # a Series UID that is a path: the pictures stay in their folder
+    "$python" - good hostile <<'PY' || exit 1
+import glob, os, sys
+import pydicom
+from pydicom import config
+config.settings.writing_validation_mode = config.settings.reading_validation_mode = config.IGNORE
+os.makedirs(sys.argv[2])
+for i, p in enumerate(sorted(glob.glob(sys.argv[1] + "/study_*/*/*.dcm"))):
+    d = pydicom.dcmread(p); d.SeriesInstanceUID = "../../x"; d.save_as(os.path.join(sys.argv[2], "f%03d.dcm" % i))
+PY
+    mkdir -p pics/a && touch stamp && sleep 1
+    "$med" --db h.db detect -m "$model" hostile --threshold 0 --max-findings 3 --images pics/a/img --store >out 2>err
+    rc=$?
+    outside=$(find . -newer stamp -type f | grep -v '^./pics/a/img/\|^./h\.db\|^./out$\|^./err$')
+    check "UID '../../x': detected ($(tail -c 300 err))" "[ $rc = 0 ]"
+    check "UID '../../x': nothing written outside the pictures' folder ($(echo $outside | head -c 200))" "[ -z \"\$outside\" ]"
+    check "UID '../../x': three findings and the montage, plain names ($(ls -A pics/a/img | tr '\n' ' '))" \
+        "[ \$(ls -A pics/a/img | grep -Ec '^[A-Za-z0-9_-][A-Za-z0-9._-]*(_[123])?\.png$') = 4 ] && [ \$(ls -A pics/a/img | wc -l) = 4 ]"
     ;;
 esac
 echo "medical_detect_test $mode: $passed passed, $failed failed"

@@ -46,6 +46,10 @@ check "pydicom reads the phantom files ($(tail -1 pyd.out))" "grep -q 'pydicom r
 check "scan: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
 check "scan: one line per series" "[ \$(grep -c '	CT	64x64x24	' scan.out) = 3 ]"
 check "med_series rows" "[ \"\$(sql m.db 'select count(*) from med_series where usable = 1 and n_slices = 24')\" = 3 ]"
+check "scan with a salt: no warning about patient IDs" "! grep -q 'patient IDs' err"
+# every table of moe-medical exists after any one command, empty where its command never ran
+check "scan --store alone creates the tables of eval and detect" "[ \"\$(sql m.db \"select count(*) from sqlite_master where type = 'table' and name in ('med_series', 'med_volumes', 'med_froc_evals', 'med_findings')\")\" = 4 ] && [ \"\$(sql m.db 'select (select count(*) from med_froc_evals) + (select count(*) from med_findings)')\" = 0 ]"
+check "scan --store alone: every component of moe-medical recorded" "[ \"\$(sql m.db \"select group_concat(component) from (select component from schema_versions where component like 'med%' order by component)\")\" = med,med_eval,med_find ]"
 first=$(ls -d ph/study_001/*/ | head -1)
 "$python" - "$first" m.db <<'EOF' >privacy.out 2>&1
 import glob, hashlib, sqlite3, sys
@@ -65,6 +69,14 @@ check "no birth date in the database" "grep -q '^birth date absent' privacy.out"
 check "no plain patient ID in the database" "grep -q '^patient id absent' privacy.out"
 MOESUITE_ID_SALT= "$med" --db nosalt.db scan --store ph >/dev/null 2>err
 check "without a salt: warned, and no patient hash stored" "grep -q 'patient IDs are not stored' err && [ \"\$(sql nosalt.db 'select count(*) from med_series where patient_hash is null')\" = 3 ]"
+check "without a salt: one warning for three series, saying what to do ($(head -c 300 err))" "[ \$(grep -c 'patient IDs' err) = 1 ] && grep -q 'set MOESUITE_ID_SALT (a secret, the same every night)' err"
+# as the nightly run does: convert after scan has nothing new to say about those series
+MOESUITE_ID_SALT= "$med" --db nosalt.db convert --store -o nosalt_nii ph >/dev/null 2>err
+check "without a salt: convert after scan does not warn again ($(head -c 300 err))" "[ \$? = 0 ] && ! grep -q 'patient IDs' err"
+MOESUITE_ID_SALT= "$med" --db nosalt2.db convert --store -o nosalt_nii ph >/dev/null 2>err
+check "without a salt: convert alone warns once" "[ \$(grep -c 'patient IDs are not stored' err) = 1 ]"
+MOESUITE_ID_SALT= "$med" --db nosalt3.db scan ph >/dev/null 2>err
+check "without a salt or --store: no warning" "! grep -q 'patient IDs' err"
 "$med" --db m.db scan --store ph >/dev/null 2>&1
 check "re-run: no new rows" "[ \"\$(sql m.db 'select count(*) from med_series')\" = 3 ]"
 check "two scan runs recorded" "[ \"\$(sql m.db \"select count(*) from runs where command = 'scan' and status = 'ok'\")\" = 2 ]"
@@ -235,6 +247,31 @@ check "MONOCHROME1 leaves the HU as they are ($(cat mono1.out))" "grep -q 'same 
 check "nothing stored for rejected series" "[ \"\$(sql b.db \"select count(*) from med_volumes where series_uid = '$(uid truncated)'\")\" = 0 ]"
 "$med" --db b.db convert --gaps resample -o resampled --in bad "$(uid missing)" >res.out 2>err
 check "--gaps resample: the missing slice is interpolated ($(head -c 200 err))" "[ $? = 0 ] && grep -q 'x16	.*resampled' res.out"
+
+# ---- a Series UID that is a path: the files written stay in their folder ------------------------------
+"$python" - src hostile/in <<'EOF' >mkhostile.out 2>&1
+import glob, os, sys
+import pydicom
+from pydicom import config
+config.settings.writing_validation_mode = config.settings.reading_validation_mode = config.IGNORE
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out)
+for i, f in enumerate(sorted(glob.glob(os.path.join(src, "study_*", "*", "*.dcm")))):
+    d = pydicom.dcmread(f)
+    d.SeriesInstanceUID = "../../x"
+    d.save_as(os.path.join(out, "f%03d.dcm" % i))
+print("written", i + 1)
+EOF
+check "hostile series written ($(tail -1 mkhostile.out))" "grep -q 'written 16' mkhostile.out"
+outside() { find . -newer hostile/stamp -type f | grep -v "^./hostile/out/$1/\|^./h\.db\|^./hostile\.out$\|^./err$"; }
+mkdir -p hostile/out && touch hostile/stamp && sleep 1
+"$med" --db h.db convert --store -o hostile/out/nii hostile/in >hostile.out 2>err
+check "UID '../../x': converted ($(head -c 300 err))" "[ \$? = 0 ] && grep -q '^\.\./\.\./x	' hostile.out"
+check "UID '../../x': nothing written outside the output folder ($(outside nii | head -3 | tr '\n' ' '))" "[ -z \"\$(outside nii)\" ]"
+check "UID '../../x': one volume in the folder, a plain name ($(ls -A hostile/out/nii | tr '\n' ' '))" \
+    "[ \$(ls -A hostile/out/nii | wc -l) = 1 ] && ls hostile/out/nii | grep -Eq '^[A-Za-z0-9_-][A-Za-z0-9._-]*\.nii\.gz$'"
+check "UID '../../x': the stored path is the file written" \
+    "[ -s \"\$(sql h.db 'select path from med_volumes')\" ] && sql h.db 'select path from med_volumes' | grep -q '^hostile/out/nii/[^/]*$'"
 
 echo "medical_dicom_test: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -160,7 +160,8 @@ static void test_csv(void **state) {
         {"patient_id,note\n,hello\n", "line 2: empty patient_id"},
         {"patient_id,note\nP1,\"unterminated\n", "line 2: unterminated quoted field"},
         {"", "empty file (expected a header)"},
-        {"patient_id,age\nP1,60\nP2,61\nP1,62\n", "line 4: P1 already on line 2"},
+        {"patient_id,age\nP1,60\nP2,61\nP1,62\n", "line 4: the same patient_id as line 2"},
+        {"seriesuid,age\n1.2.3,60\n1.2.3,62\n", "line 3: the same seriesuid as line 2"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = write_csv(bad[i].text);

@@ -18,10 +18,12 @@
 #include "commands.h"
 #include "detector.h"
 #include "findings_schema.h"
+#include "med_schema.h"
 #include "risk/fusion.h"
 #include "moecore/log.h"
 #include "moecore/model_io.h"
 #include "moecore/run.h"
+#include "moecore/safe_name.h"
 #include "resample.h"
 
 #define DEFAULT_MODEL "data/samples/medical/detector.safetensors"
@@ -154,7 +156,8 @@ static mc_status write_png(cairo_surface_t *s, const char *path, mc_error *err) 
  * montage of 64 mm crops around every finding (a blank tile with the series UID when none). */
 static mc_status write_images(const char *dir, const char *uid, const med_volume *v, const med_finding *f, int n,
                               mc_error *err) {
-    char path[4600], label[64];
+    char path[4600], label[64], name[128];
+    mc_safe_name(name, sizeof name, uid); /* the UID is read from the files */
     mc_status st = MC_OK;
     for (int a = 0; a < n && st == MC_OK; a++) {
         const double zoom = 2;
@@ -165,7 +168,7 @@ static mc_status write_images(const char *dir, const char *uid, const med_volume
         draw_circle(cr, 0, 0, v->nx * zoom, v->ny * zoom, (f[a].i + 0.5) * zoom, (f[a].j + 0.5) * zoom,
                     fmax(f[a].diameter_mm / 2 + 2, 4) * zoom, label);
         cairo_destroy(cr);
-        snprintf(path, sizeof path, "%s/%s_%d.png", dir, uid, f[a].index);
+        snprintf(path, sizeof path, "%s/%s_%d.png", dir, name, f[a].index);
         st = write_png(s, path, err);
         cairo_surface_destroy(s);
     }
@@ -194,7 +197,7 @@ static mc_status write_images(const char *dir, const char *uid, const med_volume
     cairo_move_to(cr, 4, 14);
     cairo_show_text(cr, path);
     cairo_destroy(cr);
-    snprintf(path, sizeof path, "%s/%s.png", dir, uid);
+    snprintf(path, sizeof path, "%s/%s.png", dir, name);
     st = write_png(s, path, err);
     cairo_surface_destroy(s);
     return st;
@@ -388,7 +391,7 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = o.store ? med_findings_migrate(mc_run_store(run)) : MC_OK;
+    mc_status failure = med_schema_migrate(mc_run_store(run));
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
     if (failure == MC_OK && (failure = env_open(&env, &o, &err)) != MC_OK) mc_log_error("%s", err.msg);
     if (failure == MC_OK &&

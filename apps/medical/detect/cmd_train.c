@@ -14,6 +14,7 @@
 #include "risk/fusion.h"
 #include "risk/brock.h"
 #include "eval/luna_csv.h"
+#include "med_schema.h"
 #include "moecore/log.h"
 #include "moecore/run.h"
 #include "nodule_train.h"
@@ -199,7 +200,8 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         med_marks_free(&ann);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = MC_OK;
+    mc_status failure = med_schema_migrate(mc_run_store(run));
+    if (failure != MC_OK) failure = mc_error_set(&err, failure, "%s", mc_store_error(mc_run_store(run))->msg);
     mc_rng *rng = mc_rng_create(ctx->seed);
     med_patch_set all = {0}, tr = {0}, va = {0};
     int *val_of = calloc((size_t)c.n_series + 1, sizeof *val_of), *order = calloc((size_t)c.n_series + 1, sizeof *order);
@@ -209,6 +211,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         failure = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if (failure != MC_OK) goto done;
     med_candidate_opts co;
     med_candidate_opts_default(&co);
     for (int i = 0; i < c.n_files; i++)

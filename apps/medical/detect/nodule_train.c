@@ -256,7 +256,7 @@ mc_status med_detector_train(const med_patch_set *train, const med_patch_set *va
     vm->auc = vm->diameter_mae_mm = vm->type_accuracy = NAN;
     memset(res, 0, sizeof *res);
     res->resumed_from = -1;
-    res->best_epoch = -1;
+    res->best_epoch = 0;
     res->best_val = INFINITY;
     if (train->n_pos == 0 || train->n_neg == 0)
         return mc_error_set(err, MC_ERR_ARG, "the training studies give %d nodule and %d other patches: both are needed",
@@ -331,7 +331,7 @@ mc_status med_detector_train(const med_patch_set *train, const med_patch_set *va
                     (double)lr);
         if (vl < res->best_val) {
             res->best_val = vl;
-            res->best_epoch = epoch;
+            res->best_epoch = epoch + 1;
             bad_epochs = 0;
             if (best) mc_model_copy(best, m);
         } else if (has_val && ++bad_epochs >= patience) {
@@ -339,7 +339,7 @@ mc_status med_detector_train(const med_patch_set *train, const med_patch_set *va
             break;
         }
     }
-    if (best && res->best_epoch >= 0) mc_model_copy(m, best);
+    if (best && res->best_epoch > 0) mc_model_copy(m, best);
     if (has_val) st = med_patch_metrics_of(m, val, vm, err);
 done:
     if (st == MC_OK) *out = m;

@@ -62,7 +62,8 @@ double med_detector_loss(const float *out, const float *y, int b, float pos_weig
 /* Trains a new detector on train (early stopping on the validation loss when val has both classes):
  * AdamW, 5% warmup then cosine from 2e-3 to 1e-5, weight decay 0.01 on weights, gradient clipping at
  * 1, batch 32, the multi-task loss above. *out owned by the caller; *val the validation metrics
- * (all NAN without validation). */
+ * (all NAN without validation). Epochs count from 1, as the log does: res->best_epoch is the epoch
+ * whose parameters *out holds (0 when none), res->train_loss[e - 1] the training loss of epoch e. */
 mc_status med_detector_train(const med_patch_set *train, const med_patch_set *val, int epochs, uint64_t seed,
                              mc_model **out, mc_train_result *res, med_patch_metrics *val_metrics, mc_error *err);
 

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "med_schema.h"
 #include "moecore/log.h"
+#include "moecore/safe_name.h"
 #include "moecore/run.h"
 #include "nifti_out.h"
 #include "series.h"
@@ -79,6 +80,7 @@ static int convert_one(const mc_ctx *ctx, const convert_opts *o, mc_run *run, co
     if (resampled) mc_log_warn("%s: %s", s->series_uid, s->problems[s->n_problems - 1]);
     int rc = 0;
     mc_store *st = mc_run_store(run);
+    if (o->store && med_id_left_out(st, s, salt, 1)) med_warn_id_left_out();
     if (o->store && (mc_store_begin(st) != MC_OK || med_store_series(st, mc_run_id(run), s, salt) != MC_OK ||
                      med_store_volume(st, mc_run_id(run), s, v, path, resampled) != MC_OK)) {
         snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
@@ -123,7 +125,6 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
     }
     int to_file = ends_with(o.output, ".nii") || ends_with(o.output, ".nii.gz");
     const char *salt = med_id_salt(o.salt);
-    if (o.store && !salt) mc_log_warn("no --id-salt or MOESUITE_ID_SALT: patient IDs are not stored");
 
     mc_error err;
     med_collection c;
@@ -162,7 +163,7 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
         med_collection_free(&c);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = o.store ? med_schema_migrate(mc_run_store(run)) : MC_OK;
+    mc_status failure = med_schema_migrate(mc_run_store(run));
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
     if (failure == MC_OK && !to_file && mkdir(o.output, 0777) != 0 && errno != EEXIST) {
         mc_log_error("%s: cannot create the folder: %s", o.output, strerror(errno));
@@ -182,9 +183,10 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
     }
     if (failure == MC_OK && n_todo == 0 && !o.in) mc_log_warn("no CT series found");
     for (int i = 0; i < n_todo && failure == MC_OK; i++) {
-        char path[4200], reason[4800];
+        char path[4200], reason[4800], name[128];
+        mc_safe_name(name, sizeof name, todo[i]->series_uid); /* the UID is read from the files */
         if (to_file) snprintf(path, sizeof path, "%s", o.output);
-        else snprintf(path, sizeof path, "%s/%s.nii.gz", o.output, todo[i]->series_uid);
+        else snprintf(path, sizeof path, "%s/%s.nii.gz", o.output, name);
         if (convert_one(ctx, &o, run, salt, todo[i], path, reason, sizeof reason) == 0) mc_run_input_ok(run);
         else mc_run_input_rejected(run, todo[i]->series_uid, reason);
     }

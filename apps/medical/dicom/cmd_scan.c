@@ -89,7 +89,6 @@ int med_cmd_scan(mc_ctx *ctx, int argc, char **argv) {
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
     const char *salt = med_id_salt(o.salt);
-    if (o.store && !salt) mc_log_warn("no --id-salt or MOESUITE_ID_SALT: patient IDs are not stored");
     mc_error err;
     med_collection c;
     if (med_collection_scan(&c, (const char *const *)(argv + first), argc - first, &o.series, &err) != MC_OK) {
@@ -103,7 +102,7 @@ int med_cmd_scan(mc_ctx *ctx, int argc, char **argv) {
         return MC_EXIT_FAILURE;
     }
     mc_store *st = mc_run_store(run);
-    mc_status failure = o.store ? med_schema_migrate(st) : MC_OK;
+    mc_status failure = med_schema_migrate(st);
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(st)->msg);
     mc_log_debug("%d DICOM files, %d other files, %d series", c.n_files, c.n_other, c.n_series);
     for (int i = 0; i < c.n_files && failure == MC_OK; i++)
@@ -111,6 +110,7 @@ int med_cmd_scan(mc_ctx *ctx, int argc, char **argv) {
             mc_run_input_rejected(run, c.files[i].path, "a DICOM file that cannot be parsed: truncated or corrupt");
     for (int i = 0; i < c.n_series && failure == MC_OK; i++) {
         const med_series *s = &c.series[i];
+        if (o.store && med_id_left_out(st, s, salt, 0)) med_warn_id_left_out();
         if (o.store && (mc_store_begin(st) != MC_OK || med_store_series(st, mc_run_id(run), s, salt) != MC_OK ||
                         mc_store_commit(st) != MC_OK)) {
             char reason[600];

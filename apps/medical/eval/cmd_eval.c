@@ -11,39 +11,10 @@
 #include "commands.h"
 #include "froc.h"
 #include "luna_csv.h"
+#include "med_schema.h"
 #include "moecore/log.h"
 #include "moecore/plot.h"
 #include "moecore/run.h"
-
-/* The component med_eval: evaluations, keyed by the content of their inputs and options. */
-static const char *const eval_migrations[] = {
-    "CREATE TABLE med_froc_evals ("
-    " eval_key TEXT PRIMARY KEY,"
-    " annotations TEXT NOT NULL,"
-    " predictions TEXT NOT NULL,"
-    " excluded TEXT,"
-    " scan_list TEXT,"
-    " scans INTEGER NOT NULL,"
-    " nodules INTEGER NOT NULL,"
-    " detected INTEGER NOT NULL,"
-    " marks INTEGER NOT NULL,"
-    " false_positives INTEGER NOT NULL,"
-    " ignored INTEGER NOT NULL,"
-    " sens_fp_0125 REAL NOT NULL,"
-    " sens_fp_025 REAL NOT NULL,"
-    " sens_fp_05 REAL NOT NULL,"
-    " sens_fp_1 REAL NOT NULL,"
-    " sens_fp_2 REAL NOT NULL,"
-    " sens_fp_4 REAL NOT NULL,"
-    " sens_fp_8 REAL NOT NULL,"
-    " cpm REAL NOT NULL,"
-    " bootstrap INTEGER NOT NULL,"
-    " cpm_lo REAL,"
-    " cpm_hi REAL,"
-    " result TEXT NOT NULL,"
-    " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;"
-    "CREATE INDEX med_froc_evals_run ON med_froc_evals(run_id);",
-};
 
 typedef struct eval_opts {
     const char *annotations, *predictions, *excluded, *scans, *plot;
@@ -360,8 +331,7 @@ int med_cmd_eval(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = mc_store_migrate(mc_run_store(run), "med_eval", eval_migrations,
-                                         (int)(sizeof eval_migrations / sizeof eval_migrations[0]));
+    mc_status failure = med_schema_migrate(mc_run_store(run));
     if (failure != MC_OK) {
         mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
         return mc_run_end(run, failure);

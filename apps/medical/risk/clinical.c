@@ -487,9 +487,9 @@ mc_status med_clinical_read(const char *path, med_clinical **rows, int *n, mc_er
     }
     int first, again, twice = med_csv_repeated(v, cnt, sizeof *v, offsetof(med_clinical, id), &first, &again);
     if (twice < 0) goto nomem;
-    if (twice) { /* one row per series or patient */
-        st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: %.80s already on line %ld", path, v[again].line, v[again].id,
-                          v[first].line);
+    if (twice) { /* one row per series or patient; the id itself is not repeated: it may name a patient */
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: line %ld: the same %s as line %ld", path, v[again].line,
+                          names[v[again].id_is_series ? C_SERIES : C_PATIENT], v[first].line);
         goto done;
     }
     *rows = v;
