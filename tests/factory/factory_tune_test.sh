@@ -195,7 +195,13 @@ check "objective that is a parameter: exit 3" "[ $code = 3 ] && grep -q \"the ob
 "$fab" --db b.db tune propose --history nowhere.csv --bounds "$B" >out 2>err
 code=$?
 check "missing history: exit 3, named" "[ $code = 3 ] && grep -q 'rejected: nowhere.csv: cannot open' err"
-check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 18 ]"
+"$fab" --db b.db tune propose --history "$samples/history.csv" --bounds nobounds.csv >out 2>err
+code=$?
+check "missing bounds: exit 3, named" "[ $code = 3 ] && grep -q 'rejected: nobounds.csv: cannot open' err && [ \$(wc -l <err) = 1 ]"
+"$fab" --db b.db tune propose --history nowhere.csv --bounds nobounds.csv >out 2>err
+code=$?
+check "missing history and bounds: exit 3, both named" "[ $code = 3 ] && grep -q 'rejected: nobounds.csv: cannot open' err && grep -q 'rejected: nowhere.csv: cannot open' err"
+check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 21 ]"
 check "nothing stored from rejected inputs" "[ \"\$(sql b.db 'select count(*) from fab_tune_proposals')\" = 0 ]"
 
 echo "factory_tune_cli: $passed passed, $failed failed"

@@ -119,6 +119,13 @@ static void propose(const mc_ctx *ctx, const propose_opts *o, mc_run *run) {
     fab_history_table h;
     if (fab_read_bounds(o->bounds, &b, reason, sizeof reason) != 0) {
         mc_run_input_rejected(run, o->bounds, reason);
+        FILE *f = fopen(o->history, "rb"); /* not read without bounds, but named too when it cannot be */
+        if (f) {
+            fclose(f);
+        } else {
+            snprintf(reason, sizeof reason, "cannot open: %s", strerror(errno));
+            mc_run_input_rejected(run, o->history, reason);
+        }
         return;
     }
     if (fab_read_history(o->history, &b, o->objective, &h, reason, sizeof reason) != 0) {
