@@ -8,8 +8,8 @@
  * A heatmap is named after its image's path relative to the argument it came from: for a folder,
  * the folder's own name and the path inside it (`class01/good/0000.png`); for a file, its base
  * name. The ".png" is dropped, the rest made safe by mc_safe_name (every byte outside
- * [A-Za-z0-9._-] and a leading '.' become '_', and "-" and a short hash of that path are added when
- * anything changed), and ".png" added: `class01_good_0000-1a2b3c4d.png`. Two different images never
+ * [A-Za-z0-9._-] and a leading '.' become '_', and "-" and a short hash of that path without ".png"
+ * are added when anything changed), and ".png" added: `class01_good_0000-1a2b3c4d.png`. Two different images never
  * get the same name: where their names are equal, each takes the next folder of its absolute path in
  * front until they differ (`class01/good/0000.png` and `class02/good/0000.png` from the folders
  * class01/good and class02/good); names still equal when no folder is left get "-" and a short hash
