@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # factory_inspect_test.sh: moe-factory synth, train, inspect and eval end to end through the real
-# program: exit codes, JSON output, database rows and idempotent re-runs, heatmaps, the agreement of
-# eval with inspect and with an AUROC computed in Python, rejected images and model files, and the
-# committed samples.
+# program: exit codes, JSON output, database rows and idempotent re-runs, heatmaps and their names
+# (never shared by two images), the agreement of eval with inspect and with an AUROC computed in
+# Python, rejected images (missing paths among them) and model files, masks/ folders left out of a
+# folder's walk, and the committed samples.
 # Usage: factory_inspect_test.sh SOURCE_DIR MOE_FACTORY SCRATCH_DIR PYTHON
 set -u
 src=$1 fab=$2 scratch=$3 python=$4
