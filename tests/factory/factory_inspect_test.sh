@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # factory_inspect_test.sh: moe-factory synth, train, inspect and eval end to end through the real
-# program: exit codes, JSON output, database rows and idempotent re-runs, heatmaps, the agreement of
-# eval with inspect and with an AUROC computed in Python, rejected images and model files, and the
-# committed samples.
+# program: exit codes, JSON output, database rows and idempotent re-runs, heatmaps and their names
+# (never shared by two images), the agreement of eval with inspect and with an AUROC computed in
+# Python, rejected images (missing paths among them) and model files, masks/ folders left out of a
+# folder's walk, and the committed samples.
 # Usage: factory_inspect_test.sh SOURCE_DIR MOE_FACTORY SCRATCH_DIR PYTHON
 set -u
 src=$1 fab=$2 scratch=$3 python=$4
@@ -72,7 +73,9 @@ from PIL import Image; import glob
 fs = sorted(glob.glob(\"heat/*.png\")); assert len(fs) == 14, len(fs)
 for f in fs:
     im = Image.open(f); assert im.mode == \"RGB\" and im.size == (64, 64)'"
-check "heatmap path stored" "[ \"\$(sql $db \"select heatmap from fab_inspections where path = 'data/class03/good/0000.png'\")\" = heat/data_class03_good_0000.png ]"
+good0=good_0000-$("$python" -c 'import hashlib; print(hashlib.sha256(b"good/0000").hexdigest()[:8])').png
+check "heatmap named after the path below its argument, stored ($good0)" "[ \"\$(sql $db \"select heatmap from fab_inspections where path = 'data/class03/good/0000.png'\")\" = heat/$good0 ] && [ -s heat/$good0 ]"
+check "heatmaps: 14 names, none shared, each a file" "[ \"\$(sql $db 'select count(distinct heatmap) from fab_inspections')\" = 14 ] && [ \"\$(sql $db 'select heatmap from fab_inspections' | xargs ls | wc -l)\" = 14 ]"
 "$fab" --db $db inspect -m sup.safetensors data/class03/good data/class03/defect >/dev/null 2>err
 check "re-inspect: exit 0, no new rows" "[ $? = 0 ] && [ \"\$(sql $db 'select count(*) from fab_inspections')\" = 14 ]"
 check "latest view: one row per image" "[ \"\$(sql $db 'select count(*) from fab_latest_inspections')\" = 14 ]"
@@ -114,6 +117,42 @@ done
 check "rejections in input_errors" "[ \"\$(sql $db \"select count(*) from input_errors e join runs r using (run_id) where r.status = 'partial' and r.command = 'inspect'\")\" = 5 ]"
 check "nothing of a rejected image stored" "[ \"\$(sql $db \"select count(*) from fab_inspections where path like 'bad/bad_%'\")\" = 0 ]"
 
+# ---- a missing path: rejected, the batch goes on ----------------------------------------------------------
+"$fab" --db $db inspect -m sup.safetensors missing.png data/class03/good/0001.png nowhere/ >out 2>err
+check "missing paths: exit 3, each named" "[ $? = 3 ] && grep -q 'rejected: missing.png: cannot open' err && grep -q 'rejected: nowhere/: cannot open' err"
+check "missing paths: the image after them inspected" "[ \$(wc -l <out) = 1 ] && grep -q '^data/class03/good/0001.png' out"
+check "missing paths in input_errors" "[ \"\$(sql $db \"select group_concat(input, ' ') from input_errors where run_id = (select run_id from runs where command = 'inspect' order by started_at desc limit 1)\")\" = 'missing.png nowhere/' ]"
+
+# ---- folders: masks/ left out of the walk, heatmap names that never collide ------------------------------
+"$fab" --db w.db --json inspect -m sup.safetensors --heatmaps walk data/class03 >walk.json 2>err
+check "a class folder: exit 0, its 14 images and not its 6 masks" "[ $? = 0 ] && [ \$(wc -l <walk.json) = 14 ] && ! grep -q '/masks/' walk.json"
+"$fab" --db w.db inspect -m sup.safetensors data/class03/masks >out 2>err
+check "a masks folder given itself is inspected" "[ $? = 0 ] && [ \$(wc -l <out) = 6 ]"
+mkdir -p clash/a clash/a_b l1/good l2/good up/sub
+cp data/class01/good/0000.png clash/a/b_c.png
+cp data/class01/defect/0000.png clash/a_b/c.png
+cp data/class02/good/0000.png l1/good/0000.png
+cp data/class02/defect/0000.png l2/good/0000.png
+cp data/class03/defect/0001.png up/x.png
+(cd up/sub && "$fab" --db ../../w.db --json inspect -m ../../sup.safetensors --heatmaps ../../clash_heat \
+    ../../clash ../../l1/good ../../l2/good ../x.png ../../clash/a/b_c.png >../../clash.json 2>../../err)
+check "clashing paths: exit 0" "[ $? = 0 ] && [ \$(wc -l <clash.json) = 6 ]"
+check "clashing paths: one heatmap per image, named after its own path ($(ls clash_heat | tr '\n' ' '))" "\"$python\" -c '
+import json, hashlib, os
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()[:8]
+rows = [json.loads(l) for l in open(\"clash.json\")]
+got = {(r[\"path\"], os.path.basename(r[\"heatmap\"])) for r in rows}
+want = {(\"../../clash/a/b_c.png\", \"clash_a_b_c-%s.png\" % h(\"clash/a/b_c\")),
+        (\"../../clash/a_b/c.png\", \"clash_a_b_c-%s.png\" % h(\"clash/a_b/c\")),
+        (\"../../l1/good/0000.png\", \"l1_good_0000-%s.png\" % h(\"l1/good/0000\")),
+        (\"../../l2/good/0000.png\", \"l2_good_0000-%s.png\" % h(\"l2/good/0000\")),
+        (\"../x.png\", \"x.png\"), (\"../../clash/a/b_c.png\", \"b_c.png\")}
+assert got == want, got ^ want
+assert sorted(os.listdir(\"clash_heat\")) == sorted(n for _, n in want)'"
+check "clashing paths: each heatmap drawn from its own image" "! cmp -s clash_heat/l1_good_0000-*.png clash_heat/l2_good_0000-*.png && ! cmp -s clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a/b_c").hexdigest()[:8])').png clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a_b/c").hexdigest()[:8])').png"
+"$fab" --db w.db inspect -m sup.safetensors --heatmaps twice_heat up/x.png up/x.png ./up/x.png >out 2>err
+check "a file given three times: exit 0, three verdicts, one heatmap" "[ $? = 0 ] && [ \$(wc -l <out) = 3 ] && [ \"\$(ls twice_heat)\" = x.png ]"
+
 # ---- bad model files -------------------------------------------------------------------------------------
 head -c 1000 sup.safetensors >cut.safetensors
 "$fab" --db $db inspect -m cut.safetensors data/class03/good >/dev/null 2>err
@@ -128,6 +167,8 @@ for m in supervised anomaly_class01; do
     "$fab" --db $db --json inspect -m "$samples/$m.safetensors" "$samples"/images/class0[12]/{good,defect} >s.json 2>err
     check "samples with $m: exit 0, 12 images" "[ $? = 0 ] && [ \$(wc -l <s.json) = 12 ]"
 done
+"$fab" --db $db inspect -m "$samples/supervised.safetensors" --heatmaps sample_heat "$samples/images" >out 2>err
+check "samples as the README inspects them (the images folder): exit 0, 12 images, no masks" "[ $? = 0 ] && [ \$(wc -l <out) = 12 ] && ! grep -q masks out && [ \$(ls sample_heat | wc -l) = 12 ]"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

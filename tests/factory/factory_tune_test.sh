@@ -33,6 +33,9 @@ check "bench --help: exit 0 with defaults" "[ $code = 0 ] && grep -q -- '--budge
 "$fab" tune bench --process lathe >out 2>err
 code=$?
 check "bench --process lathe: exit 2" "[ $code = 2 ] && grep -q 'moulding, reactor or all' err"
+"$fab" tune propose --help >out 2>err
+code=$?
+check "propose --help: exit 0, usage under the full sub-command" "[ $code = 0 ] && grep -q '^Usage: moe-factory tune propose --history H.csv --bounds B.csv' out"
 "$fab" tune propose --history x.csv >out 2>err
 code=$?
 check "propose without --bounds: exit 2" "[ $code = 2 ] && grep -q 'needs --history and --bounds' err"
@@ -72,7 +75,7 @@ drift_sum=$(sql t.db "select group_concat(method || ' ' || mean_yield, ';') from
 code=$?
 check "re-run: exit 0, no new rows" "[ $code = 0 ] && [ \"\$(sql t.db 'select count(*) from fab_tune_bench')\" = 21 ] && [ \"\$(sql t.db 'select count(*) from fab_tune_curves')\" = 690 ]"
 check "re-run gives the same figures" "[ \"\$(sql t.db \"select group_concat(method || ' ' || mean_yield, ';') from fab_tune_bench where study='drift'\")\" = \"$drift_sum\" ]"
-check "runs recorded" "[ \"\$(sql t.db \"select count(*) from runs where program='moe-factory' and command='tune' and status='ok'\")\" = 3 ]"
+check "runs recorded as 'tune bench'" "[ \"\$(sql t.db \"select count(*) from runs where program='moe-factory' and command='tune bench' and status='ok'\")\" = 3 ] && [ \"\$(sql t.db 'select count(*) from runs')\" = 3 ]"
 meta=$("$python" - policy.safetensors <<'EOF'
 import json, struct, sys
 b = open(sys.argv[1], 'rb').read()
@@ -103,6 +106,7 @@ check "re-run: same proposals, no new rows" "cmp -s prop.csv prop2.csv && [ \"\$
 check "--json --minimize: two objects with prediction and uncertainty" \
     "[ \$(wc -l <prop.json) = 2 ] && grep -q '\"uncertainty\"' prop.json && grep -q '\"predicted\"' prop.json"
 check "direction stored" "[ \"\$(sql p.db \"select count(*) from fab_tune_proposals where direction='minimize'\")\" = 2 ]"
+check "runs recorded as 'tune propose'" "[ \"\$(sql p.db \"select count(*) from runs where program='moe-factory' and command='tune propose' and status='ok'\")\" = 3 ] && [ \"\$(sql p.db 'select count(*) from runs')\" = 3 ]"
 
 # random histories and bounds: every proposal within the bounds and within max_step of the last batch
 "$python" - "$fab" <<'EOF' >prop_check.txt 2>&1
@@ -191,7 +195,13 @@ check "objective that is a parameter: exit 3" "[ $code = 3 ] && grep -q \"the ob
 "$fab" --db b.db tune propose --history nowhere.csv --bounds "$B" >out 2>err
 code=$?
 check "missing history: exit 3, named" "[ $code = 3 ] && grep -q 'rejected: nowhere.csv: cannot open' err"
-check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 18 ]"
+"$fab" --db b.db tune propose --history "$samples/history.csv" --bounds nobounds.csv >out 2>err
+code=$?
+check "missing bounds: exit 3, named" "[ $code = 3 ] && grep -q 'rejected: nobounds.csv: cannot open' err && [ \$(wc -l <err) = 1 ]"
+"$fab" --db b.db tune propose --history nowhere.csv --bounds nobounds.csv >out 2>err
+code=$?
+check "missing history and bounds: exit 3, both named" "[ $code = 3 ] && grep -q 'rejected: nobounds.csv: cannot open' err && grep -q 'rejected: nowhere.csv: cannot open' err"
+check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 21 ]"
 check "nothing stored from rejected inputs" "[ \"\$(sql b.db 'select count(*) from fab_tune_proposals')\" = 0 ]"
 
 echo "factory_tune_cli: $passed passed, $failed failed"

@@ -13,8 +13,8 @@
 #include "commands.h"
 #include "detector.h"
 #include "image_set.h"
+#include "inspect_inputs.h"
 #include "inspect_schema.h"
-#include "moecore/inputs.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
 #include "moecore/run.h"
@@ -30,7 +30,7 @@ typedef struct {
 
 static const mc_option options[] = {
     {"model", 'm', "MODEL", "model file written by train (required)", NULL},
-    {"heatmaps", 0, "DIR", "write a heatmap overlay per image into DIR (named after the image's path)", NULL},
+    {"heatmaps", 0, "DIR", "write a heatmap overlay per image into DIR (named after its path below its argument)", NULL},
 };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -43,7 +43,7 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
 
 /* One image's work and result. */
 typedef struct item {
-    const char *path;
+    const char *path, *heatmap_name;
     fab_image img;
     char sha[MC_SHA256_HEX];
     char reason[600];
@@ -53,15 +53,6 @@ typedef struct item {
 } item;
 
 static double now_ms(void) { return omp_get_wtime() * 1000.0; }
-
-/* The overlay's file: the image path with '/' turned into '_', under dir. */
-static void heatmap_name(char *out, size_t size, const char *dir, const char *path) {
-    while (path[0] == '.' && path[1] == '/') path += 2;
-    while (*path == '/') path++;
-    int n = snprintf(out, size, "%s/", dir);
-    for (const char *p = path; *p && (size_t)n + 1 < size; p++) out[n++] = *p == '/' ? '_' : *p;
-    out[n] = 0;
-}
 
 /* Verdict, defect fraction and bounding box of item it from its map (M x M). */
 static void locate(item *it, const fab_detector *d, const float *map) {
@@ -197,10 +188,13 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
         double t0 = now_ms();
         locate(it, d, map);
         it->ms += now_ms() - t0;
-        if (o->heatmaps) {
+        /* a file given twice in one batch has one heatmap, drawn once */
+        int drawn = 0;
+        for (int q = 0; q < j && !drawn; q++) drawn = strcmp(items[idx[q]].heatmap_name, it->heatmap_name) == 0;
+        if (o->heatmaps) snprintf(it->heatmap, sizeof it->heatmap, "%s/%s", o->heatmaps, it->heatmap_name);
+        if (o->heatmaps && !drawn) {
             float *heat = malloc(sizeof(float) * (size_t)MM);
             mc_error e;
-            heatmap_name(it->heatmap, sizeof it->heatmap, o->heatmaps, it->path);
             if (!heat) {
                 snprintf(it->reason, sizeof it->reason, "out of memory");
             } else {
@@ -232,10 +226,11 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
 int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "--model MODEL [options] IMAGE|DIR...",
-        .description = "Inspects PNG images (folders: every .png below them) with a model from train: verdict ok or\n"
-                       "defect, score against the model's calibrated threshold, the bounding box of the defect\n"
-                       "region, time per image and the file's SHA-256; one row per image and model in\n"
-                       "fab_inspections. A corrupt or unreadable image is rejected and the batch goes on.",
+        .description = "Inspects PNG images with a model from train (a folder: every .png below it, leaving out\n"
+                       "folders named masks): verdict ok or defect, score against the model's calibrated threshold,\n"
+                       "the bounding box of the defect region, time per image and the file's SHA-256; one row per\n"
+                       "image and model in fab_inspections. A missing, corrupt or unreadable image is rejected and\n"
+                       "the batch goes on.",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 1,
@@ -247,19 +242,19 @@ int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
     if (first < 0) return code;
     if (!o.model) return mc_cli_usage_error(ctx, "--model MODEL is required"), MC_EXIT_USAGE;
     mc_error err;
-    mc_inputs in;
-    if (mc_inputs_collect(&in, argv + first, argc - first, ".png", &err) != MC_OK) {
+    fab_inspect_inputs in;
+    if (fab_inspect_inputs_collect(&in, argv + first, argc - first, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
     if (o.heatmaps && mkdir(o.heatmaps, 0777) != 0 && errno != EEXIST) {
         mc_log_error("%s: cannot create folder: %s", o.heatmaps, strerror(errno));
-        mc_inputs_free(&in);
+        fab_inspect_inputs_free(&in);
         return MC_EXIT_FAILURE;
     }
     mc_run *run = fab_command_run_begin(ctx, fab_inspect_schema_migrate);
     if (!run) {
-        mc_inputs_free(&in);
+        fab_inspect_inputs_free(&in);
         return MC_EXIT_FAILURE;
     }
     mc_store *s = mc_run_store(run);
@@ -292,7 +287,10 @@ int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
     for (int i = 0; i < in.n; i += BATCH) {
         int n = in.n - i < BATCH ? in.n - i : BATCH;
         memset(items, 0, sizeof *items * BATCH);
-        for (int j = 0; j < n; j++) items[j].path = in.paths[i + j];
+        for (int j = 0; j < n; j++) {
+            items[j].path = in.path[i + j];
+            items[j].heatmap_name = in.heatmap[i + j];
+        }
         inspect_batch(ctx, run, d, &o, items, n, x, maps, scores);
         mc_progress_add(bar, n);
     }
@@ -302,6 +300,6 @@ done:
     free(x);
     free(maps);
     fab_detector_free(d);
-    mc_inputs_free(&in);
+    fab_inspect_inputs_free(&in);
     return mc_run_end(run, st);
 }

@@ -119,6 +119,13 @@ static void propose(const mc_ctx *ctx, const propose_opts *o, mc_run *run) {
     fab_history_table h;
     if (fab_read_bounds(o->bounds, &b, reason, sizeof reason) != 0) {
         mc_run_input_rejected(run, o->bounds, reason);
+        FILE *f = fopen(o->history, "rb"); /* not read without bounds, but named too when it cannot be */
+        if (f) {
+            fclose(f);
+        } else {
+            snprintf(reason, sizeof reason, "cannot open: %s", strerror(errno));
+            mc_run_input_rejected(run, o->history, reason);
+        }
         return;
     }
     if (fab_read_history(o->history, &b, o->objective, &h, reason, sizeof reason) != 0) {
@@ -184,7 +191,7 @@ static void propose(const mc_ctx *ctx, const propose_opts *o, mc_run *run) {
 
 static int tune_propose(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
-        .usage = "propose --history H.csv --bounds B.csv [options]",
+        .usage = "--history H.csv --bounds B.csv [options]",
         .description = "Advisory mode for a real line: fits the surrogate (a bootstrap ensemble of small MLPs) to the\n"
                        "logged batches and prints the next recipes to try as CSV (with --json: one object per recipe\n"
                        "with the predicted objective, its uncertainty and the expected improvement). Every proposal\n"
@@ -246,7 +253,7 @@ static int simulate_on_option(const mc_ctx *ctx, void *user, int index, const ch
  * small trials); the measured objective is the column `quality`. */
 static int tune_simulate(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
-        .usage = "simulate [options] > history.csv",
+        .usage = "[options] > history.csv",
         .description = "Writes a history of logged batches of a simulated line as CSV on stdout, in the format\n"
                        "`tune propose` reads (timestamp,<parameter>...,quality), and with --bounds its bounds file.",
         .options = simulate_options,
@@ -302,22 +309,39 @@ static int tune_simulate(mc_ctx *ctx, int argc, char **argv) {
 
 /* ================================ dispatch ======================================================== */
 
+/* Each sub-command runs as its full name ("tune propose"): the name its runs are recorded under,
+ * and the one its help and usage errors show. */
+typedef struct {
+    const char *name, *command, *summary;
+    int (*run)(mc_ctx *ctx, int argc, char **argv);
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"bench", "tune bench",
+     "simulation study: fixed recipe, random and grid search, surrogate optimiser, PPO under drift", fab_tune_bench},
+    {"propose", "tune propose", "the next recipes to try on a real line, from its logged batches and bounds",
+     tune_propose},
+    {"simulate", "tune simulate", "a simulated line's log of batches (and its bounds), in the format propose reads",
+     tune_simulate},
+};
+
 static void tune_help(FILE *f, const mc_ctx *ctx) {
     fprintf(f,
             "Usage: %s tune SUBCOMMAND [options]\n\n"
             "Process tuning (docs/factory.md, section \"Process tuning: tune\").\n\n"
-            "Sub-commands:\n"
-            "  bench    simulation study: fixed recipe, random and grid search, surrogate optimiser, PPO under drift\n"
-            "  propose  the next recipes to try on a real line, from its logged batches and bounds\n"
-            "  simulate a simulated line's log of batches (and its bounds), in the format propose reads\n\n"
-            "Run '%s tune SUBCOMMAND --help' for the options of each.\n",
-            ctx->program, ctx->program);
+            "Sub-commands:\n",
+            ctx->program);
+    for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+        fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+    fprintf(f, "\nRun '%s tune SUBCOMMAND --help' for the options of each.\n", ctx->program);
 }
 
 int fab_cmd_tune(mc_ctx *ctx, int argc, char **argv) {
-    if (argc >= 2 && strcmp(argv[1], "bench") == 0) return fab_tune_bench(ctx, argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "propose") == 0) return tune_propose(ctx, argc - 1, argv + 1);
-    if (argc >= 2 && strcmp(argv[1], "simulate") == 0) return tune_simulate(ctx, argc - 1, argv + 1);
+    for (size_t i = 0; argc >= 2 && i < sizeof subcommands / sizeof *subcommands; i++)
+        if (strcmp(argv[1], subcommands[i].name) == 0) {
+            ctx->command = subcommands[i].command;
+            return subcommands[i].run(ctx, argc - 1, argv + 1);
+        }
     if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         tune_help(stdout, ctx);
         return MC_EXIT_OK;

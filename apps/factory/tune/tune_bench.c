@@ -653,7 +653,7 @@ static int bench_process(const mc_ctx *ctx, const bench_opts *o, fab_process_kin
 
 int fab_tune_bench(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
-        .usage = "bench [options]",
+        .usage = "[options]",
         .description = "Simulation study of process tuning (docs/factory.md). Stationary study: the fixed recipe, random\n"
                        "search, grid search, the surrogate optimiser (bootstrap MLP ensemble, expected improvement) and\n"
                        "propose (the same within max_step of the last recipe) each try --budget recipes; reported are\n"
