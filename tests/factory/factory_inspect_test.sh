@@ -39,7 +39,7 @@ assert set(np.unique(m)) <= {0, 255} and (m == 255).sum() > 0'"
 "$fab" --db $db --json train --good data/class01/good --defect data/class01/defect --masks data/class01/masks \
     --good data/class02/good --defect data/class02/defect --masks data/class02/masks --size 64 --epochs 8 \
     --mode supervised -o sup.safetensors >train.json 2>err
-check "train supervised: exit 0 ($(tail -1 err))" "[ $? = 0 ] && [ -s sup.safetensors ]"
+rc=$?; check "train supervised: exit 0 ($(tail -1 err))" "[ $rc = 0 ] && [ -s sup.safetensors ]"
 check "train supervised: JSON with mode, threshold and the held-out counts" "\"$python\" -c '
 import json; j = json.load(open(\"train.json\"))
 assert j[\"mode\"] == \"supervised\" and j[\"size\"] == 64 and 0 < j[\"threshold\"] < 1

@@ -29,7 +29,7 @@ check "train without --failures and -o: exit 2" "[ $? = 2 ]"
 
 # ---- the generator: deterministic per seed -----------------------------------------------------------
 "$fab" --json maintain synth --out fleet --machines 100 --seed 7 >synth.json 2>err
-check "synth: exit 0 ($(head -c 200 err))" "[ $? = 0 ]"
+rc=$?; check "synth: exit 0 ($(head -c 200 err))" "[ $rc = 0 ]"
 "$fab" maintain synth --out fleet2 --machines 100 --seed 7 >/dev/null 2>&1
 check "synth: same seed, same bytes" "cmp -s fleet/sensors.csv fleet2/sensors.csv && cmp -s fleet/failures.csv fleet2/failures.csv"
 "$fab" maintain synth --out heldout --machines 60 --seed 90001 >/dev/null 2>&1
@@ -46,7 +46,7 @@ check "synth: missing readings occur" "grep -q ',,' fleet/sensors.csv"
 # ---- training: deterministic ---------------------------------------------------------------------------
 "$fab" --db m.db --json maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o model.safetensors \
     --seed 3 >train.json 2>err
-check "train: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "train: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "train: three conditions, 20 features" "[ \$(js train.json 'j[\"conditions\"]') = 3 ] && [ \$(js train.json 'j[\"features\"]') = 20 ]"
 check "train: the held-out alarm warns a horizon ahead" "[ \$(js train.json 'j[\"val_lead_ok\"]') = True ]"
 "$fab" --db m.db maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o model2.safetensors \
@@ -68,7 +68,7 @@ check "train: the model file is readable safetensors with its metadata" "[ \"$st
 # ---- the held-out fleet: the model against the one-sensor baseline ---------------------------------------
 "$fab" --db m.db --json maintain eval --sensors heldout/sensors.csv --failures heldout/failures.csv \
     --model model.safetensors --plot leads.png >eval.json 2>err
-check "eval: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "eval: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 echo "held-out fleet: $(js eval.json '{k: j["moe"][k] for k in ("precision", "recall", "lead_h", "false_alarms_per_machine_month", "downtime_saved_vs_run_to_failure")}')" >&2
 echo "baseline:       $(js eval.json '{k: j["one_sensor"][k] for k in ("precision", "recall", "lead_h", "false_alarms_per_machine_month", "downtime_saved_vs_run_to_failure")}')" >&2
 echo "RUL RMSE $(js eval.json 'j["rul_rmse_h"]') h, C-MAPSS score $(js eval.json 'j["cmapss_score"]')" >&2
@@ -94,7 +94,7 @@ check "eval: re-run adds no rows" "[ \"\$(sql m.db 'select count(*) from fab_mai
 
 # ---- predict: one row per machine, no duplicates on re-runs ----------------------------------------------
 "$fab" --db m.db --json maintain predict --sensors heldout/sensors.csv --model model.safetensors >pred.jsonl 2>err
-check "predict: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "predict: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "predict: one JSON line per machine" "[ \$(wc -l <pred.jsonl) = 60 ]"
 check "predict: fields" "head -1 pred.jsonl | grep -q '\"rul_h\"' && head -1 pred.jsonl | grep -q '\"drivers\"' && head -1 pred.jsonl | grep -q '\"alarm\"'"
 rows=$(sql m.db "select count(*) from fab_maint_predictions")
@@ -111,10 +111,10 @@ check "predict: drivers name sensors ($top)" "echo '$top' | grep -Eq 'temp|press
 
 # ---- the sample model on the sample log (what the nightly job runs) ---------------------------------------
 "$fab" --db s.db maintain predict --sensors "$samples/sensors.csv" --model "$samples/model.safetensors" >out 2>err
-check "samples: predict exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "samples: predict exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 "$fab" --db s.db --json maintain eval --sensors "$samples/sensors.csv" --failures "$samples/failures.csv" \
     --model "$samples/model.safetensors" >seval.json 2>err
-check "samples: eval exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "samples: eval exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "samples: recall >= 0.8" "[ \$(js seval.json 'j[\"moe\"][\"recall\"] >= 0.8') = True ]"
 
 # ---- bad inputs: each named with its line; the batch goes on ------------------------------------------------

@@ -16,7 +16,7 @@ export MOESUITE_ID_SALT=test-salt-7
 
 # ---- phantom: deterministic, real DICOM, the CSV files ------------------------------------------
 "$med" --seed 5 phantom --out ph --n 3 --size 64 --slices 24 >ph.out 2>err
-check "phantom: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "phantom: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "phantom: one line per study" "[ \$(wc -l <ph.out) = 3 ]"
 "$med" --seed 5 phantom --out ph2 --n 3 --size 64 --slices 24 >/dev/null 2>&1
 check "phantom: the same seed writes the same files" "diff -r ph ph2 >/dev/null"
@@ -43,7 +43,7 @@ check "pydicom reads the phantom files ($(tail -1 pyd.out))" "grep -q 'pydicom r
 
 # ---- scan --store ------------------------------------------------------------------------------------
 "$med" --db m.db scan --store ph >scan.out 2>err
-check "scan: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "scan: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "scan: one line per series" "[ \$(grep -c '	CT	64x64x24	' scan.out) = 3 ]"
 check "med_series rows" "[ \"\$(sql m.db 'select count(*) from med_series where usable = 1 and n_slices = 24')\" = 3 ]"
 check "scan with a salt: no warning about patient IDs" "! grep -q 'patient IDs' err"
@@ -72,7 +72,7 @@ check "without a salt: warned, and no patient hash stored" "grep -q 'patient IDs
 check "without a salt: one warning for three series, saying what to do ($(head -c 300 err))" "[ \$(grep -c 'patient IDs' err) = 1 ] && grep -q 'set MOESUITE_ID_SALT (a secret, the same every night)' err"
 # as the nightly run does: convert after scan has nothing new to say about those series
 MOESUITE_ID_SALT= "$med" --db nosalt.db convert --store -o nosalt_nii ph >/dev/null 2>err
-check "without a salt: convert after scan does not warn again ($(head -c 300 err))" "[ \$? = 0 ] && ! grep -q 'patient IDs' err"
+rc=$?; check "without a salt: convert after scan does not warn again ($(head -c 300 err))" "[ \$rc = 0 ] && ! grep -q 'patient IDs' err"
 MOESUITE_ID_SALT= "$med" --db nosalt2.db convert --store -o nosalt_nii ph >/dev/null 2>err
 check "without a salt: convert alone warns once" "[ \$(grep -c 'patient IDs are not stored' err) = 1 ]"
 MOESUITE_ID_SALT= "$med" --db nosalt3.db scan ph >/dev/null 2>err
@@ -85,7 +85,7 @@ check "scan --json: one object per series with spacing and problems" "\"$python\
 
 # ---- convert: NIfTI geometry and voxels against pydicom ----------------------------------------------
 "$med" --db m.db convert --store -o nii ph >conv.out 2>err
-check "convert: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "convert: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "convert: three volumes" "[ \$(ls nii/*.nii.gz | wc -l) = 3 ]"
 check "med_volumes rows" "[ \"\$(sql m.db 'select count(*) from med_volumes where nz = 24 and resampled = 0')\" = 3 ]"
 "$med" --db m.db convert --store -o nii ph >/dev/null 2>&1
@@ -142,7 +142,7 @@ EOF
 check "NIfTI sform and qform = pydicom's geometry in RAS, voxels = pydicom's HU ($(grep -v ' ok$' nii.out | head -3 | tr '\n' ' '))" "grep -q '^bad 0' nii.out && ! grep -q 'compared in 0' nii.out"
 series1=$(sed -n 1p scan.out | cut -f1)
 "$med" --db m.db convert -o one.nii.gz "$first" >/dev/null 2>err
-check "convert FOLDER -o FILE ($(head -c 200 err))" "[ $? = 0 ] && [ -s one.nii.gz ]"
+rc=$?; check "convert FOLDER -o FILE ($(head -c 200 err))" "[ $rc = 0 ] && [ -s one.nii.gz ]"
 "$med" --db m.db convert --in ph -o two.nii.gz "$series1" >/dev/null 2>err
 check "convert --in DIR UID -o FILE" "[ $? = 0 ] && [ -s two.nii.gz ]"
 "$med" --db m.db convert --in ph -o x.nii.gz 1.2.3.4.5.6 >/dev/null 2>err
@@ -246,7 +246,7 @@ EOF
 check "MONOCHROME1 leaves the HU as they are ($(cat mono1.out))" "grep -q 'same voxels' mono1.out"
 check "nothing stored for rejected series" "[ \"\$(sql b.db \"select count(*) from med_volumes where series_uid = '$(uid truncated)'\")\" = 0 ]"
 "$med" --db b.db convert --gaps resample -o resampled --in bad "$(uid missing)" >res.out 2>err
-check "--gaps resample: the missing slice is interpolated ($(head -c 200 err))" "[ $? = 0 ] && grep -q 'x16	.*resampled' res.out"
+rc=$?; check "--gaps resample: the missing slice is interpolated ($(head -c 200 err))" "[ $rc = 0 ] && grep -q 'x16	.*resampled' res.out"
 
 # ---- a Series UID that is a path: the files written stay in their folder ------------------------------
 "$python" - src hostile/in <<'EOF' >mkhostile.out 2>&1
@@ -266,7 +266,7 @@ check "hostile series written ($(tail -1 mkhostile.out))" "grep -q 'written 16' 
 outside() { find . -newer hostile/stamp -type f | grep -v "^./hostile/out/$1/\|^./h\.db\|^./hostile\.out$\|^./err$"; }
 mkdir -p hostile/out && touch hostile/stamp && sleep 1
 "$med" --db h.db convert --store -o hostile/out/nii hostile/in >hostile.out 2>err
-check "UID '../../x': converted ($(head -c 300 err))" "[ \$? = 0 ] && grep -q '^\.\./\.\./x	' hostile.out"
+rc=$?; check "UID '../../x': converted ($(head -c 300 err))" "[ \$rc = 0 ] && grep -q '^\.\./\.\./x	' hostile.out"
 check "UID '../../x': nothing written outside the output folder ($(outside nii | head -3 | tr '\n' ' '))" "[ -z \"\$(outside nii)\" ]"
 check "UID '../../x': one volume in the folder, a plain name ($(ls -A hostile/out/nii | tr '\n' ' '))" \
     "[ \$(ls -A hostile/out/nii | wc -l) = 1 ] && ls hostile/out/nii | grep -Eq '^[A-Za-z0-9_-][A-Za-z0-9._-]*\.nii\.gz$'"

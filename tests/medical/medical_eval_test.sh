@@ -80,7 +80,7 @@ check "reference written" "[ -s reference.txt ]"
 
 "$med" --db e.db --json eval -a annotations.csv -p predictions.csv --excluded excluded.csv --scans scans.txt \
     --bootstrap 0 >out.json 2>err
-check "random case: exit 0 ($(head -c 300 err))" "[ $? = 0 ]"
+rc=$?; check "random case: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 "$python" - <<'PY'
 import json
 j = json.loads(open("out.json").read())
@@ -124,7 +124,7 @@ if [ -f "$samples/annotations.csv" ]; then
         "$samples/annotations.csv" >perfect.csv
     "$med" --db e.db --json eval -a "$samples/annotations.csv" -p perfect.csv --scans "$samples/clinical.csv" \
         --bootstrap 0 >perfect.json 2>err
-    check "samples, perfect detector: exit 0 ($(head -c 200 err))" "[ $? = 0 ]"
+    rc=$?; check "samples, perfect detector: exit 0 ($(head -c 200 err))" "[ $rc = 0 ]"
     check "samples, perfect detector: CPM 1, every scan of the clinical table counted" \
         "grep -q '\"cpm\":1.0' perfect.json && grep -q \"\\\"scans\\\":\$(tail -n +2 $samples/clinical.csv | wc -l),\" perfect.json"
     for shift in -0.01 0.01; do
