@@ -73,7 +73,7 @@ from PIL import Image; import glob
 fs = sorted(glob.glob(\"heat/*.png\")); assert len(fs) == 14, len(fs)
 for f in fs:
     im = Image.open(f); assert im.mode == \"RGB\" and im.size == (64, 64)'"
-good0=good_0000-$("$python" -c 'import hashlib; print(hashlib.sha256(b"good/0000").hexdigest()[:8])').png
+good0=good_0000-$("$python" -c 'import hashlib; print(hashlib.sha256(b"good/0000").hexdigest()[:16])').png
 check "heatmap named after the path below its argument, stored ($good0)" "[ \"\$(sql $db \"select heatmap from fab_inspections where path = 'data/class03/good/0000.png'\")\" = heat/$good0 ] && [ -s heat/$good0 ]"
 check "heatmaps: 14 names, none shared, each a file" "[ \"\$(sql $db 'select count(distinct heatmap) from fab_inspections')\" = 14 ] && [ \"\$(sql $db 'select heatmap from fab_inspections' | xargs ls | wc -l)\" = 14 ]"
 "$fab" --db $db inspect -m sup.safetensors data/class03/good data/class03/defect >/dev/null 2>err
@@ -139,7 +139,7 @@ cp data/class03/defect/0001.png up/x.png
 check "clashing paths: exit 0" "[ $? = 0 ] && [ \$(wc -l <clash.json) = 6 ]"
 check "clashing paths: one heatmap per image, named after its own path ($(ls clash_heat | tr '\n' ' '))" "\"$python\" -c '
 import json, hashlib, os
-h = lambda s: hashlib.sha256(s.encode()).hexdigest()[:8]
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()[:16]
 rows = [json.loads(l) for l in open(\"clash.json\")]
 got = {(r[\"path\"], os.path.basename(r[\"heatmap\"])) for r in rows}
 want = {(\"../../clash/a/b_c.png\", \"clash_a_b_c-%s.png\" % h(\"clash/a/b_c\")),
@@ -149,7 +149,7 @@ want = {(\"../../clash/a/b_c.png\", \"clash_a_b_c-%s.png\" % h(\"clash/a/b_c\"))
         (\"../x.png\", \"x.png\"), (\"../../clash/a/b_c.png\", \"b_c.png\")}
 assert got == want, got ^ want
 assert sorted(os.listdir(\"clash_heat\")) == sorted(n for _, n in want)'"
-check "clashing paths: each heatmap drawn from its own image" "! cmp -s clash_heat/l1_good_0000-*.png clash_heat/l2_good_0000-*.png && ! cmp -s clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a/b_c").hexdigest()[:8])').png clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a_b/c").hexdigest()[:8])').png"
+check "clashing paths: each heatmap drawn from its own image" "! cmp -s clash_heat/l1_good_0000-*.png clash_heat/l2_good_0000-*.png && ! cmp -s clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a/b_c").hexdigest()[:16])').png clash_heat/clash_a_b_c-$("$python" -c 'import hashlib; print(hashlib.sha256(b"clash/a_b/c").hexdigest()[:16])').png"
 "$fab" --db w.db inspect -m sup.safetensors --heatmaps twice_heat up/x.png up/x.png ./up/x.png >out 2>err
 check "a file given three times: exit 0, three verdicts, one heatmap" "[ $? = 0 ] && [ \$(wc -l <out) = 3 ] && [ \"\$(ls twice_heat)\" = x.png ]"
 

@@ -53,11 +53,11 @@ static const char *heatmap_of(const fab_inspect_inputs *in, const char *tail) {
     return NULL;
 }
 
-/* stem "-" the first 8 hex digits of SHA-256(hashed) ".png". */
+/* stem "-" the first 16 hex digits of SHA-256(hashed) ".png", as mc_safe_name appends them. */
 static void hashed_name(char *out, size_t size, const char *stem, const char *hashed) {
     char hex[MC_SHA256_HEX];
     mc_sha256_hex((const uint8_t *)hashed, strlen(hashed), hex);
-    snprintf(out, size, "%s-%.8s.png", stem, hex);
+    snprintf(out, size, "%s-%.16s.png", stem, hex);
 }
 
 static void assert_all_distinct(const fab_inspect_inputs *in) {
@@ -166,7 +166,7 @@ static void test_collisions(void **state) {
     snprintf(path, sizeof path, "%s/case/x.png", root);
     assert_true(strncmp(lower, "tmp_", 4) == 0);
     size_t n = strlen(lower);
-    assert_true(n > 22 && strcmp(lower + n - 4, ".png") == 0 && lower[n - 13] == '-' && lower[n - 22] == '-');
+    assert_true(n > 30 && strcmp(lower + n - 4, ".png") == 0 && lower[n - 13] == '-' && lower[n - 30] == '-');
     char hex[MC_SHA256_HEX];
     mc_sha256_hex((const uint8_t *)path, strlen(path), hex);
     assert_memory_equal(lower + n - 12, hex, 8);

@@ -246,7 +246,7 @@ EOF
 check "MONOCHROME1 leaves the HU as they are ($(cat mono1.out))" "grep -q 'same voxels' mono1.out"
 check "nothing stored for rejected series" "[ \"\$(sql b.db \"select count(*) from med_volumes where series_uid = '$(uid truncated)'\")\" = 0 ]"
 "$med" --db b.db convert --gaps resample -o resampled --in bad "$(uid missing)" >res.out 2>err
-rc=$?; check "--gaps resample: the missing slice is interpolated ($(head -c 200 err))" "[ $rc = 0 ] && grep -q 'x16	.*resampled' res.out"
+rc=$?; check "--gaps resample: the missing slice is interpolated, the corrupt files beside it rejected by name ($(head -c 200 err))" "[ $rc = 3 ] && grep -q 'x16	.*resampled' res.out && grep -q 'rejected: bad/cut_header/' err"
 
 # ---- a Series UID that is a path: the files written stay in their folder ------------------------------
 "$python" - src hostile/in <<'EOF' >mkhostile.out 2>&1
