@@ -12,8 +12,6 @@
 #include "moecore/safe_name.h"
 #include "moecore/sha256.h"
 
-#define STEM_MAX 200 /* mc_safe_name's part of a name, with its NUL */
-
 /* One image: where it is read from, where it is (the absolute path: what tells two images apart),
  * and the part of that path its heatmap is named after (from start). */
 typedef struct entry {
@@ -86,7 +84,7 @@ static void name_entry(entry *e) {
     size_t n = strlen(raw);
     if (n > 4 && strcasecmp(raw + n - 4, ".png") == 0) n -= 4;
     char *stem = strndup(raw, n);
-    mc_safe_name(e->name, STEM_MAX, stem ? stem : raw);
+    mc_safe_name(e->name, MC_SAFE_NAME_SIZE, stem ? stem : raw);
     free(stem);
     size_t k = strlen(e->name);
     if (e->hashed) {

@@ -9,7 +9,7 @@
  * the folder's own name and the path inside it (`class01/good/0000.png`); for a file, its base
  * name. The ".png" is dropped, the rest made safe by mc_safe_name (every byte outside
  * [A-Za-z0-9._-] and a leading '.' become '_', and "-" and a short hash of that path without ".png"
- * are added when anything changed), and ".png" added: `class01_good_0000-1a2b3c4d.png`. Two different images never
+ * are added when anything changed), and ".png" added: `class01_good_0000-<16 hex digits>.png`. Two different images never
  * get the same name: where their names are equal, each takes the next folder of its absolute path in
  * front until they differ (`class01/good/0000.png` and `class02/good/0000.png` from the folders
  * class01/good and class02/good); names still equal when no folder is left get "-" and a short hash
@@ -17,9 +17,11 @@
 #ifndef MOE_FACTORY_INSPECT_INPUTS_H
 #define MOE_FACTORY_INSPECT_INPUTS_H
 
+#include "moecore/safe_name.h"
 #include "moecore/status.h"
 
-#define FAB_HEATMAP_NAME_MAX 224 /* the longest heatmap name, with its NUL */
+/* the longest heatmap name, with its NUL: mc_safe_name's, "-" and 8 hex digits, ".png" */
+#define FAB_HEATMAP_NAME_MAX (MC_SAFE_NAME_SIZE + 13)
 
 typedef struct fab_inspect_inputs {
     int n;
