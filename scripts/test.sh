@@ -12,4 +12,5 @@ fi
 build=${1:-$root/build}
 shift || true
 "$root/scripts/build.sh" "$build" "$@"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "${select[@]}"
+# a test that hangs fails after 20 minutes instead of holding the run
+ctest --test-dir "$build" --output-on-failure --timeout 1200 -j"$(nproc)" "${select[@]}"

@@ -403,6 +403,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         .n_options = N_OPTIONS,
         .min_args = 1,
         .max_args = -1,
+        .trains = 1,
     };
     train_opts o = {.horizon = 1, .epochs = 30, .batch = 256, .lr = 1e-3, .val_fraction = 0.2, .experts = 8, .top_k = 2, .width = 64};
     int code;

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <omp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +15,7 @@
 
 #include "moecore/log.h"
 #include "moecore/version.h"
+#include "moecore/threads.h"
 
 enum { C_DB, C_JSON, C_QUIET, C_VERBOSE, C_THREADS, C_DEVICE, C_SEED, C_METRICS, C_HELP, C_VERSION, C_COUNT };
 
@@ -24,7 +24,7 @@ static const mc_option common_options[C_COUNT] = {
     [C_JSON] = {"json", 0, NULL, "results as JSON lines on stdout, messages as JSON on stderr", NULL},
     [C_QUIET] = {"quiet", 'q', NULL, "errors only on stderr", NULL},
     [C_VERBOSE] = {"verbose", 'v', NULL, "more detail on stderr (repeatable)", NULL},
-    [C_THREADS] = {"threads", 0, "N", "CPU threads for everything (0 = every core)", "0"},
+    [C_THREADS] = {"threads", 0, "N", "CPU threads for everything (0 = the cores other processes leave free)", "0"},
     [C_DEVICE] = {"device", 0, "cpu|cuda|auto",
                   "compute device; the networks run on the CPU in this version: auto uses the CPU, cuda is an error",
                   "auto"},
@@ -276,10 +276,10 @@ static int next_option(const opt_table *t, const mc_ctx *ctx, int argc, char **a
 }
 
 /* After parsing: logging, threads, device. Returns 0 or an exit code > 0. */
-static int finish_setup(mc_ctx *ctx) {
+static int finish_setup(mc_ctx *ctx, const mc_cli_spec *spec) {
     mc_log_level lvl = ctx->verbosity < 0 ? MC_LOG_ERROR : ctx->verbosity == 0 ? MC_LOG_INFO : MC_LOG_DEBUG;
     mc_log_setup(ctx->program, lvl, ctx->json);
-    if (ctx->threads > 0) omp_set_num_threads(ctx->threads);
+    mc_threads_init(ctx->threads, !spec->trains);
     mc_error err;
     mc_device_kind requested = ctx->device;
     if (mc_device_resolve(requested, &ctx->device, &err) != MC_OK) {
@@ -338,7 +338,7 @@ int mc_cli_parse(mc_ctx *ctx, const mc_cli_spec *spec, int argc, char **argv, mc
         mc_cli_usage_error(ctx, "unexpected argument '%s'", argv[optind + spec->max_args]);
         return -1;
     }
-    int rc = finish_setup(ctx);
+    int rc = finish_setup(ctx, spec);
     if (rc != 0) {
         *exit_code = rc;
         return -1;

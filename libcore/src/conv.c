@@ -13,6 +13,7 @@
  * Threads: the engine and the stream are created once; an entry is used by one call at a time
  * (its own mutex), and the cache's list by one thread at a time (cache_lock). A shape that oneDNN
  * cannot build a primitive for runs through the reference loops of nn_ref.h instead. */
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -65,11 +66,12 @@ enum arg_role {
 #define MAX_ARGS 4
 
 /* A cache key: the parameters with the unused spatial slots zeroed, the direction, whether the
- * primitive has a bias and whether its input gradient accumulates. All ints, so it compares with
- * memcmp. */
+ * primitive has a bias, whether its input gradient accumulates and the thread count it runs with
+ * (oneDNN sizes a primitive's work and scratchpad for the count at its creation, and the count
+ * follows the free cores). All ints, so it compares with memcmp. */
 typedef struct conv_key {
     mc_conv_params p;
-    int dir, bias, acc;
+    int dir, bias, acc, threads;
 } conv_key;
 
 typedef struct conv_arg {
@@ -320,6 +322,7 @@ static void key_of(conv_key *k, const mc_conv_params *p, enum conv_dir dir, int 
     k->dir = dir;
     k->bias = bias;
     k->acc = acc;
+    k->threads = omp_get_max_threads();
 }
 
 /* The entry for k, created on first use, locked for the caller; NULL when oneDNN is unusable or

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model_layers.h"
+#include "moecore/threads.h"
 
 static int spatial_size(const layer *l, int *sp) {
     int dims = l->in_nd - 1;
@@ -47,6 +48,7 @@ static mc_pool_params pool_params(const layer *l, int N) {
 
 mc_status mc_model_forward(mc_model *m, const float *x, int N, int train, mc_rng *rng, const float **out) {
     if (!m || !x || N < 1 || !out) return MC_ERR_ARG;
+    mc_threads_follow();
     mc_status st = mc_model_workspace(m, N);
     if (st != MC_OK) return st;
     const float *in = x;

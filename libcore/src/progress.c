@@ -10,6 +10,7 @@
 
 #include "moecore/log.h"
 #include "run_safe_point.h"
+#include "moecore/threads.h"
 
 struct mc_progress {
     char label[64];
@@ -83,6 +84,7 @@ static void draw(mc_progress *p, double t) {
 
 void mc_progress_add(mc_progress *p, int64_t n) {
     mc_run_safe_point();
+    mc_threads_follow();
     if (!p) return;
     omp_set_lock(&p->lock);
     p->done += n;

@@ -14,6 +14,7 @@
 #include "moecore/metrics.h"
 #include "moecore/version.h"
 #include "run_safe_point.h"
+#include "moecore/threads.h"
 
 struct mc_run {
     const mc_ctx *ctx;
@@ -147,10 +148,12 @@ mc_store *mc_run_store(mc_run *r) { return r ? r->store : NULL; }
 
 const char *mc_run_id(const mc_run *r) { return r ? r->id : NULL; }
 
-/* Between inputs: stop writing to a stdout whose reader has gone, end the run after a signal. */
+/* Between inputs: stop writing to a stdout whose reader has gone, end the run after a signal, let the
+ * thread count follow the free cores. */
 static void between_inputs(void) {
     mc_cli_stdout_closed(0);
     mc_run_safe_point();
+    mc_threads_follow();
 }
 
 void mc_run_input_ok(mc_run *r) {

@@ -175,6 +175,7 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 0,
         .max_args = 0,
+        .trains = 1,
     };
     train_opts o = {.mode = MODE_AUTO, .size = 128, .bank = 2000, .val_fraction = 0.25};
     fab_threshold_opts_default(&o.thr);

@@ -145,6 +145,7 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
         .n_options = 11,
         .min_args = 0,
         .max_args = 0,
+        .trains = 1,
     };
     train_opts o = {.horizon = 72, .cap = 200, .window = 48, .stride = 6, .conditions = 3, .epochs = 60,
                     .val_fraction = 0.25, .sustain = 2};

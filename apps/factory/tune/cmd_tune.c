@@ -201,6 +201,7 @@ static int tune_propose(mc_ctx *ctx, int argc, char **argv) {
         .n_options = (int)(sizeof propose_options / sizeof propose_options[0]),
         .min_args = 0,
         .max_args = 0,
+        .trains = 1,
     };
     propose_opts o = {.objective = "quality", .maximize = 1, .n = 1};
     int code;

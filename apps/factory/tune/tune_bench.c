@@ -666,6 +666,7 @@ int fab_tune_bench(mc_ctx *ctx, int argc, char **argv) {
         .n_options = (int)(sizeof bench_options / sizeof bench_options[0]),
         .min_args = 0,
         .max_args = 0,
+        .trains = 1,
     };
     bench_opts o = {.kind = FAB_PROCESS_MOULDING, .seeds = 5, .budget = 40, .horizon = 200, .ppo_steps = 102400,
                     .within = 1, .stationary = 1, .drift = 1};

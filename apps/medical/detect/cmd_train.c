@@ -150,6 +150,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 0,
         .max_args = 0,
+        .trains = 1,
     };
     train_opts o = {.epochs = 12, .pos_copies = 8, .max_neg = 120, .val_fraction = 0.2};
     int code;

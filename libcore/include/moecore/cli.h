@@ -35,7 +35,7 @@ typedef struct mc_ctx {
     const char *metrics_dir; /* --metrics-dir, or NULL */
     int json;                /* --json: results as JSON lines on stdout, logs as JSON on stderr */
     int verbosity;           /* -1 with -q, 0 by default, +1 per -v */
-    int threads;             /* --threads, 0 = every core */
+    int threads;             /* --threads, 0 = follow the free cores (threads.h) */
     mc_device_kind device;   /* --device; resolved by mc_cli_parse (never MC_DEVICE_AUTO after it) */
     uint64_t seed;           /* --seed */
     int argc;                /* the whole command line, recorded in the runs table */
@@ -59,6 +59,8 @@ typedef struct mc_cli_spec {
     int n_options;
     int min_args;              /* positional arguments required */
     int max_args;              /* at most, or -1 for any number */
+    int trains;                /* 1: the command fits a model, whose bits depend on the thread count:
+                                  --threads 0 then means every core, fixed for the run (threads.h) */
 } mc_cli_spec;
 
 /* Called for each of the command's own options: index into spec->options, arg or NULL. Returns
