@@ -6,15 +6,17 @@
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "moecore/log.h"
 #include "moecore/metrics.h"
+#include "moecore/threads.h"
 #include "moecore/version.h"
 #include "run_safe_point.h"
-#include "moecore/threads.h"
 
 struct mc_run {
     const mc_ctx *ctx;
@@ -23,6 +25,8 @@ struct mc_run {
     double started_at;
     int64_t n_ok;
     int64_t n_rejected;
+    uint64_t storage_mark; /* mc_store_storage_failures at the start of the input in progress */
+    int failed;            /* the store or an output failed: the run fails at its end */
     pthread_t thread; /* the thread that began the run: the only one that may end it at a safe point */
 };
 
@@ -139,6 +143,7 @@ mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err) {
     }
     mc_log_debug("run %s: %s %s into %s", r->id, ctx->program, ctx->command, ctx->db_path);
     if (owns_signals) current = r;
+    r->storage_mark = mc_store_storage_failures(NULL, 0);
     *out = r;
     mc_run_safe_point();
     return MC_OK;
@@ -150,7 +155,8 @@ const char *mc_run_id(const mc_run *r) { return r ? r->id : NULL; }
 
 /* Between inputs: stop writing to a stdout whose reader has gone, end the run after a signal, let the
  * thread count follow the free cores. */
-static void between_inputs(void) {
+static void between_inputs(mc_run *r) {
+    r->storage_mark = mc_store_storage_failures(NULL, 0);
     mc_cli_stdout_closed(0);
     mc_run_safe_point();
     mc_threads_follow();
@@ -159,12 +165,33 @@ static void between_inputs(void) {
 void mc_run_input_ok(mc_run *r) {
     if (!r) return;
     r->n_ok++;
-    between_inputs();
+    between_inputs(r);
 }
+
+void mc_run_fail(mc_run *r, const char *fmt, ...) {
+    if (!r) return;
+    char msg[MC_ERRMSG_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mc_log_error("%s; run %s will be recorded as failed", msg, r->id);
+    r->failed = 1;
+}
+
+int mc_run_failed(const mc_run *r) { return r ? r->failed : 0; }
 
 void mc_run_input_rejected(mc_run *r, const char *input, const char *reason) {
     if (!r) return;
     mc_store_rollback(r->store);
+    char storage[MC_ERRMSG_MAX];
+    if (mc_store_storage_failures(storage, sizeof storage) != r->storage_mark) {
+        /* the store failed under this input: the run's failure, not the input's */
+        mc_run_fail(r, "%s: the results store failed while storing %s (%s): %s; the input is not counted as rejected",
+                    r->ctx->db_path, input, storage, reason);
+        between_inputs(r);
+        return;
+    }
     r->n_rejected++;
     const char *keys[] = {"input", "reason"};
     const char *values[] = {input, reason};
@@ -172,7 +199,7 @@ void mc_run_input_rejected(mc_run *r, const char *input, const char *reason) {
     if (mc_store_input_error(r->store, r->id, input, reason) != MC_OK)
         mc_log_error("%s: cannot record the rejection of %s: %s", r->ctx->db_path, input,
                      mc_store_error(r->store)->msg);
-    between_inputs();
+    between_inputs(r);
 }
 
 int64_t mc_run_n_ok(const mc_run *r) { return r ? r->n_ok : 0; }
@@ -222,6 +249,7 @@ int mc_run_end(mc_run *r, mc_status failure) {
     if (mc_cli_stdout_closed(1))
         mc_log_info("stdout was closed by its reader: the output after that point was dropped; every result is in %s (run %s)",
                     r->ctx->db_path, r->id);
+    if (failure == MC_OK && r->failed) failure = MC_ERR_IO;
     const char *status = failure != MC_OK ? "failed" : r->n_rejected > 0 ? "partial" : "ok";
     int code = failure != MC_OK ? MC_EXIT_FAILURE : r->n_rejected > 0 ? MC_EXIT_PARTIAL : MC_EXIT_OK;
     code = finish(r, status, code);

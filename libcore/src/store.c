@@ -2,6 +2,7 @@
  * prepared statements, one transaction per input, and the shared tables runs and input_errors. */
 #include "moecore/store.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,65 @@ static mc_status status_of(int rc) {
     return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? MC_ERR_BUSY : MC_ERR_DB;
 }
 
+/* ---- failures of the storage ----------------------------------------------------------------------
+ * SQLite reports a full disk, an I/O error or a corrupt page met by a statement that aborts to its
+ * error log, whichever code stepped it; the failures of our own statements (a lock held past the
+ * busy timeout at BEGIN IMMEDIATE, a full disk at COMMIT) are seen here. Both count
+ * (mc_store_storage_failures). */
+
+static pthread_mutex_t storage_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t storage_count;
+static char storage_msg[MC_ERRMSG_MAX];
+
+static int storage_code(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: case SQLITE_READONLY: case SQLITE_CANTOPEN: case SQLITE_NOMEM: case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS: case SQLITE_PERM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void storage_failed(const char *msg) {
+    pthread_mutex_lock(&storage_lock);
+    storage_count++;
+    snprintf(storage_msg, sizeof storage_msg, "%s", msg);
+    pthread_mutex_unlock(&storage_lock);
+}
+
+static void on_sqlite_log(void *user, int rc, const char *msg) {
+    (void)user;
+    (void)msg;
+    if (storage_code(rc)) storage_failed(sqlite3_errstr(rc));
+}
+
+/* Before SQLite's first use in the process: its error log, when it can still be set. */
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static void install_log(void) { sqlite3_config(SQLITE_CONFIG_LOG, on_sqlite_log, NULL); }
+
+int mc_store_busy_timeout_ms(void) {
+    const char *env = getenv("MOESUITE_BUSY_TIMEOUT_MS");
+    char *end;
+    long ms = env && *env ? strtol(env, &end, 10) : -1;
+    return env && *env && *end == '\0' && ms >= 0 && ms <= 3600000 ? (int)ms : MC_STORE_BUSY_TIMEOUT_MS;
+}
+
+uint64_t mc_store_storage_failures(char *msg, size_t size) {
+    pthread_mutex_lock(&storage_lock);
+    uint64_t n = storage_count;
+    if (msg && size > 0) snprintf(msg, size, "%s", storage_msg);
+    pthread_mutex_unlock(&storage_lock);
+    return n;
+}
+
 /* Records the connection's last SQLite error on s, naming the database and what was being done. */
 static mc_status db_error(mc_store *s, const char *what) {
-    return mc_error_set(&s->err, status_of(sqlite3_extended_errcode(s->db)), "%s: %s: %s", s->path, what,
-                        sqlite3_errmsg(s->db));
+    int rc = sqlite3_extended_errcode(s->db);
+    mc_status st = mc_error_set(&s->err, status_of(rc), "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    if (storage_code(rc)) storage_failed(s->err.msg);
+    return st;
 }
 
 static mc_status bad_arg(mc_store *s, const char *fn) {
@@ -94,9 +150,10 @@ static mc_status ok(mc_store *s) {
 static mc_status exec_sql(mc_store *s, const char *sql, const char *what) {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        mc_status st = mc_error_set(&s->err, status_of(sqlite3_extended_errcode(s->db)), "%s: %s: %s", s->path, what,
-                                    msg ? msg : sqlite3_errmsg(s->db));
+        int rc = sqlite3_extended_errcode(s->db);
+        mc_status st = mc_error_set(&s->err, status_of(rc), "%s: %s: %s", s->path, what, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
+        if (storage_code(rc)) storage_failed(s->err.msg);
         return st;
     }
     return ok(s);
@@ -305,7 +362,7 @@ static mc_status setup(mc_store *s) {
     for (int waited = 0;; waited += JOURNAL_RETRY_MS) {
         rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_step(q);
-        if (status_of(rc) != MC_ERR_BUSY || waited >= MC_STORE_BUSY_TIMEOUT_MS) break;
+        if (status_of(rc) != MC_ERR_BUSY || waited >= mc_store_busy_timeout_ms()) break;
         sqlite3_finalize(q);
         q = NULL;
         sqlite3_sleep(JOURNAL_RETRY_MS);
@@ -349,6 +406,7 @@ mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
         free(s);
         return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
     }
+    pthread_once(&log_once, install_log);
     mc_status st;
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -356,7 +414,7 @@ mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
                           s->db ? sqlite3_errmsg(s->db) : "out of memory");
     } else {
         sqlite3_extended_result_codes(s->db, 1);
-        sqlite3_busy_timeout(s->db, MC_STORE_BUSY_TIMEOUT_MS);
+        sqlite3_busy_timeout(s->db, mc_store_busy_timeout_ms());
         if ((st = setup(s)) == MC_OK)
             st = mc_store_migrate(s, "core", core_migrations, N_CORE);
     }

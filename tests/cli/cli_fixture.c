@@ -1,6 +1,10 @@
 /* cli_fixture.c: a small program built only for the tests, exercising the shared command-line and
  * run plumbing as the real programs do. `moe-fixture ingest FILE...` stores the "key,value" lines
- * of each file in fixture_items, one transaction per file; a malformed line rejects its file. */
+ * of each file in fixture_items, one transaction per file; a malformed line rejects its file.
+ * --full-after N and --lock-after N make the store fail after N files: the first fills the file
+ * system the database is on (a file DB.fill grows until a write fails; meant for a small tmpfs),
+ * the second has a second connection take the write lock and keep it, as another process holding
+ * it past the busy timeout does. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +22,36 @@ static const char *const fixture_migrations[] = {
 };
 
 typedef struct {
-    long delay_ms;
+    long delay_ms, full_after, lock_after;
 } ingest_opts;
 
 static const mc_option ingest_options[] = {
     {"delay-ms", 0, "N", "pause after each line, to make batches slow enough to watch", "0"},
+    {"full-after", 0, "N", "after N files fill the database's file system (DB.fill)", "-1 (never)"},
+    {"lock-after", 0, "N", "after N files another connection holds the write lock", "-1 (never)"},
 };
 
 static int on_ingest_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
     ingest_opts *o = user;
-    (void)index;
-    return mc_cli_int(ctx, "delay-ms", arg, 0, 10000, &o->delay_ms);
+    if (index == 0) return mc_cli_int(ctx, "delay-ms", arg, 0, 10000, &o->delay_ms);
+    return mc_cli_int(ctx, index == 1 ? "full-after" : "lock-after", arg, 0, 1000000, index == 1 ? &o->full_after : &o->lock_after);
+}
+
+/* The store's failures on demand (--full-after, --lock-after), before file number i. */
+static void inject_failures(mc_run *run, const ingest_opts *o, int i, sqlite3 **locker) {
+    sqlite3 *db = mc_store_db(mc_run_store(run));
+    if (i == o->full_after) {
+        sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL); /* the next write must grow the WAL */
+        char path[4200];
+        snprintf(path, sizeof path, "%s.fill", sqlite3_db_filename(db, "main"));
+        FILE *f = fopen(path, "wb");
+        static const char block[65536];
+        while (f && fwrite(block, 1, sizeof block, f) == sizeof block && fflush(f) == 0) {
+        }
+        if (f) fclose(f);
+    }
+    if (i == o->lock_after && sqlite3_open(sqlite3_db_filename(db, "main"), locker) == SQLITE_OK)
+        sqlite3_exec(*locker, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
 /* Stores one file; returns 0, or -1 with reason filled. */
@@ -91,11 +114,11 @@ static int cmd_ingest(mc_ctx *ctx, int argc, char **argv) {
         .usage = "[options] FILE...",
         .description = "Stores the KEY,NUMBER lines of each FILE; a malformed line rejects its file.",
         .options = ingest_options,
-        .n_options = 1,
+        .n_options = 3,
         .min_args = 1,
         .max_args = -1,
     };
-    ingest_opts o = {0};
+    ingest_opts o = {.full_after = -1, .lock_after = -1};
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_ingest_option, &o, &code);
     if (first < 0) return code;
@@ -109,7 +132,9 @@ static int cmd_ingest(mc_ctx *ctx, int argc, char **argv) {
     mc_status failure = mc_store_migrate(mc_run_store(run), "fixture", fixture_migrations, 1);
     if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
     mc_progress *bar = mc_progress_start("ingest", argc - first);
+    sqlite3 *locker = NULL;
     for (int i = first; i < argc && failure == MC_OK; i++) {
+        inject_failures(run, &o, i - first, &locker);
         long rows;
         char reason[600];
         if (ingest_file(run, argv[i], &o, &rows, reason, sizeof reason) != 0) {
@@ -124,6 +149,7 @@ static int cmd_ingest(mc_ctx *ctx, int argc, char **argv) {
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);
+    sqlite3_close(locker);
     return mc_run_end(run, failure);
 }
 

@@ -224,5 +224,39 @@ assert v["moesuite_last_run_success"] == 0.0, v
 assert v["moesuite_last_success_timestamp_seconds"] < v["moesuite_last_run_timestamp_seconds"], v
 PY
 
+# ---- the store failing under good inputs: the run's failure, no input blamed -----------------------
+# (a full disk, on a small tmpfs when one can be mounted here, and a lock held past the busy timeout,
+# each coming after the first file; every file is good)
+printf 'k1,1\n' >s1.csv
+printf 'k2,2\n' >s2.csv
+printf 'k3,3\n' >s3.csv
+storage_failure() { # storage_failure NAME DB NEEDLE STATUS: NEEDLE on stderr, s1 stored, nothing blamed, run STATUS
+    has err "$3" "$1: the store's failure on stderr"
+    has err "the results store failed while storing s2.csv" "$1: the input is named as not at fault"
+    has err "run .* will be recorded as failed" "$1: the run fails"
+    eq "$(sql "$2" 'select count(*) from input_errors')" 0 "$1: no input recorded as rejected"
+    eq "$(sql "$2" 'select status, n_ok, n_rejected from runs')" "$4" "$1: run status and counts"
+    eq "$(sql "$2" 'select group_concat(key) from fixture_items')" k1 "$1: the first file's rows stand"
+    "$python" - metrics/moe-fixture.prom <<'PY' >prom.out 2>&1 && ok || bad "$1: metrics: $(cat prom.out)"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+v = {s.name: s.value for f in text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples}
+assert v["moesuite_last_run_success"] == 0.0 and v["moesuite_inputs_rejected"] == 0.0, v
+PY
+}
+mkdir -p small
+if mount -t tmpfs -o size=1m tmpfs small 2>/dev/null; then
+    expect 1 "disk full after one file" -- "$fixture" --db small/full.db --metrics-dir metrics ingest --full-after 1 s1.csv s2.csv s3.csv
+    rm -f small/full.db.fill
+    # the run's last update needed room too: it stays 'running', its counts those of its start
+    storage_failure "disk full" small/full.db "database or disk is full" "running|0|0"
+    umount small
+else
+    echo "skipped: disk full (cannot mount a tmpfs here)"
+fi
+expect 1 "write lock held after one file" -- \
+    env MOESUITE_BUSY_TIMEOUT_MS=200 "$fixture" --db locked.db --metrics-dir metrics ingest --lock-after 1 s1.csv s2.csv s3.csv
+storage_failure "lock held" locked.db "database is locked" "failed|1|0"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

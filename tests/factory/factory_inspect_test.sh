@@ -170,5 +170,37 @@ done
 "$fab" --db $db inspect -m "$samples/supervised.safetensors" --heatmaps sample_heat "$samples/images" >out 2>err
 check "samples as the README inspects them (the images folder): exit 0, 12 images, no masks" "[ $? = 0 ] && [ \$(wc -l <out) = 12 ] && ! grep -q masks out && [ \$(ls sample_heat | wc -l) = 12 ]"
 
+# ---- storage failing under good images: the run's failure, no image blamed ---------------------------------
+# heatmaps onto a full file system (a small tmpfs, when one can be mounted here): every verdict is
+# stored, without its heatmap; the run fails (exit 1) and rejects nothing
+mkdir -p fullheat
+if mount -t tmpfs -o size=64k tmpfs fullheat 2>/dev/null; then
+    head -c 65536 /dev/zero >fullheat/fill 2>/dev/null
+    "$fab" --db full.db inspect -m sup.safetensors --heatmaps fullheat data/class03/good >out 2>err
+    rc=$?
+    check "heatmaps on a full disk: exit 1, named, the run failed, nothing rejected ($(tail -c 300 err))" \
+        "[ $rc = 1 ] && grep -q 'heatmap not written' err && ! grep -q 'rejected:' err && [ \"\$(sql full.db \"select status || n_ok || n_rejected from runs\")\" = failed80 ] && [ \"\$(sql full.db 'select count(*) from input_errors')\" = 0 ] && [ \"\$(sql full.db 'select count(*) from fab_inspections where heatmap is null')\" = 8 ]"
+    umount fullheat
+else
+    echo "skipped: heatmaps on a full disk (cannot mount a tmpfs here)"
+fi
+# pages of the results table corrupted mid-file: the store fails, not the images
+"$fab" --db corrupt.db inspect -m sup.safetensors data/class03/good >/dev/null 2>err
+"$python" - corrupt.db <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+root = c.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'fab_inspections'").fetchone()[0]
+size = c.execute("PRAGMA page_size").fetchone()[0]
+c.close()
+with open(sys.argv[1], "r+b") as f:
+    f.seek((root - 1) * size)
+    f.write(b"\xa5" * size)
+PY
+"$fab" --db corrupt.db inspect -m sup.safetensors data/class03/defect >out 2>err
+rc=$?
+check "results table corrupt: exit 1, the store named, no image rejected ($(tail -c 300 err))" \
+    "[ $rc = 1 ] && grep -q 'the results store failed' err && grep -q 'malformed' err && [ \"\$(sql corrupt.db \"select count(*) from input_errors\")\" = 0 ] && [ \"\$(sql corrupt.db \"select status from runs order by started_at desc limit 1\")\" = failed ]"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -46,7 +46,8 @@ typedef struct item {
     const char *path, *heatmap_name;
     fab_image img;
     char sha[MC_SHA256_HEX];
-    char reason[600];
+    char reason[600];        /* why the image is rejected; empty when it is not */
+    char output_error[600];  /* why its heatmap could not be written: the run's failure, not the image's */
     double ms, score, fraction;
     int defect, box[4];
     char heatmap[4400];
@@ -199,8 +200,10 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
                 snprintf(it->reason, sizeof it->reason, "out of memory");
             } else {
                 heat_of(heat, d, map);
-                if (fab_overlay_write(it->heatmap, &it->img, heat, d->map, it->box[0] >= 0 ? it->box : NULL, &e) != MC_OK)
-                    snprintf(it->reason, sizeof it->reason, "%s", e.msg);
+                if (fab_overlay_write(it->heatmap, &it->img, heat, d->map, it->box[0] >= 0 ? it->box : NULL, &e) != MC_OK) {
+                    snprintf(it->output_error, sizeof it->output_error, "%s", e.msg);
+                    it->heatmap[0] = '\0';
+                }
             }
             free(heat);
         }
@@ -209,12 +212,15 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
     for (int i = 0; i < n; i++) {
         item *it = &items[i];
         char reason[700];
+        if (it->output_error[0]) mc_run_fail(run, "%s: heatmap not written: %s", it->path, it->output_error);
         if (it->reason[0]) {
             mc_run_input_rejected(run, it->path, it->reason);
         } else if (mc_store_begin(s) != MC_OK) {
             mc_run_input_rejected(run, it->path, mc_store_error(s)->msg);
-        } else if (store_item(run, d, it, reason, sizeof reason) != 0 || mc_store_commit(s) != MC_OK) {
+        } else if (store_item(run, d, it, reason, sizeof reason) != 0) {
             mc_run_input_rejected(run, it->path, reason);
+        } else if (mc_store_commit(s) != MC_OK) {
+            mc_run_input_rejected(run, it->path, mc_store_error(s)->msg);
         } else {
             report(ctx, d, it);
             mc_run_input_ok(run);

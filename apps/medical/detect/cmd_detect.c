@@ -282,10 +282,9 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
         goto done;
     }
-    if (o->images && write_images(o->images, s->series_uid, p.iso, f, nf, &err) != MC_OK) {
-        snprintf(reason, size, "%s", err.msg);
-        goto done;
-    }
+    /* pictures that cannot be written fail the run, not the series: its findings are stored */
+    if (o->images && write_images(o->images, s->series_uid, p.iso, f, nf, &err) != MC_OK)
+        mc_run_fail(run, "%s: pictures not written: %s", s->series_uid, err.msg);
     if (o->store && mc_store_commit(st) != MC_OK) {
         snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
         goto done;

@@ -67,7 +67,8 @@ static json_t *volume_json(const med_series *s, const med_volume *v, const char 
                      "resampled", resampled);
 }
 
-/* One series to path: read, write, record. Returns 0, or -1 with reason. */
+/* One series to path: read, write, record. Returns 0; -1 with reason when the series is at fault; 1
+ * when the volume could not be written (the run's failure, reported with mc_run_fail). */
 static int convert_one(const mc_ctx *ctx, const convert_opts *o, mc_run *run, const char *salt, const med_series *s,
                        const char *path, char *reason, size_t size) {
     mc_error err;
@@ -87,8 +88,9 @@ static int convert_one(const mc_ctx *ctx, const convert_opts *o, mc_run *run, co
         rc = -1;
     }
     if (rc == 0 && med_nifti_write(path, v, &err) != MC_OK) {
-        snprintf(reason, size, "%s", err.msg);
-        rc = -1;
+        mc_store_rollback(st);
+        mc_run_fail(run, "%s: not converted: %s", s->series_uid, err.msg);
+        rc = 1;
     }
     if (rc == 0 && o->store && mc_store_commit(st) != MC_OK) {
         snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
@@ -187,8 +189,9 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
         mc_safe_name(name, sizeof name, todo[i]->series_uid); /* the UID is read from the files */
         if (to_file) snprintf(path, sizeof path, "%s", o.output);
         else snprintf(path, sizeof path, "%s/%s.nii.gz", o.output, name);
-        if (convert_one(ctx, &o, run, salt, todo[i], path, reason, sizeof reason) == 0) mc_run_input_ok(run);
-        else mc_run_input_rejected(run, todo[i]->series_uid, reason);
+        int rc = convert_one(ctx, &o, run, salt, todo[i], path, reason, sizeof reason);
+        if (rc == 0) mc_run_input_ok(run);
+        else if (rc < 0) mc_run_input_rejected(run, todo[i]->series_uid, reason);
     }
     free(todo);
     med_collection_free(&c);

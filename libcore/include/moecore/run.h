@@ -40,8 +40,19 @@ const char *mc_run_id(const mc_run *r);
 void mc_run_input_ok(mc_run *r);
 
 /* One input rejected: rolls back any open transaction, logs "rejected: INPUT: REASON" as an
- * error, records it in input_errors, and counts it. A safe point (above). */
+ * error, records it in input_errors, and counts it; when the store failed meanwhile, the run fails
+ * instead (mc_run_fail). A safe point (above). */
 void mc_run_input_rejected(mc_run *r, const char *input, const char *reason);
+
+/* A failure that is not an input's: the results store failing, an output file that cannot be
+ * written. Logs "MESSAGE; run ID will be recorded as failed" as an error; the batch may go on, and
+ * mc_run_end records the run as failed and returns MC_EXIT_FAILURE. mc_run_input_rejected calls it
+ * itself when the store failed (mc_store_storage_failures) while the input was in progress: a
+ * full disk, an I/O error, a corrupt page or a lock held past the busy timeout blames no input. */
+void mc_run_fail(mc_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether mc_run_fail was called: a batch may stop early. */
+int mc_run_failed(const mc_run *r);
 
 /* Counts so far. */
 int64_t mc_run_n_ok(const mc_run *r);

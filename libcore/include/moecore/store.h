@@ -10,6 +10,7 @@
 #ifndef MOECORE_STORE_H
 #define MOECORE_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sqlite3.h>
 
@@ -20,7 +21,7 @@ extern "C" {
 #endif
 
 #define MC_STORE_APPLICATION_ID 0x4d6f4553 /* "MoES" */
-#define MC_STORE_BUSY_TIMEOUT_MS 30000
+#define MC_STORE_BUSY_TIMEOUT_MS 30000 /* unless MOESUITE_BUSY_TIMEOUT_MS says otherwise */
 #define MC_UUID_LEN 37                      /* 36 characters and the terminating NUL */
 
 typedef struct mc_store mc_store;
@@ -30,6 +31,17 @@ typedef struct mc_store mc_store;
  * NULL and err says why: MC_ERR_SCHEMA for a file that is another application's database or was
  * written by a newer moesuite, MC_ERR_DB for SQLite errors, MC_ERR_BUSY for a lock held too long. */
 mc_status mc_store_open(mc_store **out, const char *path, mc_error *err);
+
+/* How long a writer waits for another's lock: MOESUITE_BUSY_TIMEOUT_MS when set to a number of
+ * milliseconds up to an hour, else MC_STORE_BUSY_TIMEOUT_MS. */
+int mc_store_busy_timeout_ms(void);
+
+/* Failures of the storage under the database rather than of a statement's data: the disk full, an
+ * I/O error, a corrupt or foreign file, a read-only file, a lock held past the busy timeout. The
+ * number since the process began (every store, whichever code ran the statement) and, in msg when
+ * not NULL, the last one's message. mc_run compares the number before and after an input to tell a
+ * store that fails from an input that does. */
+uint64_t mc_store_storage_failures(char *msg, size_t size);
 
 /* Closes the database, finalising every cached statement. Accepts NULL. */
 void mc_store_close(mc_store *s);
