@@ -8,6 +8,18 @@ compared with the pixels of their uncompressed original when the file is a lossl
 otherwise they are listed as skipped with the reason. Colour images are listed as "unsupported":
 the CT reader must refuse them cleanly.
 
+The reference is the same with and without Debian's python3-gdcm:
+- pydicom's GDCM handler is left out. GDCM is the library moe-medical itself reads with, so it is no
+  independent reference; and its binding hands back a buffer that GDCM failed to decode as if it had
+  succeeded (JPEG2000-embedded-sequence-delimiter.dcm: the codestream's SIZ marker declares
+  4,292,730,882 tiles, beyond the 65,535 that ISO/IEC 15444-1 allows; OpenJPEG refuses it, the
+  binding returns 522,171 of the 524,288 bytes). Refusing that file is right.
+- The sign is Pixel Representation (0028,0103) as the file states it, read before decoding: the
+  data set's attribute describes the stored values (PS3.3 C.7.6.3.1), and pydicom's JPEG 2000
+  corrections rewrite it in memory from the codestream's sign when GDCM decodes
+  (J2K_pixelrep_mismatch.dcm: the codestream says unsigned 13-bit, the file signed; the values agree
+  either way).
+
 Usage: /usr/bin/python3 pydicom_corpus.py OUT_DIR
 """
 import json
@@ -18,6 +30,9 @@ import warnings
 
 import numpy as np
 import pydicom
+import pydicom.config
+
+pydicom.config.pixel_data_handlers = [h for h in pydicom.config.pixel_data_handlers if "gdcm" not in h.__name__]
 
 LOSSY = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
          "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"}
@@ -72,6 +87,7 @@ def main(out):
             if "ModalityLUTSequence" in ds:
                 e.update(status="skip", reason="Modality LUT Sequence (not used by CT)")
                 continue
+            signed = int(ds.get("PixelRepresentation", 0) or 0) == 1  # as the file states it
             try:
                 values = rescaled(ds)
                 e["source"] = "pydicom"
@@ -89,7 +105,7 @@ def main(out):
             e.update(status="compare", data=data, rows=int(ds.Rows), cols=int(ds.Columns), frames=frames,
                      lossy=ts in LOSSY, transfer_syntax=ts,
                      monochrome1=ds.get("PhotometricInterpretation", "") == "MONOCHROME1",
-                     bits_allocated=int(ds.BitsAllocated), signed=int(ds.get("PixelRepresentation", 0)) == 1,
+                     bits_allocated=int(ds.BitsAllocated), signed=signed,
                      position=numbers(ds, "ImagePositionPatient"),
                      orientation=numbers(ds, "ImageOrientationPatient"),
                      spacing=numbers(ds, "PixelSpacing"))
