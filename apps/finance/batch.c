@@ -20,20 +20,21 @@ int fin_batch_begin(fin_batch *b, const mc_ctx *ctx, char **paths, int n, int st
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    if (mc_run_begin(&b->run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&b->run, ctx, store ? fin_schema_migrate : NULL, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         mc_inputs_free(&b->in);
         return MC_EXIT_FAILURE;
     }
-    if (store && (b->failure = fin_schema_migrate(mc_run_store(b->run))) != MC_OK)
-        mc_log_error("%s", mc_store_error(mc_run_store(b->run))->msg);
     b->output = output;
     if (b->failure == MC_OK && output) {
         if (strcmp(output, "-") == 0) {
             b->csv = stdout;
         } else {
-            snprintf(b->tmp, sizeof b->tmp, "%s.tmp.%ld", output, (long)getpid());
-            if (!(b->csv = fopen(b->tmp, "w"))) {
+            mc_error err;
+            if (mc_outfile_begin(&b->out, output, &err) != MC_OK) {
+                mc_log_error("%s", err.msg);
+                b->failure = MC_ERR_IO;
+            } else if (!(b->csv = fopen(b->out.tmp, "w"))) {
                 mc_log_error("%s: cannot write: %s", output, strerror(errno));
                 b->failure = MC_ERR_IO;
             }
@@ -45,11 +46,15 @@ int fin_batch_begin(fin_batch *b, const mc_ctx *ctx, char **paths, int n, int st
 int fin_batch_end(fin_batch *b) {
     if (b->csv && b->csv != stdout) {
         int bad = fclose(b->csv) != 0;
-        if (b->failure == MC_OK && (bad || rename(b->tmp, b->output) != 0)) {
+        mc_error err;
+        if (b->failure == MC_OK && bad) {
             mc_log_error("%s: cannot write: %s", b->output, strerror(errno));
             b->failure = MC_ERR_IO;
+        } else if (b->failure == MC_OK && mc_outfile_commit(&b->out, &err) != MC_OK) {
+            mc_log_error("%s", err.msg);
+            b->failure = MC_ERR_IO;
         }
-        if (b->failure != MC_OK) unlink(b->tmp);
+        if (b->failure != MC_OK) mc_outfile_abort(&b->out);
     }
     mc_inputs_free(&b->in);
     return mc_run_end(b->run, b->failure);

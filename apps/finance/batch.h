@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "moecore/inputs.h"
+#include "moecore/outfile.h"
 #include "moecore/run.h"
 #include "prices.h"
 
@@ -16,7 +17,7 @@ typedef struct fin_batch {
     mc_status failure;  /* set when the batch cannot go on (the run still ends, as failed) */
     FILE *csv;          /* NULL without an output; stdout for "-" */
     const char *output;
-    char tmp[4200];
+    mc_outfile out;     /* the CSV's temporary file, renamed over output at the end */
 } fin_batch;
 
 /* Collects the .csv inputs under paths, begins the run, brings the fin_ tables up to date when

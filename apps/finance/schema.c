@@ -105,6 +105,30 @@ static const char *const fin_migrations[] = {
     "CREATE VIEW fin_latest_positions AS"
     " SELECT p.* FROM fin_positions p"
     " JOIN (SELECT symbol, max(date) AS date FROM fin_positions GROUP BY symbol) l USING (symbol, date);",
+    /* 7: the latest_ views leave out the rows of runs that have not finished (a run killed on the
+     * way stays 'running'): of those, the latest finished */
+    "DROP VIEW fin_latest_factors;"
+    "CREATE VIEW fin_latest_factors AS"
+    " WITH done AS (SELECT f.* FROM fin_factors f JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.symbol, d.date, d.factor, d.value FROM done d"
+    " JOIN (SELECT symbol, max(date) AS date FROM done GROUP BY symbol) l USING (symbol, date);"
+    "DROP VIEW fin_latest_regimes;"
+    "CREATE VIEW fin_latest_regimes AS"
+    " WITH done AS (SELECT g.* FROM fin_regimes g JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.symbol, d.date, d.label, d.p_state, d.p_bull, d.p_bear, d.pf_bull, d.pf_bear, m.states, m.features"
+    " FROM done d"
+    " JOIN (SELECT symbol, max(date) AS date FROM done GROUP BY symbol) l USING (symbol, date)"
+    " JOIN fin_regime_models m USING (symbol);"
+    "DROP VIEW fin_latest_forecasts;"
+    "CREATE VIEW fin_latest_forecasts AS"
+    " WITH done AS (SELECT f.* FROM fin_forecasts f JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.* FROM done d"
+    " JOIN (SELECT symbol, horizon, max(date) AS date FROM done GROUP BY symbol, horizon) l USING (symbol, horizon, date);"
+    "DROP VIEW fin_latest_positions;"
+    "CREATE VIEW fin_latest_positions AS"
+    " WITH done AS (SELECT p.* FROM fin_positions p JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.* FROM done d"
+    " JOIN (SELECT symbol, max(date) AS date FROM done GROUP BY symbol) l USING (symbol, date);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {

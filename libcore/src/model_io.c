@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "moecore/outfile.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "safetensors data is little-endian and is copied to and from memory as is");
@@ -494,21 +495,9 @@ static mc_status make_header(const char *path, const mc_st_tensor *tensors, int 
     return st;
 }
 
-/* Flushes the folder holding path, so that the rename survives a crash. A folder that cannot be
- * opened only loses that guarantee: the file itself is complete and synced. */
-static void sync_folder(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 /* Writes header (padded with spaces so that the data buffer starts at a multiple of 64) and the
- * tensors to tmp, and syncs it. Returns 0, or -1 with errno set and tmp removed when it was made. */
+ * tensors to tmp, and syncs it (a device or FIFO, which cannot be synced, is not an error). Returns
+ * 0, or -1 with errno set. */
 static int write_file(const char *tmp, const char *header, const mc_st_tensor *tensors, int n) {
     FILE *fp = fopen(tmp, "wb");
     if (!fp) return -1;
@@ -522,13 +511,12 @@ static int write_file(const char *tmp, const char *header, const mc_st_tensor *t
              fwrite(spaces, 1, (size_t)padded - len, fp) == (size_t)padded - len;
     for (int i = 0; ok && i < n; i++)
         ok = tensors[i].nbytes == 0 || fwrite(tensors[i].data, 1, tensors[i].nbytes, fp) == tensors[i].nbytes;
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    ok = ok && fflush(fp) == 0 && (fsync(fileno(fp)) == 0 || errno == EINVAL || errno == EROFS);
     int saved = errno;
     if (fclose(fp) != 0 && ok) {
         ok = 0;
         saved = errno;
     }
-    if (!ok) remove(tmp);
     errno = saved;
     return ok ? 0 : -1;
 }
@@ -540,22 +528,15 @@ mc_status mc_safetensors_save(const char *path, const mc_st_tensor *tensors, int
     char *header = NULL;
     mc_status st = make_header(path, tensors, n, meta, n_meta, &header, err);
     if (st != MC_OK) return st;
-    size_t cap = strlen(path) + 32;
-    char *tmp = malloc(cap);
-    if (!tmp) {
-        free(header);
-        return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    mc_outfile out;
+    if ((st = mc_outfile_begin(&out, path, err)) == MC_OK) {
+        if (write_file(out.tmp, header, tensors, n) != 0) {
+            st = mc_error_set(err, MC_ERR_IO, "%s: cannot write %s: %s", path, out.tmp, strerror(errno));
+            mc_outfile_abort(&out);
+        } else {
+            st = mc_outfile_commit(&out, err);
+        }
     }
-    snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid());
-    if (write_file(tmp, header, tensors, n) != 0) {
-        st = mc_error_set(err, MC_ERR_IO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-    } else if (rename(tmp, path) != 0) {
-        st = mc_error_set(err, MC_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        remove(tmp);
-    } else {
-        sync_folder(path);
-    }
-    free(tmp);
     free(header);
     return st;
 }

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "moecore/outfile.h"
+
 static const double palette[][3] = {
     {0.12, 0.47, 0.71}, {0.84, 0.15, 0.16}, {0.17, 0.63, 0.17}, {1.00, 0.50, 0.05},
     {0.58, 0.40, 0.74}, {0.55, 0.34, 0.29}, {0.89, 0.47, 0.76}, {0.50, 0.50, 0.50},
@@ -271,22 +273,18 @@ mc_status mc_plot_panels(const char *path, int width, int height, const mc_plot_
     }
     cairo_destroy(cr);
 
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    mc_outfile out;
+    if (mc_outfile_begin(&out, path, err) != MC_OK) {
         cairo_surface_destroy(surf);
-        return mc_error_set(err, MC_ERR_ARG, "%s: path too long", path);
+        return err ? err->code : MC_ERR_IO;
     }
-    cairo_status_t st = cairo_surface_write_to_png(surf, tmp);
+    cairo_status_t st = cairo_surface_write_to_png(surf, out.tmp);
     cairo_surface_destroy(surf);
     if (st != CAIRO_STATUS_SUCCESS) {
-        remove(tmp);
+        mc_outfile_abort(&out);
         return mc_error_set(err, MC_ERR_IO, "%s: cannot write the chart: %s", path, cairo_status_to_string(st));
     }
-    if (rename(tmp, path) != 0) {
-        remove(tmp);
-        return mc_error_set(err, MC_ERR_IO, "%s: cannot rename the chart into place", path);
-    }
-    return MC_OK;
+    return mc_outfile_commit(&out, err);
 }
 
 mc_status mc_plot_lines(const char *path, const mc_plot_opts *o, const mc_plot_series *s, int n, mc_error *err) {

@@ -110,7 +110,7 @@ static int write_metrics(const mc_ctx *ctx, double started_at, int64_t n_ok, int
     return 0;
 }
 
-mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err) {
+mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_migrate_fn migrate, mc_error *err) {
     if (!out || !ctx || !ctx->db_path || !ctx->command) return mc_error_set(err, MC_ERR_ARG, "mc_run_begin: invalid arguments");
     *out = NULL;
     mc_run *r = calloc(1, sizeof *r);
@@ -126,6 +126,7 @@ mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err) {
     int owns_signals = current == NULL;
     if (owns_signals) install_handlers();
     mc_status st = mc_store_open(&r->store, ctx->db_path, err);
+    if (st == MC_OK && migrate && (st = migrate(r->store)) != MC_OK && err) *err = *mc_store_error(r->store);
     if (st == MC_OK) {
         st = mc_store_run_begin(r->store, ctx->program, ctx->command, args, mc_version(), mc_build_info(), r->id);
         if (st != MC_OK && err) *err = *mc_store_error(r->store);
@@ -153,9 +154,12 @@ mc_store *mc_run_store(mc_run *r) { return r ? r->store : NULL; }
 
 const char *mc_run_id(const mc_run *r) { return r ? r->id : NULL; }
 
-/* Between inputs: stop writing to a stdout whose reader has gone, end the run after a signal, let the
- * thread count follow the free cores. */
+/* Between inputs: record the counts, stop writing to a stdout whose reader has gone, end the run
+ * after a signal, let the thread count follow the free cores. */
 static void between_inputs(mc_run *r) {
+    /* the counts so far, for a run that will not reach its end; a failure here is the store's and
+     * shows at the next input or at the end */
+    mc_store_run_counts(r->store, r->id, r->n_ok, r->n_rejected);
     r->storage_mark = mc_store_storage_failures(NULL, 0);
     mc_cli_stdout_closed(0);
     mc_run_safe_point();

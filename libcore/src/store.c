@@ -48,6 +48,13 @@ static const char *const core_migrations[] = {
     " SELECT run_id, program, command, arguments, version, build, host, pid, started_at, finished_at, status, n_ok, n_rejected"
     " FROM (SELECT *, row_number() OVER (PARTITION BY program, command ORDER BY started_at DESC, rowid DESC) AS newest FROM runs)"
     " WHERE newest = 1;",
+    /* 2: latest_runs shows finished runs only: a run killed on the way stays 'running' */
+    "DROP VIEW latest_runs;"
+    "CREATE VIEW latest_runs AS"
+    " SELECT run_id, program, command, arguments, version, build, host, pid, started_at, finished_at, status, n_ok, n_rejected"
+    " FROM (SELECT *, row_number() OVER (PARTITION BY program, command ORDER BY started_at DESC, rowid DESC) AS newest"
+    "       FROM runs WHERE status <> 'running')"
+    " WHERE newest = 1;",
 };
 
 #define JOURNAL_RETRY_MS 5
@@ -516,6 +523,18 @@ mc_status mc_store_run_finish(mc_store *s, const char *run_id, const char *statu
     if ((r = write_one(s, st, "finishing the run", &changed)) != MC_OK) return r;
     if (changed == 0) return mc_error_set(&s->err, MC_ERR_NOT_FOUND, "%s: no run %s to finish", s->path, run_id);
     return MC_OK;
+}
+
+mc_status mc_store_run_counts(mc_store *s, const char *run_id, int64_t n_ok, int64_t n_rejected) {
+    if (!s || !run_id) return bad_arg(s, "mc_store_run_counts");
+    sqlite3_stmt *st;
+    mc_status r = mc_store_stmt(s, "UPDATE runs SET n_ok = ?2, n_rejected = ?3 WHERE run_id = ?1", &st);
+    if (r != MC_OK) return r;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, n_ok);
+    sqlite3_bind_int64(st, 3, n_rejected);
+    int changed = 0;
+    return write_one(s, st, "counting the run's inputs", &changed);
 }
 
 mc_status mc_store_input_error(mc_store *s, const char *run_id, const char *input, const char *reason) {

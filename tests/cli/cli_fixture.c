@@ -21,6 +21,8 @@ static const char *const fixture_migrations[] = {
     " run_id TEXT NOT NULL REFERENCES runs(run_id)) STRICT;",
 };
 
+static mc_status fixture_migrate(mc_store *s) { return mc_store_migrate(s, "fixture", fixture_migrations, 1); }
+
 typedef struct {
     long delay_ms, full_after, lock_after;
 } ingest_opts;
@@ -125,12 +127,11 @@ static int cmd_ingest(mc_ctx *ctx, int argc, char **argv) {
 
     mc_error err;
     mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, fixture_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = mc_store_migrate(mc_run_store(run), "fixture", fixture_migrations, 1);
-    if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
+    mc_status failure = MC_OK;
     mc_progress *bar = mc_progress_start("ingest", argc - first);
     sqlite3 *locker = NULL;
     for (int i = first; i < argc && failure == MC_OK; i++) {

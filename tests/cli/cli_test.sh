@@ -186,10 +186,14 @@ refused() { # refused NAME DB NEEDLE: the fixture refuses DB with exit 1, NEEDLE
 }
 "$fixture" --db newer.db ingest good1.csv >/dev/null 2>&1
 "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 99"); c.commit(); c.close()' newer.db
-refused "user_version of a newer build" newer.db "newer.db: database schema 'core' is version 99 (PRAGMA user_version), this build knows up to 1: upgrade moesuite"
+refused "user_version of a newer build" newer.db "newer.db: database schema 'core' is version 99 (PRAGMA user_version), this build knows up to 2: upgrade moesuite"
 eq "$(sql newer.db "select count(*) from runs")" 1 "newer database: no run row added"
-"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 1"); c.execute("update schema_versions set version = 7 where component = '"'core'"'"); c.commit(); c.close()' newer.db
-refused "core version of a newer build" newer.db "newer.db: database schema 'core' is version 7, this build knows up to 1: upgrade moesuite"
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 2"); c.execute("update schema_versions set version = 7 where component = '"'core'"'"); c.commit(); c.close()' newer.db
+refused "core version of a newer build" newer.db "newer.db: database schema 'core' is version 7, this build knows up to 2: upgrade moesuite"
+"$fixture" --db newer_part.db ingest good1.csv >/dev/null 2>&1
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update schema_versions set version = 9 where component = '"'fixture'"'"); c.commit(); c.close()' newer_part.db
+refused "the program's tables from a newer build" newer_part.db "newer_part.db: database schema 'fixture' is version 9, this build knows up to 1: upgrade moesuite"
+eq "$(sql newer_part.db "select count(*) from runs")" 1 "newer program tables: no run row added"
 "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table notes (x)"); c.execute("pragma user_version = 4"); c.commit(); c.close()' other.db
 refused "another application's database" other.db "other.db: not a moesuite database (application_id 0x00000000, yet not empty: 1 tables, indexes or views, user_version 4)"
 "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("pragma user_version = 2"); c.commit(); c.close()' versioned.db
@@ -248,8 +252,8 @@ mkdir -p small
 if mount -t tmpfs -o size=1m tmpfs small 2>/dev/null; then
     expect 1 "disk full after one file" -- "$fixture" --db small/full.db --metrics-dir metrics ingest --full-after 1 s1.csv s2.csv s3.csv
     rm -f small/full.db.fill
-    # the run's last update needed room too: it stays 'running', its counts those of its start
-    storage_failure "disk full" small/full.db "database or disk is full" "running|0|0"
+    # the run's last update needed room too: it stays 'running', with the counts after the first file
+    storage_failure "disk full" small/full.db "database or disk is full" "running|1|0"
     umount small
 else
     echo "skipped: disk full (cannot mount a tmpfs here)"
@@ -257,6 +261,24 @@ fi
 expect 1 "write lock held after one file" -- \
     env MOESUITE_BUSY_TIMEOUT_MS=200 "$fixture" --db locked.db --metrics-dir metrics ingest --lock-after 1 s1.csv s2.csv s3.csv
 storage_failure "lock held" locked.db "database is locked" "failed|1|0"
+
+# ---- kill -9 in the middle of a batch: the run's row counts what it committed ------------------------
+for i in 1 2 3 4 5 6 7 8; do printf 'kill%s,%s\n' "$i" "$i" >"kill$i.csv"; done
+"$fixture" --db killed.db ingest --delay-ms 400 kill1.csv kill2.csv kill3.csv kill4.csv kill5.csv kill6.csv kill7.csv kill8.csv \
+    >/dev/null 2>&1 &
+victim=$!
+for _ in $(seq 100); do # until two files are in
+    [ "$(sql killed.db "select count(*) from fixture_items" 2>/dev/null)" -ge 2 ] 2>/dev/null && break
+    sleep 0.1
+done
+kill -9 $victim
+wait $victim 2>/dev/null
+committed=$(sql killed.db "select count(*) from fixture_items")
+n_ok=$(sql killed.db "select n_ok from runs where status = 'running'")
+if [ "$committed" -ge 2 ] && [ "$committed" -lt 8 ] && [ "$n_ok" -ge $((committed - 1)) ] && [ "$n_ok" -le "$committed" ]; then ok
+else bad "killed run: n_ok '$n_ok' for $committed files committed"; fi
+"$fixture" --db killed.db ingest kill1.csv >/dev/null 2>&1
+eq "$(sql killed.db "select status || n_ok from latest_runs")" ok1 "latest_runs: the finished run, not the killed one"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

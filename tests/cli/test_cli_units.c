@@ -152,7 +152,7 @@ static void signalled_child(const char *db) {
     mc_ctx ctx = {.program = "moe-unit", .command = "work", .db_path = db, .argc = 2, .argv = argv};
     mc_error err;
     mc_run *run;
-    if (mc_run_begin(&run, &ctx, &err) != MC_OK) _exit(10);
+    if (mc_run_begin(&run, &ctx, NULL, &err) != MC_OK) _exit(10);
     static const char *const items[] = {"CREATE TABLE unit_items (key TEXT PRIMARY KEY, run_id TEXT NOT NULL) STRICT;"};
     mc_store *s = mc_run_store(run);
     if (mc_store_migrate(s, "unit", items, 1) != MC_OK) _exit(11);

@@ -522,7 +522,9 @@ static void test_save_errors(void **state) {
     (void)state;
     char path[512], tmp[600], folder[512];
     tmp_path(path, sizeof path, "keep.safetensors");
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* the temporary file beside it (outfile.h) */
+    const char *slash = strrchr(path, '/');
+    snprintf(tmp, sizeof tmp, "%.*s.tmp-%ld-%s", (int)(slash - path + 1), path, (long)getpid(), slash + 1);
     mc_st_tensor t[16];
     int n = round_trip_tensors(t);
     mc_error err;

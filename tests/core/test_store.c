@@ -91,13 +91,13 @@ static void test_open_new(void **state) {
     mc_error e;
     assert_int_equal(mc_store_open(&s, p, &e), MC_OK);
     char buf[64];
-    assert_int_equal(q_int(s, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(s, "PRAGMA user_version"), 2);
     assert_int_equal(q_int(s, "PRAGMA application_id"), MC_STORE_APPLICATION_ID);
     assert_string_equal(q_text(s, "PRAGMA journal_mode", buf, sizeof buf), "wal");
     assert_int_equal(q_int(s, "PRAGMA foreign_keys"), 1);
     assert_int_equal(q_int(s, "PRAGMA synchronous"), 1); /* NORMAL */
     assert_int_equal(q_int(s, "PRAGMA busy_timeout"), MC_STORE_BUSY_TIMEOUT_MS);
-    assert_int_equal(q_int(s, "SELECT version FROM schema_versions WHERE component = 'core'"), 1);
+    assert_int_equal(q_int(s, "SELECT version FROM schema_versions WHERE component = 'core'"), 2);
     assert_int_equal(q_int(s, "SELECT count(*) FROM schema_versions"), 1);
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_schema WHERE name IN ('runs', 'input_errors', 'latest_runs')"), 3);
     assert_int_equal(q_int(s, "SELECT count(*) FROM pragma_table_list WHERE name IN ('runs', 'input_errors', 'schema_versions') AND strict"), 3);
@@ -106,7 +106,7 @@ static void test_open_new(void **state) {
     mc_store_close(s);
     /* reopening changes nothing */
     assert_int_equal(mc_store_open(&s, p, &e), MC_OK);
-    assert_int_equal(q_int(s, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(s, "PRAGMA user_version"), 2);
     mc_store_close(s);
     mc_store_close(NULL);
     remove_db(p);
@@ -196,7 +196,7 @@ static void test_migrations(void **state) {
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_schema WHERE name = 'test_x'"), 0);
     assert_int_equal(q_int(s, "SELECT count(*) FROM sqlite_schema"), objects);
     /* the core version of a file follows its migrations, not those of other components */
-    assert_int_equal(q_int(s, "PRAGMA user_version"), 1);
+    assert_int_equal(q_int(s, "PRAGMA user_version"), 2);
     mc_store_close(s);
     /* the core schema of a newer build is refused at open */
     sqlite3 *raw;
@@ -205,7 +205,7 @@ static void test_migrations(void **state) {
     sqlite3_close(raw);
     assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
     assert_null(s);
-    assert_non_null(strstr(e.msg, "'core' is version 9, this build knows up to 1: upgrade moesuite"));
+    assert_non_null(strstr(e.msg, "'core' is version 9, this build knows up to 2: upgrade moesuite"));
     assert_int_equal(sqlite3_open(p, &raw), SQLITE_OK);
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(raw, "SELECT version FROM schema_versions WHERE component = 'core'", -1, &q, NULL), SQLITE_OK);
@@ -215,7 +215,7 @@ static void test_migrations(void **state) {
     /* a newer core by PRAGMA user_version alone is refused too, before anything is written: the
      * file keeps every byte and gets no run */
     assert_int_equal(sqlite3_exec(raw,
-                                  "UPDATE schema_versions SET version = 1 WHERE component = 'core';"
+                                  "UPDATE schema_versions SET version = 2 WHERE component = 'core';"
                                   " PRAGMA user_version = 99; PRAGMA journal_mode = DELETE;",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
@@ -225,7 +225,7 @@ static void test_migrations(void **state) {
     assert_int_equal(mc_store_open(&s, p, &e), MC_ERR_SCHEMA);
     assert_null(s);
     assert_non_null(strstr(e.msg, p));
-    assert_non_null(strstr(e.msg, "'core' is version 99 (PRAGMA user_version), this build knows up to 1: upgrade moesuite"));
+    assert_non_null(strstr(e.msg, "'core' is version 99 (PRAGMA user_version), this build knows up to 2: upgrade moesuite"));
     char *after = slurp(p, &n1);
     assert_int_equal(n1, n0); /* not even switched back to WAL */
     assert_memory_equal(after, before, (size_t)n0);
@@ -462,7 +462,7 @@ static void test_concurrent_open(void **state) {
         mc_error e;
         assert_int_equal(mc_store_open(&s, p, &e), MC_OK);
         assert_int_equal(q_int(s, "PRAGMA application_id"), MC_STORE_APPLICATION_ID);
-        assert_int_equal(q_int(s, "SELECT group_concat(component || '=' || version) = 'core=1,test=3' FROM"
+        assert_int_equal(q_int(s, "SELECT group_concat(component || '=' || version) = 'core=2,test=3' FROM"
                                   " (SELECT * FROM schema_versions ORDER BY component)"), 1);
         mc_store_close(s);
     }

@@ -170,6 +170,13 @@ done
 "$fab" --db $db inspect -m "$samples/supervised.safetensors" --heatmaps sample_heat "$samples/images" >out 2>err
 check "samples as the README inspects them (the images folder): exit 0, 12 images, no masks" "[ $? = 0 ] && [ \$(wc -l <out) = 12 ] && ! grep -q masks out && [ \$(ls sample_heat | wc -l) = 12 ]"
 
+# ---- the latest view leaves out a run that never finished (killed: its row stays 'running') ----------------
+"$fab" --db unfinished.db inspect -m sup.safetensors data/class03/good >/dev/null 2>&1
+"$fab" --db unfinished.db inspect -m sup.safetensors data/class03/defect >/dev/null 2>&1
+"$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update runs set status = '"'running'"' where arguments like '"'%defect%'"'"); c.commit()' unfinished.db
+check "fab_latest_inspections: the finished run's 8 images, none of the unfinished one's" \
+    "[ \"\$(sql unfinished.db \"select count(*) || '|' || sum(path like '%defect%') from fab_latest_inspections\")\" = '8|0' ]"
+
 # ---- storage failing under good images: the run's failure, no image blamed ---------------------------------
 # heatmaps onto a full file system (a small tmpfs, when one can be mounted here): every verdict is
 # stored, without its heatmap; the run fails (exit 1) and rejects nothing

@@ -82,6 +82,21 @@ check "long file: two symbols in the JSON result" "\"$python\" -c 'import json,s
 check "long file: CSV rows per symbol" "[ \$(grep -c ',AAA,' long_factors.csv) = 40 ] && [ \$(grep -c ',BBB,' long_factors.csv) = 40 ]"
 "$fin" --db f.db factors -o /nonexistent/dir/x.csv good.csv >out 2>err
 check "unwritable output: exit 1 and no partial file" "[ $? = 1 ] && grep -q 'cannot write' err"
+# temporary files: a killed run's is removed by the next run writing into that folder, a live one's stays
+mkdir -p outdir
+printf 'half' >outdir/.tmp-999999999-x.csv
+printf 'busy' >"outdir/.tmp-$$-y.csv"
+"$fin" --db f.db factors -o outdir/x.csv good.csv >out 2>err
+check "a dead process's temporary file removed, a live one's kept, nothing of ours left" \
+    "[ $? = 0 ] && [ ! -e outdir/.tmp-999999999-x.csv ] && [ -e outdir/.tmp-$$-y.csv ] && [ \"\$(ls -A outdir | grep -c '^.tmp-')\" = 1 ] && [ -s outdir/x.csv ]"
+# an output that is not a regular file is written in place, never replaced by a rename
+mkfifo out.fifo
+timeout 60 cat out.fifo >from_fifo.csv &
+reader=$!
+"$fin" --db f.db factors -o out.fifo good.csv >out 2>err
+rc=$?
+wait $reader
+check "-o FIFO: exit 0, the FIFO stays a FIFO, the CSV went through it" "[ $rc = 0 ] && [ -p out.fifo ] && cmp -s from_fifo.csv outdir/x.csv"
 
 # ---- fundamentals: as of each date with a lag, z-scored across symbols ------------------------------------
 printf 'date,symbol,pe,margin\n2024-03-01,GBMA,10,0.2\n2024-03-01,GBMB,30,\n2024-06-03,GBMB,20,0.1\n2024-06-03,GBMA,,0.3\n' >fund.csv

@@ -194,6 +194,12 @@ PY
     "$med" --db b.db detect -m "$model" good --clinical badclin.csv >out 2>err
     rc=$?
     check "bad clinical table: exit 1, file and line named" "[ $rc = 1 ] && grep -q 'badclin.csv: line 2: age' err"
+    # a run that fails after it began its candidates file leaves last night's file as it was
+    printf 'seriesuid,coordX\nlast,1\n' >cand.csv
+    "$med" --db b.db detect -m "$model" good --candidates-out cand.csv --images no/such/folder >out 2>err
+    rc=$?
+    check "failed run: exit 1, the last candidates file kept whole, no temporary file left ($(tail -c 200 err))" \
+        "[ $rc = 1 ] && [ \"\$(cat cand.csv)\" = \"\$(printf 'seriesuid,coordX\\nlast,1')\" ] && [ -z \"\$(ls -A | grep '^.tmp-')\" ]"
     "$med" --db b.db detect >out 2>err
     rc=$?
     check "no folder: usage error" "[ $rc = 2 ]"

@@ -49,7 +49,7 @@ int fab_cmd_synth(mc_ctx *ctx, int argc, char **argv) {
     if (!o.out) return mc_cli_usage_error(ctx, "--out DIR is required"), MC_EXIT_USAGE;
     mc_run *run;
     mc_error err;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, NULL, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }

@@ -59,6 +59,12 @@ static const char *const migrations[] = {
     " evaluated_at TEXT NOT NULL,"
     " run_id TEXT NOT NULL REFERENCES runs(run_id),"
     " PRIMARY KEY (model_sha256, data_sha256)) STRICT, WITHOUT ROWID;",
+    /* the latest inspection of a finished run: a run killed on the way stays 'running' and is left out */
+    "DROP VIEW fab_latest_inspections;"
+    "CREATE VIEW fab_latest_inspections AS"
+    " WITH done AS (SELECT i.* FROM fab_inspections i JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.* FROM done d"
+    " JOIN (SELECT path, max(inspected_at) AS inspected_at FROM done GROUP BY path) l USING (path, inspected_at);",
 };
 
 mc_status fab_inspect_schema_migrate(mc_store *s) {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "moecore/outfile.h"
+
 void fab_image_free(fab_image *im) {
     if (!im) return;
     free(im->px);
@@ -261,9 +263,9 @@ const char *fab_png_problem(const char *msg, const char *path) {
 mc_status fab_png_write(const char *path, const uint8_t *px, int w, int h, int channels, mc_error *err) {
     if (!path || !px || w < 1 || h < 1 || (channels != 1 && channels != 3 && channels != 4))
         return mc_error_set(err, MC_ERR_ARG, "png write: invalid arguments");
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
+    mc_outfile out;
+    if (mc_outfile_begin(&out, path, err) != MC_OK) return err ? err->code : MC_ERR_IO;
+    FILE *f = fopen(out.tmp, "wb");
     if (!f) return mc_error_set(err, MC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     png_source src = {NULL, 0, 0, ""};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &src, on_error, on_warning);
@@ -296,7 +298,7 @@ done:
     png_destroy_write_struct(&png, &info);
     free(rows);
     if (fclose(f) != 0 && st == MC_OK) st = mc_error_set(err, MC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st == MC_OK && rename(tmp, path) != 0) st = mc_error_set(err, MC_ERR_IO, "%s: cannot rename: %s", path, strerror(errno));
-    if (st != MC_OK) unlink(tmp);
+    if (st == MC_OK) st = mc_outfile_commit(&out, err);
+    else mc_outfile_abort(&out);
     return st;
 }

@@ -9,6 +9,7 @@
 #include "cmd_maintain.h"
 #include "fleet_synth.h"
 #include "moecore/log.h"
+#include "moecore/outfile.h"
 
 typedef struct {
     const char *out;
@@ -29,11 +30,11 @@ static int synth_option(const mc_ctx *ctx, void *user, int index, const char *ar
     return mc_cli_int(ctx, "machines", arg, 1, 100000, &o->machines);
 }
 
-/* Opens DIR/name.tmp for writing; the final name goes into final. */
-static FILE *open_tmp(const char *dir, const char *name, char *final, char *tmp, size_t size) {
-    snprintf(final, size, "%s/%s", dir, name);
-    snprintf(tmp, size, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
-    return fopen(tmp, "w");
+/* Opens DIR/name's temporary file for writing (out); NULL when it cannot. */
+static FILE *open_out(const char *dir, const char *name, mc_outfile *out) {
+    char path[MC_OUTFILE_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return mc_outfile_begin(out, path, NULL) == MC_OK ? fopen(out->tmp, "w") : NULL;
 }
 
 int fab_maintain_synth(mc_ctx *ctx, int argc, char **argv) {
@@ -59,18 +60,19 @@ int fab_maintain_synth(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s: cannot create: %s", o.out, strerror(errno));
         return MC_EXIT_FAILURE;
     }
-    char sf[4200], st[4200], ff[4200], ft[4200];
-    FILE *s = open_tmp(o.out, "sensors.csv", sf, st, sizeof sf), *f = open_tmp(o.out, "failures.csv", ff, ft, sizeof ff);
+    mc_outfile so, fo;
+    FILE *s = open_out(o.out, "sensors.csv", &so), *f = open_out(o.out, "failures.csv", &fo);
+    const char *sf = so.path, *ff = fo.path;
     mc_rng *rng = mc_rng_create(ctx->seed);
     fab_synth_summary sum;
     int ok = s && f && rng && fab_synth_fleet((int)o.machines, rng, s, f, &sum) == 0;
     ok &= (s ? fclose(s) == 0 : 0) & (f ? fclose(f) == 0 : 0);
-    ok = ok && rename(st, sf) == 0 && rename(ft, ff) == 0;
+    ok = ok && mc_outfile_commit(&so, NULL) == MC_OK && mc_outfile_commit(&fo, NULL) == MC_OK;
     mc_rng_destroy(rng);
     if (!ok) {
         mc_log_error("%s: cannot write the fleet: %s", o.out, strerror(errno));
-        unlink(st);
-        unlink(ft);
+        mc_outfile_abort(&so);
+        mc_outfile_abort(&fo);
         return MC_EXIT_FAILURE;
     }
     if (ctx->json) {

@@ -59,6 +59,12 @@ static const char *const maint_migrations[] = {
     " metrics TEXT NOT NULL,"
     " run_id TEXT NOT NULL REFERENCES runs(run_id),"
     " PRIMARY KEY (model, sensors, failures, method)) STRICT, WITHOUT ROWID;",
+    /* the latest prediction of a finished run: a run killed on the way stays 'running' and is left out */
+    "DROP VIEW fab_maint_latest;"
+    "CREATE VIEW fab_maint_latest AS"
+    " WITH done AS (SELECT p.* FROM fab_maint_predictions p JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.* FROM done d"
+    " JOIN (SELECT machine_id, max(as_of) AS as_of FROM done GROUP BY machine_id) l USING (machine_id, as_of);",
 };
 
 mc_status fab_maint_schema_migrate(mc_store *s) {

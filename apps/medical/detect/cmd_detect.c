@@ -22,6 +22,7 @@
 #include "risk/fusion.h"
 #include "moecore/log.h"
 #include "moecore/model_io.h"
+#include "moecore/outfile.h"
 #include "moecore/run.h"
 #include "moecore/safe_name.h"
 #include "resample.h"
@@ -80,7 +81,8 @@ typedef struct {
     int has_fusion;
     med_clinical *rows;
     int n_rows;
-    FILE *csv;
+    FILE *csv;          /* --candidates-out, written to out's temporary file */
+    mc_outfile out;
 } detect_env;
 
 static double now_s(void) {
@@ -347,7 +349,8 @@ static mc_status env_open(detect_env *env, const detect_opts *o, mc_error *err) 
         if (!env->has_fusion) mc_log_warn("%s: the model has no fusion layer: Brock risk only", o->model_path);
     }
     if (o->candidates_out) {
-        if (!(env->csv = fopen(o->candidates_out, "w")))
+        if ((st = mc_outfile_begin(&env->out, o->candidates_out, err)) != MC_OK) return st;
+        if (!(env->csv = fopen(env->out.tmp, "w")))
             return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", o->candidates_out, strerror(errno));
         fprintf(env->csv, "seriesuid,coordX,coordY,coordZ,probability,diameter_mm,response,type,cnn_diameter_mm,density_type\n");
     }
@@ -356,10 +359,13 @@ static mc_status env_open(detect_env *env, const detect_opts *o, mc_error *err) 
     return MC_OK;
 }
 
-static mc_status env_close(detect_env *env, const detect_opts *o, mc_error *err) {
+/* Closes the candidates file, putting it in place unless the run failed (then the last one stays). */
+static mc_status env_close(detect_env *env, const detect_opts *o, mc_status failure, mc_error *err) {
     mc_status st = MC_OK;
     if (env->csv && fclose(env->csv) != 0)
         st = mc_error_set(err, MC_ERR_IO, "%s: cannot write: %s", o->candidates_out, strerror(errno));
+    if (env->csv && st == MC_OK && failure == MC_OK) st = mc_outfile_commit(&env->out, err);
+    else if (env->csv) mc_outfile_abort(&env->out);
     mc_model_destroy(env->model);
     med_clinical_free(env->rows, env->n_rows);
     return st;
@@ -386,13 +392,12 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
     med_collection c = {0};
     med_series_options so = MED_SERIES_OPTIONS_DEFAULT;
     mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, med_schema_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = med_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-    if (failure == MC_OK && (failure = env_open(&env, &o, &err)) != MC_OK) mc_log_error("%s", err.msg);
+    mc_status failure = env_open(&env, &o, &err);
+    if (failure != MC_OK) mc_log_error("%s", err.msg);
     if (failure == MC_OK &&
         (failure = med_collection_scan(&c, (const char *const *)(argv + first), argc - first, &so, &err)) != MC_OK)
         mc_log_error("%s", err.msg);
@@ -414,7 +419,7 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         else mc_run_input_rejected(run, s->series_uid, reason);
     }
     if (failure == MC_OK && n_ct == 0) mc_log_warn("no CT series found");
-    mc_status closed = env_close(&env, &o, &err);
+    mc_status closed = env_close(&env, &o, failure, &err);
     if (failure == MC_OK && closed != MC_OK) {
         mc_log_error("%s", err.msg);
         failure = closed;

@@ -194,15 +194,14 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         return MC_EXIT_FAILURE;
     }
     mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, med_schema_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         med_collection_free(&c);
         free(ann_type);
         med_marks_free(&ann);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = med_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK) failure = mc_error_set(&err, failure, "%s", mc_store_error(mc_run_store(run))->msg);
+    mc_status failure = MC_OK;
     mc_rng *rng = mc_rng_create(ctx->seed);
     med_patch_set all = {0}, tr = {0}, va = {0};
     int *val_of = calloc((size_t)c.n_series + 1, sizeof *val_of), *order = calloc((size_t)c.n_series + 1, sizeof *order);

@@ -27,6 +27,12 @@ static const char *const find_migrations[] = {
     " SELECT f.* FROM med_findings f JOIN runs r ON r.run_id = f.run_id"
     " WHERE r.started_at = (SELECT max(r2.started_at) FROM med_findings f2 JOIN runs r2 ON r2.run_id = f2.run_id"
     "                       WHERE f2.series_uid = f.series_uid);",
+    /* 2: the latest finished run's findings: a run killed on the way stays 'running' and is left out */
+    "DROP VIEW med_findings_latest;"
+    "CREATE VIEW med_findings_latest AS"
+    " SELECT f.* FROM med_findings f JOIN runs r ON r.run_id = f.run_id"
+    " WHERE r.started_at = (SELECT max(r2.started_at) FROM med_findings f2 JOIN runs r2 ON r2.run_id = f2.run_id"
+    "                       WHERE f2.series_uid = f.series_uid AND r2.status <> 'running');",
 };
 
 mc_status med_findings_migrate(mc_store *s) {

@@ -159,15 +159,14 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
         return MC_EXIT_USAGE;
     }
     mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, med_schema_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         free(todo);
         med_collection_free(&c);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = med_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK) mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-    if (failure == MC_OK && !to_file && mkdir(o.output, 0777) != 0 && errno != EEXIST) {
+    mc_status failure = MC_OK;
+    if (!to_file && mkdir(o.output, 0777) != 0 && errno != EEXIST) {
         mc_log_error("%s: cannot create the folder: %s", o.output, strerror(errno));
         failure = MC_ERR_IO;
     }

@@ -96,14 +96,13 @@ int med_cmd_scan(mc_ctx *ctx, int argc, char **argv) {
         return MC_EXIT_FAILURE;
     }
     mc_run *run;
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, med_schema_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         med_collection_free(&c);
         return MC_EXIT_FAILURE;
     }
     mc_store *st = mc_run_store(run);
-    mc_status failure = med_schema_migrate(st);
-    if (failure != MC_OK) mc_log_error("%s", mc_store_error(st)->msg);
+    mc_status failure = MC_OK;
     mc_log_debug("%d DICOM files, %d other files, %d series", c.n_files, c.n_other, c.n_series);
     for (int i = 0; i < c.n_files && failure == MC_OK; i++)
         if (c.files[i].unreadable)

@@ -12,6 +12,8 @@
 
 #include <nifti1_io.h>
 
+#include "moecore/outfile.h"
+
 void med_nifti_affine(const med_volume *v, double m[4][4]) {
     static const double lps_to_ras[3] = {-1, -1, 1};
     for (int a = 0; a < 3; a++) {
@@ -34,12 +36,11 @@ mc_status med_nifti_write(const char *path, const med_volume *v, mc_error *err) 
     size_t n = (size_t)v->nx * (size_t)v->ny * (size_t)v->nz;
     size_t len = strlen(path);
     int gz = len > 3 && strcmp(path + len - 3, ".gz") == 0;
-    const char *ext = gz ? ".nii.gz" : ".nii";
     if (!(len > 4 && (strcmp(path + len - 4, ".nii") == 0 || (gz && len > 7 && strcmp(path + len - 7, ".nii.gz") == 0))))
         return mc_error_set(err, MC_ERR_ARG, "%s: the output name must end with .nii or .nii.gz", path);
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%.*s.tmp%ld%s", (int)(len - strlen(ext)), path, (long)getpid(), ext) >= (int)sizeof tmp)
-        return mc_error_set(err, MC_ERR_ARG, "%s: path too long", path);
+    mc_outfile out; /* its temporary name ends as path does: libnifti compresses by the extension */
+    mc_status st = mc_outfile_begin(&out, path, err);
+    if (st != MC_OK) return st;
 
     int integer = all_int16(v, n);
     int dims[8] = {3, v->nx, v->ny, v->nz, 1, 1, 1, 1};
@@ -73,16 +74,15 @@ mc_status med_nifti_write(const char *path, const med_volume *v, mc_error *err) 
     nim->qto_xyz = nifti_quatern_to_mat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x,
                                           nim->qoffset_y, nim->qoffset_z, nim->dx, nim->dy, nim->dz, nim->qfac);
     nim->qto_ijk = nifti_mat44_inverse(nim->qto_xyz);
-    mc_status st = MC_OK;
-    if (nifti_set_filenames(nim, tmp, 0, 1) != 0) {
+    if (nifti_set_filenames(nim, out.tmp, 0, 1) != 0) {
         st = mc_error_set(err, MC_ERR_ARG, "%s: not a NIfTI file name", path);
     } else {
         /* write header and data, leaving the file open so that closing it (the gzip flush) is checked */
         znzFile fp = nifti_image_write_hdr_img(nim, 3, gz ? "wb1" : "wb");
         if (znz_isnull(fp) || Xznzclose(&fp) != 0) st = mc_error_set(err, MC_ERR_IO, "%s: cannot write", path);
-        else if (rename(tmp, path) != 0) st = mc_error_set(err, MC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        if (st != MC_OK) unlink(tmp);
+        else st = mc_outfile_commit(&out, err);
     }
+    if (st != MC_OK) mc_outfile_abort(&out);
     nifti_image_free(nim);
     return st;
 }

@@ -327,17 +327,12 @@ int med_cmd_eval(mc_ctx *ctx, int argc, char **argv) {
     }
     mc_run *run;
     mc_error err = {0};
-    if (mc_run_begin(&run, ctx, &err) != MC_OK) {
+    if (mc_run_begin(&run, ctx, med_schema_migrate, &err) != MC_OK) {
         mc_log_error("%s", err.msg);
         return MC_EXIT_FAILURE;
     }
-    mc_status failure = med_schema_migrate(mc_run_store(run));
-    if (failure != MC_OK) {
-        mc_log_error("%s", mc_store_error(mc_run_store(run))->msg);
-        return mc_run_end(run, failure);
-    }
     int bad_input = 0;
-    mc_status st = evaluate(ctx, run, &o, &err, &bad_input);
+    mc_status failure = MC_OK, st = evaluate(ctx, run, &o, &err, &bad_input);
     if (st != MC_OK && bad_input && st != MC_ERR_NOMEM) {
         /* the evaluation is named by its predictions file; a reason about that file needs no repeat of it */
         size_t len = strlen(o.predictions);

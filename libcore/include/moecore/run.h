@@ -28,15 +28,22 @@ extern "C" {
 
 typedef struct mc_run mc_run;
 
-/* Opens ctx->db_path (creating and migrating it) and records a 'running' row. On failure *out is
- * NULL and err says why. */
-mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_error *err);
+/* Brings a program's own tables up to date (its components' mc_store_migrate calls); returns the
+ * store's status, its message in mc_store_error. */
+typedef mc_status (*mc_migrate_fn)(mc_store *s);
+
+/* Opens ctx->db_path (creating it and migrating the core tables), brings the command's tables up to
+ * date with migrate (NULL: none), and only then records a 'running' row: a database that is not
+ * ours, or holds a component newer than this build, is refused before anything is written to it.
+ * On failure *out is NULL and err says why. */
+mc_status mc_run_begin(mc_run **out, const mc_ctx *ctx, mc_migrate_fn migrate, mc_error *err);
 
 /* The store and run id, for the command's own writes. */
 mc_store *mc_run_store(mc_run *r);
 const char *mc_run_id(const mc_run *r);
 
-/* One input finished and its transaction committed. A safe point (above). */
+/* One input finished and its transaction committed. After each input the run's counts are written
+ * to its row in runs, so that a run killed on the way says what it committed. A safe point (above). */
 void mc_run_input_ok(mc_run *r);
 
 /* One input rejected: rolls back any open transaction, logs "rejected: INPUT: REASON" as an

@@ -83,6 +83,10 @@ mc_status mc_store_run_begin(mc_store *s, const char *program, const char *comma
 mc_status mc_store_run_finish(mc_store *s, const char *run_id, const char *status, int64_t n_ok,
                               int64_t n_rejected);
 
+/* Records the counts of a run in progress (after each input), so that a run killed before its end
+ * still says how many inputs it committed. */
+mc_status mc_store_run_counts(mc_store *s, const char *run_id, int64_t n_ok, int64_t n_rejected);
+
 /* Records in input_errors that run_id rejected input for reason (its own transaction; call it
  * after the input's own transaction was rolled back). A second call for the same run and input
  * replaces the reason. */
