@@ -226,15 +226,17 @@ check "non-CT series skipped and reported" "grep -q \"$(uid mr).*skipped: not CT
 check "file cut in its header named" "grep -q \"rejected: $g: a DICOM file that cannot be parsed\" err"
 check "series with the cut file: a slice missing" "grep -q \"rejected: $(uid cut_header): .*missing slices: 1 absent\" err"
 check "junk files are not errors" "! grep -q 'README.txt\\|noise.bin\\|empty.dcm' err"
-check "one line per rejection ($(grep -c rejected err))" "[ \$(grep -c 'error: rejected' err) = 7 ]"
-check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 7 ]"
+check "a header claiming 30000x30000 pixels: rejected from its geometry before any pixel is read" \
+    "grep -q \"rejected: $(uid huge): .*155125 x 155125 x 15 mm: larger than a body\" err"
+check "one line per rejection ($(grep -c rejected err))" "[ \$(grep -c 'error: rejected' err) = 8 ]"
+check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 8 ]"
 check "all series stored, unusable ones with their problem" "[ \"\$(sql b.db 'select count(*) from med_series')\" = 12 ] && [ \"\$(sql b.db \"select count(*) from med_series where usable = 0 and problems like '%duplicate%'\")\" = 1 ]"
-check "run recorded as partial" "[ \"\$(sql b.db \"select status || n_ok || '/' || n_rejected from runs\")\" = partial6/7 ]"
+check "run recorded as partial" "[ \"\$(sql b.db \"select status || n_ok || '/' || n_rejected from runs\")\" = partial5/8 ]"
 
 "$med" --db b.db convert --store -o badnii bad >bad_conv.out 2>err
 check "convert bad: exit 3" "[ $? = 3 ]"
 check "file cut in its pixel data named" "grep -q \"rejected: $(uid truncated): $f: the pixel data ends before the image does: truncated\" err"
-check "a header claiming 30000x30000 pixels: rejected, nothing allocated" "grep -q \"rejected: $(uid huge): .*pixel data is 64x64x1, the series is 30000x30000\" err"
+check "a header claiming 30000x30000 pixels: rejected, nothing allocated" "grep -q \"rejected: $(uid huge): .*larger than a body\" err"
 check "corrupt compressed pixel data named" "grep -q \"rejected: $(uid corrupt): $c: pixel data cannot be decoded\" err"
 check "convert bad: the good series and the MONOCHROME1 copy are written" "[ \$(ls badnii | wc -l) = 2 ]"
 "$med" --db b.db convert -o src.nii.gz src >/dev/null 2>&1
@@ -272,6 +274,27 @@ check "UID '../../x': one volume in the folder, a plain name ($(ls -A hostile/ou
     "[ \$(ls -A hostile/out/nii | wc -l) = 1 ] && ls hostile/out/nii | grep -Eq '^[A-Za-z0-9_-][A-Za-z0-9._-]*\.nii\.gz$'"
 check "UID '../../x': the stored path is the file written" \
     "[ -s \"\$(sql h.db 'select path from med_volumes')\" ] && sql h.db 'select path from med_volumes' | grep -q '^hostile/out/nii/[^/]*$'"
+
+# ---- geometry no CT has, and series too large for the memory budget: refused by name, nothing allocated --
+"$med" -q --seed 5 phantom --out geo/far --n 1 --slices 30 >/dev/null || exit 1
+"$python" - geo/far <<'PY' || exit 1
+import glob, sys
+import pydicom
+files = sorted(glob.glob(sys.argv[1] + "/study_001/*/*.dcm"), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+for i, p in enumerate(files):  # slices 49 mm apart: resampled to 1 mm, 30 slices would become 1400
+    d = pydicom.dcmread(p); pos = list(d.ImagePositionPatient); pos[2] = i * 49.0; d.ImagePositionPatient = pos; d.save_as(p)
+PY
+/usr/bin/time -f %M -o far.rss "$med" --db geo.db detect -m "$src/data/samples/medical/detector.safetensors" geo/far >out 2>err
+rc=$?
+check "slices 49 mm apart: rejected by name, exit 3, under 300 MB ($(tail -c 200 err); $(cat far.rss) KB)" \
+    "[ $rc = 3 ] && grep -q 'rejected: .*: slices 49.000 mm apart: not a CT series' err && [ \$(tail -1 far.rss) -lt 300000 ]"
+"$med" -q --seed 6 phantom --out geo/ok --n 1 --slices 30 >/dev/null || exit 1
+MOESUITE_MEMORY_MB=16 "$med" --db geo.db convert -o geo/nii geo/ok >out 2>err
+rc=$?
+check "a series above MOESUITE_MEMORY_MB: rejected, the need and the budget named ($(tail -c 200 err))" \
+    "[ $rc = 3 ] && grep -Eq 'needs about [0-9]+ MiB to resample .* above the memory budget of 16 MiB' err && [ -z \"\$(ls geo/nii 2>/dev/null)\" ]"
+"$med" --db geo.db convert -o geo/nii geo/ok >out 2>err
+check "the same series under the default budget: converted" "[ $? = 0 ] && [ \$(ls geo/nii | wc -l) = 1 ]"
 
 echo "medical_dicom_test: $passed passed, $failed failed"
 [ "$failed" = 0 ]

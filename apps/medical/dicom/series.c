@@ -7,9 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moecore/budget.h"
+
 #define POS_TOL_MM 0.01    /* two positions closer than this are the same */
 #define TILT_TOL_DEG 0.1   /* gantry tilts below this are rounding */
 #define ORIENT_TOL 1e-4    /* direction cosines that differ less are the same orientation */
+
+/* What a CT series can be: pixels of 0.05 to 10 mm, slices 0.1 to 20 mm apart, at most a metre across
+ * and three metres long. Outside these the file is wrong, and resampling it would take gigabytes. */
+#define PIXEL_MM_MIN 0.05
+#define PIXEL_MM_MAX 10.0
+#define STEP_MM_MIN 0.1
+#define STEP_MM_MAX 20.0
+#define ACROSS_MM_MAX 1000.0
+#define ALONG_MM_MAX 3000.0
+/* The memory the heaviest command (detect) needs for a series, in float voxels: the volume as read
+ * (resampled along the slices when it has gaps), and four volumes of 1 mm voxels (the isotropic
+ * volume, the lung mask and the candidate filter's working copies; measured peak below half that) */
+#define ISO_VOLUMES 4.0
 
 int med_parse_numbers(const char *text, double *v, int n) {
     int k = 0;
@@ -103,6 +118,27 @@ static void common_folder(med_series *s, const med_dicom_header *const *files, i
             len = strlen(s->folder);
         }
     }
+}
+
+/* Refuses a series whose pixel spacing (ps, row and column) or extent is not a CT's, or whose volumes
+ * would take more than the memory budget (budget.h). */
+static void plausible_size(med_series *s, const double ps[2], int n) {
+    if (!(ps[0] >= PIXEL_MM_MIN && ps[0] <= PIXEL_MM_MAX && ps[1] >= PIXEL_MM_MIN && ps[1] <= PIXEL_MM_MAX)) {
+        problem(s, 1, "pixels of %g x %g mm: not a CT series (%.2f to %.0f mm)", ps[0], ps[1], PIXEL_MM_MIN, PIXEL_MM_MAX);
+        return;
+    }
+    double wide = s->cols * ps[1], high = s->rows * ps[0], along = n > 1 ? s->along[n - 1] - s->along[0] : 0;
+    if (wide > ACROSS_MM_MAX || high > ACROSS_MM_MAX || along > ALONG_MM_MAX) {
+        problem(s, 1, "%.0f x %.0f x %.0f mm: larger than a body (at most %.0f mm across, %.0f mm long)", wide, high,
+                along, ACROSS_MM_MAX, ALONG_MM_MAX);
+        return;
+    }
+    double slices = n > 1 && s->uneven ? along / s->spacing[2] + 1 : n;
+    double voxels = (double)s->cols * s->rows * slices + ISO_VOLUMES * (wide + 1) * (high + 1) * (along + 1);
+    double need = 4.0 * voxels, budget = (double)mc_memory_budget();
+    if (need > budget)
+        problem(s, 1, "needs about %.0f MiB to resample (%.0f x %.0f x %.0f mm), above the memory budget of %.0f MiB "
+                      "(MOESUITE_MEMORY_MB)", need / 1048576.0, wide, high, along, budget / 1048576.0);
 }
 
 /* Checks the geometry of the non-localizer files and orders them; sets s->slice, along, spacing. */
@@ -226,6 +262,8 @@ static int check_geometry(med_series *s, const med_dicom_header *const *files, i
             else uneven++;
             if (first_gap < 0) first_gap = i;
         }
+        if (s->usable && (!(med >= STEP_MM_MIN) || !(med <= STEP_MM_MAX)))
+            problem(s, 1, "slices %.3f mm apart: not a CT series (%.1f to %.0f mm)", med, STEP_MM_MIN, STEP_MM_MAX);
         if (missing || uneven) {
             s->uneven = 1;
             int fatal = opt->gaps == MED_GAPS_REJECT;
@@ -238,6 +276,7 @@ static int check_geometry(med_series *s, const med_dicom_header *const *files, i
                         s->slice[first_gap - 1]->path, s->slice[first_gap]->path, what);
         }
     }
+    if (s->usable) plausible_size(s, ps, n);
 done:
     free(keys);
     free(pos);
