@@ -110,7 +110,7 @@ cp data/class03/good/0000.png bad/fine.png
 "$fab" --db $db inspect -m ano.safetensors bad >out 2>err
 check "bad images: exit 3" "[ $? = 3 ]"
 check "the good image still inspected" "grep -q '^bad/fine.png' out"
-for f in bad_crc:'CRC error' bad_truncated:'truncated' bad_bomb:'above the limit' bad_text:'not a PNG file' bad_empty:'not a PNG file'; do
+for f in bad_crc:'CRC error' bad_truncated:'truncated' bad_bomb:'above the memory budget' bad_text:'not a PNG file' bad_empty:'not a PNG file'; do
     name=${f%%:*} want=${f#*:}
     check "bad/$name.png rejected: $want" "grep -q \"rejected: bad/$name.png: .*$want\" err"
 done
@@ -169,6 +169,28 @@ for m in supervised anomaly_class01; do
 done
 "$fab" --db $db inspect -m "$samples/supervised.safetensors" --heatmaps sample_heat "$samples/images" >out 2>err
 check "samples as the README inspects them (the images folder): exit 0, 12 images, no masks" "[ $? = 0 ] && [ \$(wc -l <out) = 12 ] && ! grep -q masks out && [ \$(ls sample_heat | wc -l) = 12 ]"
+
+# ---- memory: a small file that decodes huge is refused by name; a batch holds what the budget allows -------
+"$python" - <<'PY' || exit 1
+import os, struct, zlib
+def png(path, w, h):  # RGBA, 16 bits per sample, all zero: a few hundred KB that decode to w * h * 8 bytes
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    raw = zlib.compress((b"\0" + bytes(w * 8)) * h, 9)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 6, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
+os.makedirs("mem", exist_ok=True)
+png("mem/huge.png", 8000, 8000)
+for i in range(4): png("mem/m%d.png" % i, 1500, 1500)
+PY
+MOESUITE_MEMORY_MB=100 /usr/bin/time -f %M -o mem.rss "$fab" --db mem.db inspect -m sup.safetensors mem >out 2>err
+rc=$?
+check "an 8000 x 8000 16-bit PNG of $(($(stat -c %s mem/huge.png) / 1024)) KB: rejected by name, the need and the budget named; the rest inspected ($(tail -c 300 err))" \
+    "[ $rc = 3 ] && grep -q 'rejected: mem/huge.png: a 8000 x 8000 image needs about 1465 MiB to decode, above the memory budget of 100 MiB' err && [ \$(grep -c '	ok	' out) = 4 ]"
+# four 54 MiB decodes under a 100 MiB budget: one at a time (about 80 MB in all), not four at once (about 180 MB);
+# not measured under the sanitizers, whose allocator keeps freed memory
+if [ -z "${LSAN_OPTIONS:-}" ]; then
+    check "a budget of 100 MiB holds the batch to it ($(tail -1 mem.rss) KB)" "[ \$(tail -1 mem.rss) -lt 140000 ]"
+fi
 
 # ---- the latest view leaves out a run that never finished (killed: its row stays 'running') ----------------
 "$fab" --db unfinished.db inspect -m sup.safetensors data/class03/good >/dev/null 2>&1

@@ -15,6 +15,7 @@
 #include "image_set.h"
 #include "inspect_inputs.h"
 #include "inspect_schema.h"
+#include "moecore/budget.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
 #include "moecore/run.h"
@@ -150,6 +151,7 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
     #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         item *it = &items[i];
+        if (it->reason[0]) continue; /* refused before decoding */
         double t0 = now_ms();
         uint8_t *bytes = NULL;
         size_t nb = 0;
@@ -207,6 +209,9 @@ static void inspect_batch(const mc_ctx *ctx, mc_run *run, fab_detector *d, const
             }
             free(heat);
         }
+        /* scored and drawn: the pixels go now, the size stays for the row */
+        free(it->img.px);
+        it->img.px = NULL;
     }
     mc_store *s = mc_run_store(run);
     for (int i = 0; i < n; i++) {
@@ -290,14 +295,30 @@ int fab_cmd_inspect(mc_ctx *ctx, int argc, char **argv) {
         goto done;
     }
     mc_progress *bar = mc_progress_start("inspect", in.n);
-    for (int i = 0; i < in.n; i += BATCH) {
-        int n = in.n - i < BATCH ? in.n - i : BATCH;
+    const size_t budget = mc_memory_budget();
+    for (int i = 0; i < in.n;) {
+        /* a batch holds its decoded images until they are stored: as many as the budget allows */
+        int n = 0;
+        size_t used = 0;
         memset(items, 0, sizeof *items * BATCH);
-        for (int j = 0; j < n; j++) {
-            items[j].path = in.path[i + j];
-            items[j].heatmap_name = in.heatmap[i + j];
+        while (n < BATCH && i + n < in.n) {
+            item *it = &items[n];
+            size_t cost = 0;
+            int w = 0, h = 0;
+            if (fab_png_decode_cost(in.path[i + n], &cost, &w, &h) == 0 && cost > budget)
+                snprintf(it->reason, sizeof it->reason,
+                         "a %d x %d image needs about %zu MiB to decode, above the memory budget of %zu MiB (MOESUITE_MEMORY_MB)",
+                         w, h, cost >> 20, budget >> 20);
+            else if (n > 0 && used + cost > budget)
+                break;
+            else
+                used += cost;
+            it->path = in.path[i + n];
+            it->heatmap_name = in.heatmap[i + n];
+            n++;
         }
         inspect_batch(ctx, run, d, &o, items, n, x, maps, scores);
+        i += n;
         mc_progress_add(bar, n);
     }
     mc_progress_finish(bar);

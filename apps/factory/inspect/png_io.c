@@ -119,6 +119,28 @@ done:
     return st;
 }
 
+int fab_png_decode_cost(const char *path, size_t *bytes, int *w, int *h) {
+    unsigned char head[33]; /* signature, IHDR length and type, width, height, depth, colour type, ... */
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t got = fread(head, 1, sizeof head, f);
+    int seek = fseek(f, 0, SEEK_END);
+    long size = seek == 0 ? ftell(f) : -1;
+    fclose(f);
+    if (got < sizeof head || png_sig_cmp(head, 0, 8) != 0 || memcmp(head + 12, "IHDR", 4) != 0 || size < 0) return -1;
+    uint32_t width = (uint32_t)head[16] << 24 | (uint32_t)head[17] << 16 | (uint32_t)head[18] << 8 | head[19];
+    uint32_t height = (uint32_t)head[20] << 24 | (uint32_t)head[21] << 16 | (uint32_t)head[22] << 8 | head[23];
+    int depth = head[24], type = head[25];
+    if (width == 0 || height == 0 || width > (1u << 20) || height > (1u << 20)) return -1;
+    int channels = type == 4 ? 2 : type == 0 ? 2 : 4; /* grey + alpha (or tRNS), otherwise up to RGBA */
+    double pixels = (double)width * height, sample = depth == 16 ? 2 : 1;
+    double need = (double)size + pixels * channels * (sample + sizeof(float));
+    *bytes = need > (double)SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)need;
+    *w = (int)width;
+    *h = (int)height;
+    return 0;
+}
+
 mc_status fab_png_read(fab_image *out, const char *path, int64_t max_pixels, uint8_t **bytes, size_t *n_bytes,
                        mc_error *err) {
     memset(out, 0, sizeof *out);

@@ -31,6 +31,11 @@ void fab_image_free(fab_image *im); /* frees px and zeroes im; accepts NULL */
 mc_status fab_png_decode(fab_image *out, const uint8_t *data, size_t size, const char *name, int64_t max_pixels,
                          mc_error *err);
 
+/* What decoding the PNG at path will take, from its header alone: *bytes (the file, the samples as
+ * decoded and the float image kept; a palette or a tRNS chunk counted as an alpha channel), *w, *h.
+ * Returns 0, or -1 when the file does not start with a PNG header (decoding it will say why). */
+int fab_png_decode_cost(const char *path, size_t *bytes, int *w, int *h);
+
 /* Reads the whole file at path into *bytes (owned by the caller, free) for hashing, then decodes it. bytes
  * may be NULL when the caller does not need them. */
 mc_status fab_png_read(fab_image *out, const char *path, int64_t max_pixels, uint8_t **bytes, size_t *n_bytes,
