@@ -279,6 +279,13 @@ if [ "$committed" -ge 2 ] && [ "$committed" -lt 8 ] && [ "$n_ok" -ge $((committe
 else bad "killed run: n_ok '$n_ok' for $committed files committed"; fi
 "$fixture" --db killed.db ingest kill1.csv >/dev/null 2>&1
 eq "$(sql killed.db "select status || n_ok from latest_runs")" ok1 "latest_runs: the finished run, not the killed one"
+# the killed batch run again gives what an uninterrupted run gives
+"$fixture" --db killed.db ingest kill1.csv kill2.csv kill3.csv kill4.csv kill5.csv kill6.csv kill7.csv kill8.csv >/dev/null 2>&1
+"$fixture" --db whole.db ingest kill1.csv kill2.csv kill3.csv kill4.csv kill5.csv kill6.csv kill7.csv kill8.csv >/dev/null 2>&1
+eq "$(sql killed.db "select group_concat(key || '=' || value) from (select * from fixture_items order by key)")" \
+   "$(sql whole.db "select group_concat(key || '=' || value) from (select * from fixture_items order by key)")" \
+   "kill -9, then the same batch again: the rows of an uninterrupted run"
+eq "$(sql killed.db "select count(*) from runs where status = 'running'")" 1 "the killed run stays recorded as unfinished"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
