@@ -253,6 +253,8 @@ static int plan_layer(mc_model *m, int li, json_t *o, mc_error *err) {
     case L_ADD: {
         static const char *const k[] = {"from", NULL};
         if (check_fields(o, k, li, err) || get_int(o, "from", -2, -li, -1, &l->from, li, err)) return -1;
+        if (li + l->from < 0) /* the default -2 on one of the first two layers */
+            return mc_error_set(err, MC_ERR_FORMAT, "architecture: layer %d: add: no layer %d before it to add", li, -l->from), -1;
         l->from += li;
         const layer *src = &m->L[l->from];
         if (src->out_nd != l->in_nd || memcmp(src->out_sh, l->in_sh, sizeof(int) * (size_t)l->in_nd) != 0)
