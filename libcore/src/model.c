@@ -20,10 +20,15 @@ const char *const mc_layer_type_name[L_COUNT] = {
 
 /* ---- architecture parsing ------------------------------------------------------------------------ */
 
-/* Reads an integer field with a default and a range. */
+/* Reads an integer field with a default and a range; a default outside the range makes the field
+ * required (a linear layer's "out"; an add layer's "from" on the first two layers). */
 static int get_int(json_t *o, const char *key, int dflt, int lo, int hi, int *out, int li, mc_error *err) {
     json_t *v = json_object_get(o, key);
     if (!v) {
+        if (dflt < lo || dflt > hi) {
+            mc_error_set(err, MC_ERR_FORMAT, "architecture: layer %d: \"%s\" is required (an integer from %d to %d)", li, key, lo, hi);
+            return -1;
+        }
         *out = dflt;
         return 0;
     }
@@ -253,8 +258,6 @@ static int plan_layer(mc_model *m, int li, json_t *o, mc_error *err) {
     case L_ADD: {
         static const char *const k[] = {"from", NULL};
         if (check_fields(o, k, li, err) || get_int(o, "from", -2, -li, -1, &l->from, li, err)) return -1;
-        if (li + l->from < 0) /* the default -2 on one of the first two layers */
-            return mc_error_set(err, MC_ERR_FORMAT, "architecture: layer %d: add: no layer %d before it to add", li, -l->from), -1;
         l->from += li;
         const layer *src = &m->L[l->from];
         if (src->out_nd != l->in_nd || memcmp(src->out_sh, l->in_sh, sizeof(int) * (size_t)l->in_nd) != 0)
