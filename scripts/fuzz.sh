@@ -49,7 +49,7 @@ fuzz_one() {
     local limits=(-rss_limit_mb=2048)
     # as in tests/fuzz/CMakeLists.txt: the slow unwinder for LeakSanitizer's suppression under GDCM,
     # and room for GDCM's allocation of an element's declared 32-bit length
-    case $r in dicom*) env+=(ASAN_OPTIONS=fast_unwind_on_malloc=0) limits=(-malloc_limit_mb=4097 -rss_limit_mb=6144) ;; esac
+    case $r in dicom*) env+=(ASAN_OPTIONS=fast_unwind_on_malloc=0) limits=(-malloc_limit_mb=4097 -rss_limit_mb=8192) ;; esac
     local left=$seconds start found=0 rc
     : >"$out/fuzz.log"
     while [ "$left" -gt 0 ] && [ "$found" -lt 5 ]; do
