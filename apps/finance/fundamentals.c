@@ -110,7 +110,7 @@ fin_fundamentals *fin_fundamentals_read(const char *path, char *err, size_t err_
     }
     fclose(fp);
     for (int i = 0; i < f->n; i++) f->r[i].v = f->values + (size_t)i * f->count; /* after the last realloc */
-    qsort(f->r, (size_t)f->n, sizeof *f->r, by_symbol_day);
+    if (f->n > 0) qsort(f->r, (size_t)f->n, sizeof *f->r, by_symbol_day); /* f->r is NULL without rows */
     return f;
 oom:
     snprintf(err, err_size, "%s: out of memory", path);

@@ -20,10 +20,15 @@ const char *const mc_layer_type_name[L_COUNT] = {
 
 /* ---- architecture parsing ------------------------------------------------------------------------ */
 
-/* Reads an integer field with a default and a range. */
+/* Reads an integer field with a default and a range; a default outside the range makes the field
+ * required (a linear layer's "out"; an add layer's "from" on the first two layers). */
 static int get_int(json_t *o, const char *key, int dflt, int lo, int hi, int *out, int li, mc_error *err) {
     json_t *v = json_object_get(o, key);
     if (!v) {
+        if (dflt < lo || dflt > hi) {
+            mc_error_set(err, MC_ERR_FORMAT, "architecture: layer %d: \"%s\" is required (an integer from %d to %d)", li, key, lo, hi);
+            return -1;
+        }
         *out = dflt;
         return 0;
     }

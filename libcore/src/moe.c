@@ -188,8 +188,6 @@ static mc_status ensure_work(mc_moe *m, int T) {
     return MC_OK;
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
 /* The k largest of sel (E) into idx, ties to the lower index, in decreasing order. */
 static void top_k(int32_t *idx, const float *sel, int E, int k) {
     for (int j = 0; j < k; j++) {

@@ -155,14 +155,12 @@ int fab_maintain_predict(mc_ctx *ctx, int argc, char **argv) {
             snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(run))->msg);
             ok = 0;
         }
-        int done = 0;
         for (int i = 0; ok && i < log.n_machines; i++) {
             int rc = predict_machine(ctx, run, &m, &o, in.paths[f], &log.m[i], reason, sizeof reason);
             if (rc == 0)
                 mc_log_warn("%s: machine %s: less than %.0f hours of samples, no warning", in.paths[f], log.m[i].id,
                             m.spec.window + (m.sustain - 1) * m.spec.stride);
             ok = rc >= 0;
-            done += rc > 0;
         }
         if (ok && mc_store_commit(mc_run_store(run)) != MC_OK) {
             snprintf(reason, sizeof reason, "%s", mc_store_error(mc_run_store(run))->msg);

@@ -399,7 +399,13 @@ mc_status scan(const char *const *paths, int n, med_dicom_header **out, int *n_o
 
 extern "C" {
 
-#if defined(__SANITIZE_ADDRESS__)
+// gcc says it builds with AddressSanitizer by __SANITIZE_ADDRESS__, clang by __has_feature
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MED_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(MED_ASAN)
 // In sanitizer builds: the allocations GDCM made for a file it aborted on are left behind by design
 // (guarded() above), so LeakSanitizer is told not to report leaks made under guarded().
 const char *__lsan_default_suppressions(void);
