@@ -183,8 +183,6 @@ void mc_run_fail(mc_run *r, const char *fmt, ...) {
     r->failed = 1;
 }
 
-int mc_run_failed(const mc_run *r) { return r ? r->failed : 0; }
-
 void mc_run_input_rejected(mc_run *r, const char *input, const char *reason) {
     if (!r) return;
     mc_store_rollback(r->store);

@@ -13,6 +13,7 @@ struct mc_store {
     sqlite3 *db;
     char *path;
     mc_error err;
+    int busy_ms; /* the busy timeout */
     struct cached_stmt {
         char *sql;
         sqlite3_stmt *st;
@@ -121,7 +122,9 @@ static void on_sqlite_log(void *user, int rc, const char *msg) {
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static void install_log(void) { sqlite3_config(SQLITE_CONFIG_LOG, on_sqlite_log, NULL); }
 
-int mc_store_busy_timeout_ms(void) {
+/* How long a writer waits for another's lock: MOESUITE_BUSY_TIMEOUT_MS when set to a number of
+ * milliseconds up to an hour, else MC_STORE_BUSY_TIMEOUT_MS. */
+static int busy_timeout_ms(void) {
     const char *env = getenv("MOESUITE_BUSY_TIMEOUT_MS");
     char *end;
     long ms = env && *env ? strtol(env, &end, 10) : -1;
@@ -369,7 +372,7 @@ static mc_status setup(mc_store *s) {
     for (int waited = 0;; waited += JOURNAL_RETRY_MS) {
         rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL);
         if (rc == SQLITE_OK) rc = sqlite3_step(q);
-        if (status_of(rc) != MC_ERR_BUSY || waited >= mc_store_busy_timeout_ms()) break;
+        if (status_of(rc) != MC_ERR_BUSY || waited >= s->busy_ms) break;
         sqlite3_finalize(q);
         q = NULL;
         sqlite3_sleep(JOURNAL_RETRY_MS);
@@ -414,6 +417,7 @@ mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
         return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
     }
     pthread_once(&log_once, install_log);
+    s->busy_ms = busy_timeout_ms();
     mc_status st;
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -421,7 +425,7 @@ mc_status mc_store_open(mc_store **out, const char *path, mc_error *err) {
                           s->db ? sqlite3_errmsg(s->db) : "out of memory");
     } else {
         sqlite3_extended_result_codes(s->db, 1);
-        sqlite3_busy_timeout(s->db, mc_store_busy_timeout_ms());
+        sqlite3_busy_timeout(s->db, s->busy_ms);
         if ((st = setup(s)) == MC_OK)
             st = mc_store_migrate(s, "core", core_migrations, N_CORE);
     }

@@ -58,9 +58,6 @@ void mc_run_input_rejected(mc_run *r, const char *input, const char *reason);
  * full disk, an I/O error, a corrupt page or a lock held past the busy timeout blames no input. */
 void mc_run_fail(mc_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Whether mc_run_fail was called: a batch may stop early. */
-int mc_run_failed(const mc_run *r);
-
 /* Counts so far. */
 int64_t mc_run_n_ok(const mc_run *r);
 int64_t mc_run_n_rejected(const mc_run *r);

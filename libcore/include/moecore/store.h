@@ -32,10 +32,6 @@ typedef struct mc_store mc_store;
  * written by a newer moesuite, MC_ERR_DB for SQLite errors, MC_ERR_BUSY for a lock held too long. */
 mc_status mc_store_open(mc_store **out, const char *path, mc_error *err);
 
-/* How long a writer waits for another's lock: MOESUITE_BUSY_TIMEOUT_MS when set to a number of
- * milliseconds up to an hour, else MC_STORE_BUSY_TIMEOUT_MS. */
-int mc_store_busy_timeout_ms(void);
-
 /* Failures of the storage under the database rather than of a statement's data: the disk full, an
  * I/O error, a corrupt or foreign file, a read-only file, a lock held past the busy timeout. The
  * number since the process began (every store, whichever code ran the statement) and, in msg when
