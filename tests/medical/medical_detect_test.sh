@@ -181,7 +181,7 @@ PY
     "$med" --db b.db detect -m "$model" b good --store >out 2>err
     rc=$?
     check "bad inputs: exit 3 ($(tail -c 400 err))" "[ $rc = 3 ]"
-    check "truncated file named" "grep -q 'rejected: .*trunc.dcm: a DICOM file that cannot be parsed' err"
+    check "truncated file named" "grep -q 'rejected: .*trunc.dcm: element (.*) declares [0-9]* bytes where [0-9]* remain: truncated or corrupt' err"
     check "series with the gap named" "grep -Eq 'rejected: [0-9.]+: .*gap after .*/study_001/' err"
     check "MR series named as not CT" "grep -q 'not a CT series' err"
     check "the good study still detected and stored" "[ \"\$(sql b.db \"select n_ok || '|' || n_rejected from runs where command = 'detect'\")\" = \"1|3\" ]"

@@ -403,7 +403,7 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         mc_log_error("%s", err.msg);
     for (int i = 0; i < c.n_files && failure == MC_OK; i++)
         if (c.files[i].unreadable)
-            mc_run_input_rejected(run, c.files[i].path, "a DICOM file that cannot be parsed: truncated or corrupt");
+            mc_run_input_rejected(run, c.files[i].path, c.files[i].problem);
     int n_ct = 0;
     for (int i = 0; i < c.n_series && failure == MC_OK; i++) {
         const med_series *s = &c.series[i];

@@ -216,7 +216,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     med_candidate_opts_default(&co);
     for (int i = 0; i < c.n_files; i++)
         if (c.files[i].unreadable)
-            mc_run_input_rejected(run, c.files[i].path, "a DICOM file that cannot be parsed: truncated or corrupt");
+            mc_run_input_rejected(run, c.files[i].path, c.files[i].problem);
     for (int i = 0; i < c.n_series && failure == MC_OK; i++) {
         const med_series *s = &c.series[i];
         if (s->skipped) {

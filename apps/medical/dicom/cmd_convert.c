@@ -172,7 +172,7 @@ int med_cmd_convert(mc_ctx *ctx, int argc, char **argv) {
     }
     for (int i = 0; i < c.n_files && failure == MC_OK; i++)
         if (c.files[i].unreadable)
-            mc_run_input_rejected(run, c.files[i].path, "a DICOM file that cannot be parsed: truncated or corrupt");
+            mc_run_input_rejected(run, c.files[i].path, c.files[i].problem);
     for (int a = first; o.in && a < argc && failure == MC_OK; a++) {
         int found = 0;
         for (int i = 0; i < c.n_series && !found; i++) found = strcmp(argv[a], c.series[i].series_uid) == 0;

@@ -106,7 +106,7 @@ int med_cmd_scan(mc_ctx *ctx, int argc, char **argv) {
     mc_log_debug("%d DICOM files, %d other files, %d series", c.n_files, c.n_other, c.n_series);
     for (int i = 0; i < c.n_files && failure == MC_OK; i++)
         if (c.files[i].unreadable)
-            mc_run_input_rejected(run, c.files[i].path, "a DICOM file that cannot be parsed: truncated or corrupt");
+            mc_run_input_rejected(run, c.files[i].path, c.files[i].problem);
     for (int i = 0; i < c.n_series && failure == MC_OK; i++) {
         const med_series *s = &c.series[i];
         if (o.store && med_id_left_out(st, s, salt, 0)) med_warn_id_left_out();

@@ -21,8 +21,9 @@ extern "C" {
  * by series.c from the text. An absent element is an empty string. */
 typedef struct med_dicom_header {
     char *path;                            /* owned */
-    int unreadable;                        /* starts like DICOM ("DICM" at byte 128) but GDCM cannot
-                                              parse it: truncated or corrupt; the fields are empty */
+    int unreadable;                        /* starts like DICOM ("DICM" at byte 128) but cannot be
+                                              parsed: truncated or corrupt; the fields are empty */
+    char problem[200];                     /* why, when unreadable (without the path) */
     char study_uid[MED_UID_MAX];           /* (0020,000D) */
     char series_uid[MED_UID_MAX];          /* (0020,000E) */
     char sop_uid[MED_UID_MAX];             /* (0008,0018) */

@@ -4,6 +4,7 @@
 // some malformed files make GDCM fail an assert() (abort), each file is read under a guard that
 // turns SIGABRT into an error for that file instead of the end of the process.
 #include "dicom.h"
+#include "dicom_lengths.h"
 
 #include <csetjmp>
 #include <csignal>
@@ -178,6 +179,8 @@ class warning_capture {
 mc_status read_image(const char *path, med_dicom_image *out, mc_error *err) {
     struct stat st;
     if (stat(path, &st) != 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot open", path);
+    mc_status lengths = med_dicom_check_lengths(path, err);
+    if (lengths != MC_OK) return lengths;
     gdcm::ImageReader r;
     r.SetFileName(path);
     // GDCM pads pixel data cut short by the end of the file, and keeps the fragments it could read
@@ -372,8 +375,10 @@ mc_status scan(const char *const *paths, int n, med_dicom_header **out, int *n_o
         memset(&h, 0, sizeof h);
         mc_error ferr;
         bool key = false;
-        // one Scanner per file, so that a file GDCM stops on costs only itself
-        guarded(f.c_str(), &ferr, [&]() {
+        // GDCM reads only files whose declared lengths fit them (dicom_lengths.h); one Scanner per
+        // file, so that a file GDCM stops on costs only itself
+        mc_status lengths = med_dicom_check_lengths(f.c_str(), &ferr);
+        if (lengths == MC_OK) guarded(f.c_str(), &ferr, [&]() {
             gdcm::Scanner sc;
             for (size_t i = 0; i < n_fields; i++) sc.AddTag(fields[i].tag);
             gdcm::Directory::FilenamesType one(1, f);
@@ -387,8 +392,15 @@ mc_status scan(const char *const *paths, int n, med_dicom_header **out, int *n_o
             (*n_other)++;
             continue;
         }
-        if (!key) memset(&h, 0, sizeof h);
-        h.unreadable = !key;
+        if (!key) {
+            memset(&h, 0, sizeof h);
+            h.unreadable = 1;
+            // the walk's reason without the path that starts it
+            const char *why = "a DICOM file that cannot be parsed: truncated or corrupt";
+            if (lengths != MC_OK && strncmp(ferr.msg, f.c_str(), f.size()) == 0 && ferr.msg[f.size()] == ':')
+                why = ferr.msg + f.size() + 2;
+            copy_trimmed(h.problem, sizeof h.problem, why);
+        }
         if (!(h.path = strdup(f.c_str()))) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         (*out)[(*n_out)++] = h;
     }
