@@ -57,10 +57,12 @@ static uint32_t u32(const walk *w, const uint8_t *b) {
                   : (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
 }
 
+/* Whether vr is one of list's two-letter names, separated by single spaces. */
 static int vr_in(const uint8_t *vr, const char *list) {
-    for (const char *p = list; *p; p += 3)
+    for (const char *p = list;; p += 3) {
         if (vr[0] == (uint8_t)p[0] && vr[1] == (uint8_t)p[1]) return 1;
-    return 0;
+        if (p[2] == '\0') return 0;
+    }
 }
 
 static int is_vr(const uint8_t *vr) {
