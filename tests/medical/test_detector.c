@@ -72,15 +72,19 @@ static void test_nms_and_match(void **state) {
     (void)state;
     med_candidate c[4] = {{.x = 0, .diameter_mm = 10}, {.x = 3, .diameter_mm = 4}, {.x = 20, .diameter_mm = 4},
                           {.x = 21, .diameter_mm = 2}};
+    double radius[4] = {5, 2, 0.8, 1};
     float prob[4] = {0.9f, 0.8f, 0.7f, 0.95f};
     int order[4];
     /* D (0.95) kept; A (0.9) 21 mm away kept; B within A's 5 mm radius dropped; C within D's 3 mm floor */
-    assert_int_equal(med_nms3d(c, prob, 4, 3.0, order), 2);
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 3.0, order), 2);
     assert_int_equal(order[0], 3);
     assert_int_equal(order[1], 0);
-    /* with no floor C is 1 mm from D whose radius is 1 mm: not strictly inside, so kept */
-    assert_int_equal(med_nms3d(c, prob, 4, 0.0, order), 3);
+    /* with no floor C is 1 mm from D, and neither radius (0.8, 1) exceeds that: kept */
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 0.0, order), 3);
     assert_int_equal(order[2], 2);
+    /* the larger radius counts, the less probable one's too: C's radius of 1.5 reaches D */
+    radius[2] = 1.5;
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 0.0, order), 2);
     double ann[8] = {0, 0, 0, 10, 50, 50, 50, 4};
     double in[3] = {4.99, 0, 0}, edge[3] = {5, 0, 0}, second[3] = {51, 51, 50};
     assert_int_equal(med_match_annotation(in, ann, 2), 0);
@@ -95,6 +99,64 @@ static void ball(med_volume *v, double r, float hu) {
                 double dx = i - 20, dy = j - 20, dz = k - 20;
                 if (dx * dx + dy * dy + dz * dz <= r * r) v->hu[med_volume_index(v, i, j, k)] = hu;
             }
+}
+
+/* A 20 mm solid nodule with two candidates on it, 8 mm apart, whose blob filter saw 4 mm balls: the
+ * network's 20 mm is within the measured extent, so both report about 20 mm and one finding is left
+ * (suppression by the blob radius kept both). A 3.8 mm nodule the network calls 1.6 mm reports at
+ * least its narrowest measured line. */
+static void test_one_finding_per_nodule(void **state) {
+    (void)state;
+    med_volume *v = cube(60, -860);
+    for (int k = 0; k < 60; k++)
+        for (int j = 0; j < 60; j++)
+            for (int i = 0; i < 60; i++) {
+                double dx = i - 30, dy = j - 30, dz = k - 30, d = sqrt(dx * dx + dy * dy + dz * dz);
+                /* a 10 mm radius, blurred over 1 mm like a scanner's */
+                double w = fmin(1, fmax(0, 10.5 - d));
+                v->hu[med_volume_index(v, i, j, k)] = (float)(-860 + w * 905);
+            }
+    const double at[2][3] = {{30, 30, 30}, {38, 30, 30}};
+    med_candidate c[2] = {{.x = 30, .y = 30, .z = 30, .diameter_mm = 4}, {.x = 38, .y = 30, .z = 30, .diameter_mm = 4}};
+    double radius[2], blob[2] = {2, 2};
+    float prob[2] = {0.99f, 0.97f};
+    for (int a = 0; a < 2; a++) {
+        med_extent e = med_nodule_extent(v, at[a]);
+        assert_true(e.min_mm <= e.median_mm && e.median_mm <= e.max_mm);
+        radius[a] = med_reported_diameter(20, &e) / 2;
+        if (a == 0) {
+            /* through the centre every line crosses the whole ball: 21 mm within a sample */
+            assert_double_equal(e.min_mm, 21, 1.0);
+            assert_double_equal(e.max_mm, 21, 1.0);
+            assert_double_equal(radius[0], 10.5, 0.5);
+            /* the network's size is bounded by what is there */
+            assert_double_equal(med_reported_diameter(1.6, &e), e.min_mm, 0);
+            assert_double_equal(med_reported_diameter(45, &e), e.max_mm, 0);
+        }
+    }
+    int order[2];
+    assert_true(radius[1] > 8);
+    assert_int_equal(med_nms3d(c, prob, radius, 2, 3.0, order), 1);
+    assert_int_equal(order[0], 0);
+    assert_int_equal(med_nms3d(c, prob, blob, 2, 3.0, order), 2);
+    /* lung alone: nothing to measure, the network's diameter stands */
+    const double air[3] = {5, 5, 5};
+    med_extent none = med_nodule_extent(v, air);
+    assert_double_equal(none.max_mm, 0, 0);
+    assert_double_equal(med_reported_diameter(7, &none), 7, 0);
+    /* a 3.8 mm ground-glass nodule (-560 HU) */
+    for (size_t q = 0; q < (size_t)60 * 60 * 60; q++) v->hu[q] = -860;
+    for (int k = 25; k < 36; k++)
+        for (int j = 25; j < 36; j++)
+            for (int i = 25; i < 36; i++) {
+                double dx = i - 30, dy = j - 30, dz = k - 30, d = sqrt(dx * dx + dy * dy + dz * dz);
+                double w = fmin(1, fmax(0, 1.9 + 0.5 - d));
+                v->hu[med_volume_index(v, i, j, k)] = (float)(-860 + w * 300);
+            }
+    med_extent small = med_nodule_extent(v, at[0]);
+    assert_true(small.min_mm >= 3 && small.max_mm <= 6);
+    assert_true(med_reported_diameter(1.6, &small) >= 3);
+    med_volume_free(v);
 }
 
 static void test_type(void **state) {
@@ -319,7 +381,8 @@ static void test_brock_of(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_patch),       cmocka_unit_test(test_nms_and_match), cmocka_unit_test(test_type),
+        cmocka_unit_test(test_patch),       cmocka_unit_test(test_nms_and_match), cmocka_unit_test(test_one_finding_per_nodule),
+        cmocka_unit_test(test_type),
         cmocka_unit_test(test_score_of),    cmocka_unit_test(test_loss),          cmocka_unit_test(test_patch_set_targets),
         cmocka_unit_test(test_batched_scores), cmocka_unit_test(test_fusion_fit),
         cmocka_unit_test(test_brock_of),

@@ -1,6 +1,7 @@
 /* cmd_detect.c: `moe-medical detect`: finds lung nodules in CT series with the trained detector
- * (detector.h): candidates, CNN scores, 3D non-maximum suppression, then per finding its world
- * position, the candidate's diameter, the CNN's probability, diameter and type, Lung-RADS category and, with
+ * (detector.h): candidates, CNN scores, each candidate's diameter bounded by its measured extent,
+ * 3D non-maximum suppression by that extent, then per finding its world position, the candidate's
+ * blob diameter, the CNN's probability, (bounded) diameter and type, Lung-RADS category and, with
  * clinical data, the fused
  * malignancy risk and the Brock risk (fusion.h). Results go to stdout, optionally to the database,
  * to a LUNA16-style predictions CSV and to PNG images (each finding's axial slice, and one montage
@@ -232,9 +233,10 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
     med_score *score = malloc(sizeof *score * (size_t)(p.n_cand + 1));
     float *prob = malloc(sizeof *prob * (size_t)(p.n_cand + 1));
     int *order = malloc(sizeof *order * (size_t)(p.n_cand + 1));
+    double *diameter = malloc(sizeof *diameter * (size_t)(p.n_cand + 1)), *radius = malloc(sizeof *radius * (size_t)(p.n_cand + 1));
     med_finding *f = calloc((size_t)o->max_findings, sizeof *f);
     double t0 = now_s(), t1 = t0;
-    if (!score || !prob || !order || !f) {
+    if (!score || !prob || !order || !diameter || !radius || !f) {
         snprintf(reason, size, "out of memory");
         goto done;
     }
@@ -242,9 +244,16 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         snprintf(reason, size, "%s", err.msg);
         goto done;
     }
-    for (int a = 0; a < p.n_cand; a++) prob[a] = score[a].probability;
+    /* each candidate's diameter as a finding would report it, and suppression by that extent */
+    for (int a = 0; a < p.n_cand; a++) {
+        double ijk[3] = {p.cand[a].i, p.cand[a].j, p.cand[a].k};
+        med_extent e = med_nodule_extent(p.iso, ijk);
+        prob[a] = score[a].probability;
+        diameter[a] = med_reported_diameter(score[a].diameter_mm, &e);
+        radius[a] = diameter[a] / 2;
+    }
     t1 = now_s();
-    if ((kept = med_nms3d(p.cand, prob, p.n_cand, 3.0, order)) < 0) {
+    if ((kept = med_nms3d(p.cand, prob, radius, p.n_cand, 3.0, order)) < 0) {
         snprintf(reason, size, "out of memory");
         goto done;
     }
@@ -258,7 +267,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         g->x = c->x, g->y = c->y, g->z = c->z;
         g->i = c->i, g->j = c->j, g->k = c->k;
         const med_score *sc = &score[order[a]];
-        g->diameter_mm = sc->diameter_mm;
+        g->diameter_mm = diameter[order[a]];
         g->blob_diameter_mm = c->diameter_mm;
         g->probability = sc->probability;
         g->type = sc->type;
@@ -298,7 +307,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
             double ijk[3] = {c->i, c->j, c->k}, solid;
             med_nodule_type density = med_nodule_type_of(p.iso, ijk, c->diameter_mm, &solid);
             fprintf(env->csv, "%s,%.3f,%.3f,%.3f,%.6f,%.2f,%.3f,%s,%.2f,%s\n", s->series_uid, c->x, c->y, c->z,
-                    sc->probability, c->diameter_mm, c->response, med_nodule_type_name(sc->type), sc->diameter_mm,
+                    sc->probability, c->diameter_mm, c->response, med_nodule_type_name(sc->type), diameter[order[a]],
                     med_nodule_type_name(density));
         }
         fflush(env->csv);
@@ -324,6 +333,8 @@ done:
     free(score);
     free(prob);
     free(order);
+    free(diameter);
+    free(radius);
     free(f);
     med_prepared_free(&p);
     return rc;

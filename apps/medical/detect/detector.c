@@ -205,7 +205,8 @@ static int cmp_ranked(const void *a, const void *b) {
     return x->i - y->i;
 }
 
-int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radius_mm, int *order) {
+int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm, int n, double min_radius_mm,
+              int *order) {
     ranked *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
     if (!r) return -1;
     for (int i = 0; i < n; i++) r[i] = (ranked){prob[i], i};
@@ -216,7 +217,7 @@ int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radiu
         int drop = 0;
         for (int b = 0; b < kept && !drop; b++) {
             const med_candidate *q = &c[order[b]];
-            double rad = q->diameter_mm / 2 > min_radius_mm ? q->diameter_mm / 2 : min_radius_mm;
+            double rad = fmax(min_radius_mm, fmax(radius_mm[r[a].i], radius_mm[order[b]]));
             double dx = p->x - q->x, dy = p->y - q->y, dz = p->z - q->z;
             drop = dx * dx + dy * dy + dz * dz < rad * rad;
         }
@@ -224,6 +225,65 @@ int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radiu
     }
     free(r);
     return kept;
+}
+
+#define LUNG_HU (-850.0)
+#define EXTENT_STEP_MM 0.5
+
+/* How far from c along unit direction u (in 1 mm voxels) the run above threshold goes, mm. */
+static double run_mm(const med_volume *v, const double c[3], const double u[3], double threshold) {
+    double last = 0;
+    int below = 0;
+    for (double t = EXTENT_STEP_MM; t <= MED_EXTENT_MAX_MM; t += EXTENT_STEP_MM) {
+        double p[3] = {c[0] + t * u[0], c[1] + t * u[1], c[2] + t * u[2]};
+        if (sample(v, p[0], p[1], p[2]) > threshold) {
+            last = t;
+            below = 0;
+        } else if (++below > 1) {
+            break;
+        }
+    }
+    return last + EXTENT_STEP_MM / 2; /* the edge lies between the last sample above and the next */
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+med_extent med_nodule_extent(const med_volume *v, const double c[3]) {
+    med_extent e = {0, 0, 0};
+    double centre = 0;
+    for (int dz = -1; dz <= 1; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                double p[3] = {c[0] + dx * 0.5, c[1] + dy * 0.5, c[2] + dz * 0.5};
+                centre += sample(v, p[0], p[1], p[2]) / 27.0;
+            }
+    double threshold = fmin(-700, 0.5 * (centre + LUNG_HU));
+    if (centre <= threshold) return e;
+    double len[13];
+    int m = 0;
+    for (int dz = -1; dz <= 1; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                /* one of each opposite pair: the first non-zero component positive */
+                int first = dz != 0 ? dz : dy != 0 ? dy : dx;
+                if (first <= 0) continue;
+                double k = sqrt((double)(dx * dx + dy * dy + dz * dz));
+                double u[3] = {dx / k, dy / k, dz / k}, w[3] = {-u[0], -u[1], -u[2]};
+                len[m++] = run_mm(v, c, u, threshold) + run_mm(v, c, w, threshold);
+            }
+    qsort(len, 13, sizeof *len, cmp_double);
+    e.min_mm = len[0];
+    e.median_mm = len[6];
+    e.max_mm = len[12];
+    return e;
+}
+
+double med_reported_diameter(double network_mm, const med_extent *e) {
+    if (e->max_mm <= 0) return network_mm;
+    return fmin(fmin(e->max_mm, MED_EXTENT_SPREAD * e->median_mm), fmax(e->min_mm, network_mm));
 }
 
 /* Of the voxels of the ball of diameter d (at least 2) around c that are denser than lung (> -800 HU),

@@ -36,7 +36,7 @@ typedef struct med_finding {
     int index;             /* 1 = most probable */
     double x, y, z;        /* world position, mm (DICOM LPS) */
     double i, j, k;        /* voxel coordinates in the 1 mm volume */
-    double diameter_mm;    /* the CNN's diameter (closer to the truth than the blob filter's, docs/medical.md) */
+    double diameter_mm;    /* the CNN's diameter bounded by the measured extent (med_reported_diameter) */
     double blob_diameter_mm; /* the candidate's blob diameter */
     double probability;    /* the CNN's nodule probability */
     med_nodule_type type;  /* the CNN's type */
@@ -94,10 +94,33 @@ mc_status med_detector_check(const mc_model *m, mc_error *err);
 mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, med_score *out,
                              mc_error *err);
 
-/* 3D non-maximum suppression: order[] receives the indices of the candidates kept, most probable
- * first; a candidate is dropped when its centre lies within the radius (at least min_radius_mm) of a
- * more probable one kept. Returns how many were kept (at most n), or -1 when out of memory. */
-int med_nms3d(const med_candidate *c, const float *prob, int n, double min_radius_mm, int *order);
+/* 3D non-maximum suppression by the extent each finding would report: order[] receives the indices
+ * of the candidates kept, most probable first; a candidate is dropped when its centre and that of a
+ * more probable one kept are closer than the larger of their radii radius_mm[] (at least
+ * min_radius_mm): one nodule, one finding, however many candidates it raised. Returns how many
+ * were kept (at most n), or -1 when out of memory. */
+int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm, int n, double min_radius_mm,
+              int *order);
+
+/* The extent of the object around voxel coordinate c of the 1 mm volume v, measured along the 13
+ * lines through c (3 axes, 6 face diagonals, 4 body diagonals): on each, the length of the run of
+ * samples (0.5 mm apart, trilinear, up to MED_EXTENT_MAX_MM from c each way, a single sample below
+ * allowed) denser than the threshold min(-700 HU, halfway between the centre's density and lung's
+ * -850 HU): ground glass counts as nodule. min, median and max over the 13 lines; all 0 when the
+ * centre itself is not denser than the threshold (nothing there to measure). */
+#define MED_EXTENT_MAX_MM 40.0
+typedef struct med_extent {
+    double min_mm, median_mm, max_mm;
+} med_extent;
+
+med_extent med_nodule_extent(const med_volume *v, const double c[3]);
+
+/* The diameter a finding reports: the network's, bounded by the measured extent e: no smaller than
+ * its narrowest line, no larger than its widest or MED_EXTENT_SPREAD times its median line (a
+ * vessel junction or the chest wall runs long on a few lines only; an oval nodule's lines are
+ * within half its mean); the network's as it is when e is empty. */
+#define MED_EXTENT_SPREAD 1.5
+double med_reported_diameter(double network_mm, const med_extent *e);
 
 /* The density rule: the type of the nodule at voxel coordinate c of the 1 mm volume v with diameter
  * d mm, from the voxels of the ball of that diameter that are denser than lung (> -800 HU): solid
