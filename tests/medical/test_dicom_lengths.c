@@ -190,6 +190,21 @@ static void test_lengths_past_the_end(void **state) {
     assert_int_equal(check(&f, "meta", &err), MC_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "element (0002,0010) declares 60 bytes where 4 remain"));
     free(f.b);
+    /* an implicit element in an explicit data set (read element by element, as GDCM does) */
+    f = file_with(EXPLICIT_LE);
+    elem(&f, 0x0008, 0x0060, "CS", "CT");
+    f.explicit = 0;
+    head(&f, 0x0009, 0x1001, "", 0xf0000000u);
+    put(&f, "\1\2", 2);
+    assert_int_equal(check(&f, "mixed", &err), MC_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "element (0009,1001) declares 4026531840 bytes where 2 remain"));
+    free(f.b);
+    /* DICM followed by something other than the meta group */
+    f = file_with(EXPLICIT_LE);
+    f.b[132] = 0x02, f.b[133] = 0x40;
+    assert_int_equal(check(&f, "nometa", &err), MC_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "no file meta information (group 0002) after DICM"));
+    free(f.b);
     /* an element inside an item longer than the item, though the file has room for it */
     f = file_with(EXPLICIT_LE);
     head(&f, 0x0008, 0x1140, "SQ", 8 + 8 + 4);

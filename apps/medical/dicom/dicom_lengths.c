@@ -18,7 +18,8 @@
 
 #define UNDEFINED 0xffffffffu
 #define MAX_DEPTH 64      /* sequences inside items inside sequences: no real file comes near */
-#define WRONG_VR 2        /* an explicit VR that is no VR: the data set is read again as implicit */
+
+enum { IMPLICIT, MIXED };
 
 typedef struct walk {
     int fd;
@@ -26,7 +27,9 @@ typedef struct walk {
     const char *path;
     uint64_t size;
     int big;      /* big endian (explicit VR big endian, retired but still read) */
-    int explicit; /* explicit VR */
+    int explicit; /* IMPLICIT, or MIXED: explicit VR where the two bytes after the tag are a VR and
+                     implicit where not, as GDCM reads an explicit VR data set that turns out to
+                     hold implicit elements */
     mc_error *err;
 } walk;
 
@@ -123,8 +126,8 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
         uint32_t len;
         int sq = 0, un = 0;
         uint64_t head = 8;
-        if (w->explicit && g != 0xfffe) {
-            if (!is_vr(h + 4)) return WRONG_VR;
+        int has_vr = w->explicit == MIXED && g != 0xfffe && is_vr(h + 4);
+        if (has_vr) {
             sq = h[4] == 'S' && h[5] == 'Q';
             un = h[4] == 'U' && h[5] == 'N';
             if (long_vr(h + 4)) {
@@ -147,7 +150,7 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
                 r = walk_elements(w, pos, end, 1, 0, depth + 1, NULL);
             } else if (un) { /* UN of undefined length holds implicit VR little endian (PS3.5 6.2.2) */
                 walk inner = *w;
-                inner.explicit = 0;
+                inner.explicit = IMPLICIT;
                 inner.big = 0;
                 r = walk_items(&inner, pos, end, depth + 1);
             } else {
@@ -164,7 +167,7 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
         }
         /* a sequence of defined length: its items hold elements of their own. Without a VR (implicit,
          * or UN) a value that starts with an item tag is read as one, as readers do. */
-        if (!sq && len >= 8 && (!w->explicit || un)) {
+        if (!sq && len >= 8 && (!has_vr || un)) {
             uint8_t t[4];
             if (get(w, *pos, t, 4) < 0) return -1;
             walk probe = *w;
@@ -172,7 +175,7 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
             sq = u16(&probe, t) == 0xfffe && u16(&probe, t + 2) == 0xe000;
             if (sq && un) {
                 walk inner = probe;
-                inner.explicit = 0;
+                inner.explicit = IMPLICIT;
                 int r = walk_items(&inner, pos, next, depth + 1);
                 if (r != 0) return r;
                 *pos = next;
@@ -217,17 +220,10 @@ static int walk_items(walk *w, uint64_t *pos, uint64_t end, int depth) {
     return 0;
 }
 
-/* The data set from start in the encoding of w; when an explicit VR turns out to be no VR, again
- * as implicit VR little endian, as GDCM does. */
+/* The data set from start in the encoding of w. */
 static int walk_dataset(walk *w, uint64_t start) {
     uint64_t pos = start;
-    int r = walk_elements(w, &pos, w->size, 0, 0, 0, NULL);
-    if (r != WRONG_VR) return r;
-    w->explicit = 0;
-    w->big = 0;
-    pos = start;
-    r = walk_elements(w, &pos, w->size, 0, 0, 0, NULL);
-    return r == WRONG_VR ? -1 : r;
+    return walk_elements(w, &pos, w->size, 0, 0, 0, NULL);
 }
 
 /* The deflated transfer syntax: the data set after the meta information is raw deflate (RFC 1951)
@@ -284,7 +280,7 @@ static mc_status check_deflated(walk *w, uint64_t pos) {
         walk m = *w;
         m.mem = out;
         m.size = used;
-        m.explicit = 1;
+        m.explicit = MIXED;
         m.big = 0;
         if (walk_dataset(&m, 0) != 0) st = w->err->code;
     }
@@ -299,28 +295,27 @@ static mc_status check(walk *w) {
         if (get(w, 0, b, 132) < 0) return w->err->code;
         if (memcmp(b + 128, "DICM", 4) == 0) pos = 132;
     }
-    /* the file meta information: explicit VR little endian, implicit in some old writers */
-    char ts[65] = "";
-    uint64_t meta = pos;
-    w->explicit = 1;
-    int r = walk_elements(w, &pos, w->size, 0, 1, 0, ts);
-    if (r == WRONG_VR) {
-        pos = meta;
-        w->explicit = 0;
-        r = walk_elements(w, &pos, w->size, 0, 1, 0, ts);
+    /* the file meta information: explicit VR little endian (implicit elements in some old writers),
+     * right after DICM when there is a preamble */
+    if (pos == 132 && w->size >= 134) {
+        if (get(w, 132, b, 2) < 0) return w->err->code;
+        if (b[0] != 0x02 || b[1] != 0x00)
+            return mc_error_set(w->err, MC_ERR_FORMAT, "%s: no file meta information (group 0002) after DICM: corrupt", w->path);
     }
-    if (r != 0) return w->err->code;
+    char ts[65] = "";
+    w->explicit = MIXED;
+    if (walk_elements(w, &pos, w->size, 0, 1, 0, ts) != 0) return w->err->code;
     size_t n = strlen(ts);
     while (n > 0 && (ts[n - 1] == ' ' || ts[n - 1] == '\0')) ts[--n] = '\0';
     if (strcmp(ts, "1.2.840.10008.1.2.1.99") == 0) return check_deflated(w, pos);
     w->big = strcmp(ts, "1.2.840.10008.1.2.2") == 0;
-    w->explicit = strcmp(ts, "1.2.840.10008.1.2") != 0;
+    w->explicit = strcmp(ts, "1.2.840.10008.1.2") != 0 ? MIXED : IMPLICIT;
     if (!ts[0] && w->size - pos >= 8) {
         /* no transfer syntax: explicit if the first element has a VR; big endian if its group reads
          * as a small number only that way round */
         if (get(w, pos, b, 8) < 0) return w->err->code;
-        w->explicit = is_vr(b + 4);
-        w->big = w->explicit && b[0] == 0 && b[1] != 0;
+        w->explicit = is_vr(b + 4) ? MIXED : IMPLICIT;
+        w->big = w->explicit == MIXED && b[0] == 0 && b[1] != 0;
     }
     return walk_dataset(w, pos) == 0 ? MC_OK : w->err->code;
 }
