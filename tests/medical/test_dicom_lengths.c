@@ -167,6 +167,7 @@ static void test_well_formed_in_every_encoding(void **state) {
 
 static void test_lengths_past_the_end(void **state) {
     (void)state;
+    uint8_t pad[400] = {0};
     const char *ts[] = {EXPLICIT_LE, IMPLICIT_LE, EXPLICIT_BE};
     for (int i = 0; i < 3; i++) {
         buf f = file_with(ts[i]);
@@ -199,6 +200,16 @@ static void test_lengths_past_the_end(void **state) {
     assert_int_equal(check(&f, "mixed", &err), MC_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "element (0009,1001) declares 4026531840 bytes where 2 remain"));
     free(f.b);
+    /* an item tag out of place in an explicit data set: GDCM skips the tag alone and reads its
+     * length field as the next element's tag, here (0010,0000) declaring 2 GiB */
+    f = file_with(EXPLICIT_LE);
+    elem(&f, 0x0008, 0x0060, "CS", "CT");
+    head(&f, 0xfffe, 0xe000, "", 16);
+    put(&f, "\xff\xff\xff\x7f", 4);
+    put(&f, pad, 16);
+    assert_int_equal(check(&f, "stray", &err), MC_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "element (0010,0000) declares 2147483647 bytes where 16 remain"));
+    free(f.b);
     /* DICM followed by something other than the meta group */
     f = file_with(EXPLICIT_LE);
     f.b[132] = 0x02, f.b[133] = 0x40;
@@ -211,7 +222,6 @@ static void test_lengths_past_the_end(void **state) {
     head(&f, 0xfffe, 0xe000, "", 8 + 4);
     head(&f, 0x0008, 0x1155, "UI", 200);
     put(&f, "1.2.", 4);
-    uint8_t pad[400] = {0};
     elem(&f, 0x0008, 0x0060, "CS", "CT");
     head(&f, 0x0009, 0x0010, "OB", sizeof pad);
     put(&f, pad, sizeof pad);

@@ -126,7 +126,11 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
         uint32_t len;
         int sq = 0, un = 0;
         uint64_t head = 8;
-        int has_vr = w->explicit == MIXED && g != 0xfffe && is_vr(h + 4);
+        int has_vr = w->explicit == MIXED && is_vr(h + 4);
+        if (w->explicit == MIXED && !has_vr && g == 0xfffe && e == 0xe000) {
+            *pos += 4; /* an item tag out of place in a data set: GDCM skips the tag alone */
+            continue;
+        }
         if (has_vr) {
             sq = h[4] == 'S' && h[5] == 'Q';
             un = h[4] == 'U' && h[5] == 'N';
