@@ -26,10 +26,12 @@ train)
     "$med" -q --seed 31 phantom --out tr --n 2 --slices 40 >/dev/null || exit 1
     "$med" -q --seed 32 phantom --out fus --n 40 --slices 12 >/dev/null || exit 1
     "$med" --db t.db --seed 5 --json train --data tr --annotations tr/nodules.csv -o m.safetensors --epochs 1 \
-        --pos-copies 2 --max-neg 20 --val-fraction 0.5 --nodules fus/nodules.csv --clinical fus/clinical.csv \
-        --truth fus/truth.csv >out 2>err
+        --pos-copies 2 --max-neg 20 --val-fraction 0.5 --hard-negatives 5 --nodules fus/nodules.csv \
+        --clinical fus/clinical.csv --truth fus/truth.csv >out 2>err
     rc=$?
     check "train: exit 0 ($(tail -c 300 err))" "[ $rc = 0 ]"
+    check "train: hard negatives scored by the first model for each series, then a second round" \
+        "[ \$(grep -c ': 5 hard negatives, scored ' err) = 2 ] && grep -q 'training again with 20 hard negative patches' err"
     check "train: the log numbers epochs from 1" "grep -q 'epoch 1: training loss' err && ! grep -q 'epoch 0' err"
     "$python" - m.safetensors fus out tr/nodules.csv >meta.txt 2>&1 <<'PY'
 import json, struct, sys
@@ -40,7 +42,9 @@ meta = header["__metadata__"]
 d = json.loads(meta["med.detector"]); f = json.loads(meta["med.fusion"])
 printed = json.loads(open(sys.argv[3]).read())
 assert d["seed"] == 5 and d["epochs"] == 1 and d["epochs_run"] == 1 and d["series"] == 2 and d["val_series"] == 1, d
-assert d["train_pos"] > 0 and d["train_neg"] > 0 and d["patch"] == 24, d
+assert d["train_pos"] > 0 and d["patch"] == 24, d
+# 20 drawn negatives per series, and 5 hard ones in 2 copies each
+assert d["hard_negatives"] == 5 and d["train_neg"] == 30 and d["val_neg"] == 30, d
 assert printed["series"] == 2 and printed["epochs_run"] == 1, printed
 # epochs count from 1 everywhere, as the log's "epoch 1: ..." line: the one epoch run is the best
 assert d["best_epoch"] == 1 and printed["best_epoch"] == 1, (d["best_epoch"], printed["best_epoch"])

@@ -153,6 +153,16 @@ check "several series into one file: usage error" "[ $? = 2 ]"
 check "convert without -o: usage error" "[ $? = 2 ]"
 "$med" phantom --n 2 >/dev/null 2>err
 check "phantom without --out: usage error" "[ $? = 2 ]"
+"$med" phantom --out bogus --variant odd >/dev/null 2>err
+check "phantom --variant odd: usage error naming the value" "[ $? = 2 ] && grep -q \"standard or shifted, not 'odd'\" err"
+# the shifted variant: slices 2-3 mm apart and a 300-360 mm field of view (the standard one draws
+# 0.625-2.5 mm and 330-420 mm), and its own draw: not the standard variant's files
+"$med" --seed 5 --json phantom --variant shifted --out shifted --n 6 --size 64 --slices 8 >shifted.json 2>err
+check "phantom --variant shifted: 2-3 mm slices, 4.7-5.6 mm pixels at 64 ($(tr '\n' ' ' <shifted.json | head -c 300))" \
+    "\"$python\" -c 'import json, sys
+s = [json.loads(l) for l in open(\"shifted.json\")]
+sys.exit(not (len(s) == 6 and all(x[\"spacing\"][2] in (2.0, 2.5, 3.0) and 300 / 64 <= x[\"spacing\"][0] <= 360 / 64 for x in s)))'"
+check "phantom --variant shifted: other studies than the standard variant's" "! diff -q ph/clinical.csv shifted/clinical.csv >/dev/null"
 
 # ---- bad inputs ----------------------------------------------------------------------------------------
 "$med" --seed 9 phantom --out src --n 1 --size 64 --slices 16 >/dev/null 2>&1

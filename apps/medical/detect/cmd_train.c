@@ -21,7 +21,7 @@
 
 typedef struct {
     const char *data, *annotations, *output, *nodules, *clinical, *truth;
-    long epochs, pos_copies, max_neg;
+    long epochs, pos_copies, max_neg, hard_neg;
     double val_fraction;
 } train_opts;
 
@@ -33,6 +33,8 @@ static const mc_option options[] = {
     {"pos-copies", 0, "N", "augmented copies of each nodule patch", "8"},
     {"max-neg", 0, "N", "hard negatives per series at most (a seeded draw of the candidates that match no nodule)", "120"},
     {"val-fraction", 0, "F", "share of the series held out for validation (at least one when there are two)", "0.2"},
+    {"hard-negatives", 0, "N", "then per series the N candidates matching no nodule that the first model scores highest are\n"
+                               "added (2 copies each) and the detector is trained again from the start; 0: one round", "0"},
     {"nodules", 0, "CSV", "with --clinical and --truth: fit the malignancy fusion on each series' largest nodule (seriesuid,diameter_mm,type)", NULL},
     {"clinical", 0, "CSV", "the clinical records of the fusion's studies", NULL},
     {"truth", 0, "CSV", "the fusion's labels: seriesuid,malignant", NULL},
@@ -48,8 +50,9 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 4: return mc_cli_int(ctx, "pos-copies", arg, 1, 100, &o->pos_copies);
     case 5: return mc_cli_int(ctx, "max-neg", arg, 1, 100000, &o->max_neg);
     case 6: return mc_cli_real(ctx, "val-fraction", arg, 0, 0.9, &o->val_fraction);
-    case 7: o->nodules = arg; return 0;
-    case 8: o->clinical = arg; return 0;
+    case 7: return mc_cli_int(ctx, "hard-negatives", arg, 0, 10000, &o->hard_neg);
+    case 8: o->nodules = arg; return 0;
+    case 9: o->clinical = arg; return 0;
     default: o->truth = arg; return 0;
     }
 }
@@ -125,6 +128,7 @@ static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t see
     json_object_set_new(j, "heads", json_integer(MED_HEADS));
     json_object_set_new(j, "pos_copies", json_integer(o->pos_copies));
     json_object_set_new(j, "max_neg", json_integer(o->max_neg));
+    json_object_set_new(j, "hard_negatives", json_integer(o->hard_neg));
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
@@ -134,6 +138,56 @@ static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t see
                                   : mc_model_save(m, o->output, NULL, 0, meta, fus ? 2 : 1, err);
     free(text);
     free(fus);
+    return st;
+}
+
+/* The probability order of candidates, most probable first. */
+static const med_score *sort_scores;
+
+static int by_probability(const void *a, const void *b) {
+    float x = sort_scores[*(const int *)a].probability, y = sort_scores[*(const int *)b].probability;
+    return x != y ? (x > y ? -1 : 1) : *(const int *)a - *(const int *)b;
+}
+
+/* Hard negatives: each used series (series[used[u]], study u) prepared again, its candidates scored
+ * by model m, and the o->hard_neg unmatched ones scored highest added to tr or va (by val_of[u]). */
+static mc_status add_hard_negatives(const train_opts *o, const med_collection *c, const int *used, int n_used,
+                                    const int *val_of, const med_marks *ann, const int *ann_type, mc_model *m,
+                                    med_patch_set *tr, med_patch_set *va, mc_rng *rng, int *n_added, mc_error *err) {
+    med_series_options so = MED_SERIES_OPTIONS_DEFAULT;
+    med_candidate_opts co;
+    med_candidate_opts_default(&co);
+    mc_status st = MC_OK;
+    *n_added = 0;
+    for (int u = 0; u < n_used && st == MC_OK; u++) {
+        const med_series *s = &c->series[used[u]];
+        med_prepared p;
+        if ((st = med_prepare(s, &so, &co, &p, err)) != MC_OK) break;
+        int n_ann, *type = NULL, n_neg = 0;
+        double *a = series_annotations(ann, ann_type, s->series_uid, &type, &n_ann);
+        med_score *sc = malloc(sizeof *sc * (size_t)(p.n_cand + 1));
+        int *idx = malloc(sizeof *idx * (size_t)(p.n_cand + 1));
+        if (!a || !sc || !idx) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        if (st == MC_OK) st = med_detector_score(m, p.iso, p.cand, p.n_cand, sc, err);
+        for (int i = 0; i < p.n_cand && st == MC_OK; i++) {
+            double w[3] = {p.cand[i].x, p.cand[i].y, p.cand[i].z};
+            if (med_match_annotation(w, a, n_ann) < 0) idx[n_neg++] = i;
+        }
+        if (st == MC_OK) {
+            sort_scores = sc;
+            qsort(idx, (size_t)n_neg, sizeof *idx, by_probability);
+            int k = n_neg < o->hard_neg ? n_neg : (int)o->hard_neg;
+            st = med_patch_set_add_negatives(val_of[u] ? va : tr, &p, u, idx, k, 2, rng, err);
+            *n_added += 2 * k;
+            mc_log_info("%s: %d hard negatives, scored %.3f to %.3f by the first model", s->series_uid, k,
+                        k ? sc[idx[0]].probability : 0.0, k ? sc[idx[k - 1]].probability : 0.0);
+        }
+        free(a);
+        free(type);
+        free(sc);
+        free(idx);
+        med_prepared_free(&p);
+    }
     return st;
 }
 
@@ -205,9 +259,10 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     mc_rng *rng = mc_rng_create(ctx->seed);
     med_patch_set all = {0}, tr = {0}, va = {0};
     int *val_of = calloc((size_t)c.n_series + 1, sizeof *val_of), *order = calloc((size_t)c.n_series + 1, sizeof *order);
+    int *used = calloc((size_t)c.n_series + 1, sizeof *used);
     int n_used = 0;
     mc_model *m = NULL;
-    if (!rng || !val_of || !order) {
+    if (!rng || !val_of || !order || !used) {
         failure = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -238,7 +293,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         free(type);
         med_prepared_free(&p);
         if (failure == MC_OK) {
-            n_used++;
+            used[n_used++] = i;
             mc_run_input_ok(run);
         }
     }
@@ -261,6 +316,17 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     mc_train_result res;
     med_patch_metrics vm;
     if ((failure = med_detector_train(&tr, &va, (int)o.epochs, ctx->seed, &m, &res, &vm, &err)) != MC_OK) goto done;
+    if (o.hard_neg > 0) {
+        int added;
+        mc_log_info("first model: validation AUC %.4f; scoring every candidate for hard negatives", vm.auc);
+        if ((failure = add_hard_negatives(&o, &c, used, n_used, val_of, &ann, ann_type, m, &tr, &va, rng, &added, &err)) !=
+            MC_OK)
+            goto done;
+        mc_model_destroy(m);
+        m = NULL;
+        mc_log_info("training again with %d hard negative patches: %d nodule, %d other patches", added, tr.n_pos, tr.n_neg);
+        if ((failure = med_detector_train(&tr, &va, (int)o.epochs, ctx->seed, &m, &res, &vm, &err)) != MC_OK) goto done;
+    }
     if ((failure = save_model(m, &o, ctx->seed, n_used, n_val, &tr, &va, &res, &vm, n_typed,
                               o.nodules ? &fusion : NULL, &err)) != MC_OK)
         goto done;
@@ -287,6 +353,7 @@ done:
     med_patch_set_free(&va);
     free(val_of);
     free(order);
+    free(used);
     mc_rng_destroy(rng);
     med_collection_free(&c);
     free(ann_type);

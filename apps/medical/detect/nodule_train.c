@@ -111,6 +111,22 @@ mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, 
     return MC_OK;
 }
 
+mc_status med_patch_set_add_negatives(med_patch_set *s, const med_prepared *p, int study, const int *idx, int n,
+                                      int copies, mc_rng *rng, mc_error *err) {
+    if (reserve(s, n * copies) != 0) return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    double a[3][3];
+    for (int q = 0; q < n; q++) {
+        const med_candidate *c = &p->cand[idx[q]];
+        double ijk[3] = {c->i, c->j, c->k};
+        for (int k = 0; k < copies; k++) {
+            if (k == 0) memcpy(a, (double[3][3]){{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}, sizeof a);
+            else random_transform(rng, 0, a);
+            add_patch(s, p->iso, ijk, a, 1.0, 0.0, -1, study);
+        }
+    }
+    return MC_OK;
+}
+
 mc_status med_patch_set_split(const med_patch_set *s, const int *val_of, med_patch_set *train, med_patch_set *val,
                               mc_error *err) {
     memset(train, 0, sizeof *train);

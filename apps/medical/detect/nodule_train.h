@@ -42,6 +42,12 @@ void med_patch_set_free(med_patch_set *s); /* accepts a zeroed one */
 mc_status med_patch_set_add(med_patch_set *s, const med_prepared *p, int study, const double *ann, const int *type,
                             int n_ann, int pos_copies, int max_neg, mc_rng *rng, mc_error *err);
 
+/* Adds copies copies of each of the n candidates idx[] of prepared study p (index study) as negatives,
+ * the first as it is and the others flipped or rotated at random: the hard negatives a first model
+ * scored highest. MC_ERR_NOMEM on failure. */
+mc_status med_patch_set_add_negatives(med_patch_set *s, const med_prepared *p, int study, const int *idx, int n,
+                                      int copies, mc_rng *rng, mc_error *err);
+
 /* Splits s by study: the studies with val_of[study] = 1 go to val, the rest to train (copies). */
 mc_status med_patch_set_split(const med_patch_set *s, const int *val_of, med_patch_set *train, med_patch_set *val,
                               mc_error *err);

@@ -19,8 +19,30 @@
 #define SOFT_HU 40.0f
 #define FAT_HU -100.0f
 #define BONE_HU 650.0f
-#define MAX_SEGMENTS 4096
+#define MAX_SEGMENTS 8192
 #define MAX_NODULES 4
+
+/* The ranges a variant draws from (phantom.h). */
+typedef struct {
+    int branches;               /* vessel trees per hilum and kind (artery, vein) */
+    int max_depth;              /* generations of a vessel tree */
+    double vessel_min_mm;       /* radius where a vessel tree stops */
+    double step_mm[8];          /* slice spacings, drawn uniformly */
+    int n_steps;
+    double fov_mm[2];
+    double blur_mm[2];          /* in-plane blur, standard deviation */
+    double noise_hu[2];
+    double size_mm[2];          /* nodule diameters, log-uniform */
+    double type_cut[2];         /* u below [0]: solid, below [1]: part-solid, else ground-glass */
+    double touch_cut[2];        /* u below [0]: free, below [1]: against the pleura, else a vessel */
+} style;
+
+static const style styles[] = {
+    [MED_PHANTOM_STANDARD] = {3, 9, 0.6, {0.625, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5}, 7, {330, 420}, {0.4, 1.1},
+                              {8, 35}, {3, 30}, {0.6, 0.8}, {0.5, 0.75}},
+    [MED_PHANTOM_SHIFTED] = {5, 11, 0.45, {2.0, 2.5, 3.0}, 3, {300, 360}, {0.25, 0.45}, {35, 60}, {4, 25},
+                             {0.4, 0.65}, {0.35, 0.65}},
+};
 
 static double uniform(mc_rng *r, double lo, double hi) { return lo + (hi - lo) * mc_rng_uniform(r); }
 
@@ -118,8 +140,8 @@ static void turn(mc_rng *r, const double d[3], double angle, double out[3]) {
 
 /* A branching tree of tubes from p along d, into segs (n, at most cap). */
 static void grow(mc_rng *r, const anatomy *an, segment *segs, int *n, int cap, const double p[3], const double d[3],
-                 double len, double radius, double min_radius, int depth) {
-    if (*n >= cap || radius < min_radius || depth > 9) return;
+                 double len, double radius, double min_radius, int depth, int max_depth) {
+    if (*n >= cap || radius < min_radius || depth > max_depth) return;
     segment *s = &segs[(*n)++];
     memcpy(s->a, p, sizeof s->a);
     for (int a = 0; a < 3; a++) s->b[a] = p[a] + len * d[a];
@@ -129,11 +151,11 @@ static void grow(mc_rng *r, const anatomy *an, segment *segs, int *n, int cap, c
         double nd[3];
         turn(r, d, uniform(r, 0.35, 0.7), nd);
         grow(r, an, segs, n, cap, s->b, nd, len * uniform(r, 0.7, 0.9), radius * uniform(r, 0.68, 0.8), min_radius,
-             depth + 1);
+             depth + 1, max_depth);
     }
 }
 
-static void make_anatomy(mc_rng *r, anatomy *an, double bx, double by, double zc) {
+static void make_anatomy(mc_rng *r, const style *sty, anatomy *an, double bx, double by, double zc) {
     memset(an, 0, sizeof *an);
     an->bx = bx;
     an->by = by;
@@ -158,18 +180,18 @@ static void make_anatomy(mc_rng *r, anatomy *an, double bx, double by, double zc
         double d[3] = {side * 0.8, 0.05, -0.6};
         double nrm = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
         for (int a = 0; a < 3; a++) d[a] /= nrm;
-        grow(r, an, aw, &an->n_airway, 256, carina, d, 30, 5.5, 1.6, 0);
+        grow(r, an, aw, &an->n_airway, 256, carina, d, 30, 5.5, 1.6, 0, 9);
     }
     /* vessel trees from each hilum, arteries and veins */
     for (int side = -1; side <= 1; side += 2) {
         for (int t = 0; t < 2; t++) {
             double hilum[3] = {bx + side * 35, by + uniform(r, -8, 8), zc + uniform(r, -10, 20)};
-            for (int b = 0; b < 3; b++) {
+            for (int b = 0; b < sty->branches; b++) {
                 double d[3] = {side * uniform(r, 0.4, 1.0), uniform(r, -0.6, 0.6), uniform(r, -0.9, 0.9)};
                 double nrm = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
                 for (int a = 0; a < 3; a++) d[a] /= nrm;
                 grow(r, an, an->vessel, &an->n_vessel, MAX_SEGMENTS, hilum, d, uniform(r, 22, 32),
-                     uniform(r, 4.0, 5.5), 0.6, 0);
+                     uniform(r, 4.0, 5.5), sty->vessel_min_mm, 0, sty->max_depth);
             }
         }
     }
@@ -189,18 +211,18 @@ static int lung_point(mc_rng *r, const anatomy *an, double margin, double z0, do
     return -1;
 }
 
-static void make_nodules(mc_rng *r, anatomy *an, double z0, double z1) {
+static void make_nodules(mc_rng *r, const style *sty, anatomy *an, double z0, double z1) {
     int n = (int)mc_rng_below(r, MAX_NODULES + 1);
     for (int i = 0; i < n; i++) {
         nodule *nd = &an->nod[an->n_nod];
         memset(nd, 0, sizeof *nd);
-        nd->d = exp(uniform(r, log(3.0), log(30.0)));
+        nd->d = exp(uniform(r, log(sty->size_mm[0]), log(sty->size_mm[1])));
         double rad = nd->d / 2;
         double u = mc_rng_uniform(r);
-        nd->type = u < 0.6 ? 0 : u < 0.8 ? 1 : 2;
+        nd->type = u < sty->type_cut[0] ? 0 : u < sty->type_cut[1] ? 1 : 2;
         nd->shape = (int)mc_rng_below(r, 3);
         double where = mc_rng_uniform(r);
-        nd->touches = where < 0.5 ? 0 : where < 0.75 ? 1 : 2; /* free, against the pleura, against a vessel */
+        nd->touches = where < sty->touch_cut[0] ? 0 : where < sty->touch_cut[1] ? 1 : 2; /* free, pleura, vessel */
         double zlo = z0 + rad + 1, zhi = z1 - rad - 1;
         if (zhi <= zlo) continue;
         if (nd->touches == 2 && an->n_vessel > 0) {
@@ -465,18 +487,18 @@ static void write_clinical(mc_rng *r, const csv_files *f, const char *uid, const
 
 static mc_status write_study(mc_rng *r, const char *dir, int index, const med_phantom_options *o, const csv_files *f,
                              anatomy *an, med_phantom_study *out, mc_error *err) {
-    static const double steps[] = {0.625, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5};
+    const style *sty = &styles[o->variant];
     static const med_dicom_codec codecs[] = {MED_CODEC_EXPLICIT_LE, MED_CODEC_EXPLICIT_LE, MED_CODEC_IMPLICIT_LE,
                                              MED_CODEC_RLE, MED_CODEC_JPEG_LS, MED_CODEC_JPEG_LOSSLESS};
-    double fov = uniform(r, 330, 420);
+    double fov = uniform(r, sty->fov_mm[0], sty->fov_mm[1]);
     double ps = fov / o->size;
-    double dz = steps[mc_rng_below(r, 7)];
+    double dz = sty->step_mm[mc_rng_below(r, (uint64_t)sty->n_steps)];
     int nz = o->slices > 0 ? o->slices : (int)lround(uniform(r, 110, 160) / dz);
     double bx = uniform(r, -15, 15), by = uniform(r, -20, 25), zc = uniform(r, -250, 50);
-    make_anatomy(r, an, bx, by, zc);
+    make_anatomy(r, sty, an, bx, by, zc);
     /* the scanned range: around the lung centre, shifted */
     double z0 = zc - 0.5 * nz * dz + uniform(r, -0.2, 0.2) * an->lung_c;
-    make_nodules(r, an, z0, z0 + (nz - 1) * dz);
+    make_nodules(r, sty, an, z0, z0 + (nz - 1) * dz);
     double origin[3] = {bx - fov / 2 + uniform(r, -10, 10), by - fov / 2 + uniform(r, -10, 10), z0};
     double spacing[3] = {ps, ps, dz};
     double dir3[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
@@ -492,8 +514,8 @@ static mc_status write_study(mc_rng *r, const char *dir, int index, const med_ph
     paint_tubes(v, an->airway, an->n_airway, 1.5, SOFT_HU, 0);
     paint_tubes(v, an->airway, an->n_airway, 0, AIR_HU, 0);
     for (int i = 0; i < an->n_nod; i++) paint_nodule(v, &an->nod[i]);
-    blur_inplane(v, uniform(r, 0.4, 1.1) / ps);
-    double noise = uniform(r, 8, 35);
+    blur_inplane(v, uniform(r, sty->blur_mm[0], sty->blur_mm[1]) / ps);
+    double noise = uniform(r, sty->noise_hu[0], sty->noise_hu[1]);
 
     char patient_id[32], name[64], study_uid[65], series_uid[65], frame_uid[65], folder[4200];
     snprintf(patient_id, sizeof patient_id, "PH%06d", (int)mc_rng_below(r, 1000000));
@@ -559,7 +581,8 @@ static mc_status write_study(mc_rng *r, const char *dir, int index, const med_ph
 
 mc_status med_phantom_write(const char *dir, const med_phantom_options *o, med_phantom_fn on_study, void *user,
                             mc_error *err) {
-    if (o->n < 1 || o->size < 32 || o->slices < 0) return mc_error_set(err, MC_ERR_ARG, "phantom: invalid options");
+    if (o->n < 1 || o->size < 32 || o->slices < 0 || (o->variant != MED_PHANTOM_STANDARD && o->variant != MED_PHANTOM_SHIFTED))
+        return mc_error_set(err, MC_ERR_ARG, "phantom: invalid options");
     if (mkdir_p(dir) != 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     csv_files f = {0};
     FILE **files[4] = {&f.ann, &f.nod, &f.clin, &f.truth};

@@ -16,11 +16,18 @@
 
 #include "moecore/status.h"
 
+/* The generator's settings. MED_PHANTOM_STANDARD is what detectors are trained on;
+ * MED_PHANTOM_SHIFTED is for evaluation only, settings no training set uses: denser vessel trees of
+ * more generations, slices 2-3 mm apart, a sharp kernel with 35-60 HU of noise, a smaller field of
+ * view, and more subsolid nodules and nodules against the pleura or a vessel. */
+typedef enum { MED_PHANTOM_STANDARD, MED_PHANTOM_SHIFTED } med_phantom_variant;
+
 typedef struct med_phantom_options {
     int n;           /* studies */
     int size;        /* rows and columns of each slice */
     int slices;      /* slices per series; 0 = enough to cover 110-160 mm of chest */
     uint64_t seed;
+    med_phantom_variant variant;
 } med_phantom_options;
 
 /* One study written, as reported to the caller. */
