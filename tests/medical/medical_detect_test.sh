@@ -144,12 +144,15 @@ for f in found:
     brock = 1 / (1 + math.exp(-z))
     if f["lungrads"] != lr or abs(f["brock"] - brock) > 1e-4 or not (0 <= f["malignancy"] <= f["probability"]):
         ok = False; print("finding", f, "want", lr, brock)
-# a finding reports the network's diameter and type, and its candidate's blob diameter beside them
+# a finding reports the network's (bounded) diameter, the network's type or, where the finding says the
+# type is uncertain, the density rule's, and its candidate's blob diameter beside them
 for f in found:
     c = [c for c in cand if c["seriesuid"] == f["series_uid"] and math.dist((f["x_mm"], f["y_mm"], f["z_mm"]),
          (float(c["coordX"]), float(c["coordY"]), float(c["coordZ"]))) < 0.01]
-    if len(c) != 1 or abs(float(c[0]["cnn_diameter_mm"]) - f["diameter_mm"]) > 0.01 or c[0]["type"] != f["type"] or \
-            abs(float(c[0]["diameter_mm"]) - f["blob_diameter_mm"]) > 0.01:
+    typed = c and f["type"] == (c[0]["density_type"] if "type" in (f["uncertain"] or "") else c[0]["type"])
+    if len(c) != 1 or abs(float(c[0]["cnn_diameter_mm"]) - f["diameter_mm"]) > 0.01 or not typed or \
+            abs(float(c[0]["diameter_mm"]) - f["blob_diameter_mm"]) > 0.01 or \
+            f["uncertain"] not in (None, "type", "size", "type,size"):
         ok = False; print("finding", f, "candidate", c)
 # one finding per nodule: after suppression no two candidates of a series are closer than the larger
 # of the radii they report (at least 3 mm)
@@ -160,8 +163,9 @@ if close:
     ok = False; print("candidates within each other's extent:", close[:3])
 db = sqlite3.connect("d.db")
 rows = db.execute("select count(*) from med_findings").fetchone()[0]
-print("findings %d, rows %d" % (len(found), rows))
-ok = ok and rows == len(found) and len(found) > 0
+unsure = db.execute("select count(*) from med_findings where uncertain is not null").fetchone()[0]
+print("findings %d, rows %d, %d uncertain" % (len(found), rows, unsure))
+ok = ok and rows == len(found) and len(found) > 0 and unsure == sum(f["uncertain"] is not None for f in found)
 print("ok" if ok else "bad")
 PY
     check "CNN above the candidate filter, positions, Lung-RADS, Brock, rows ($(tr '\n' ';' <report.txt))" \

@@ -187,6 +187,8 @@ static void test_score_of(void **state) {
     assert_double_equal(sc.probability, 0.5, 1e-7);
     assert_double_equal(sc.diameter_mm, 20, 1e-5);
     assert_int_equal(sc.type, MED_NODULE_PART_SOLID);
+    /* softmax of (0.1, 0.5, 0.2) at 0.5 */
+    assert_double_equal(sc.type_probability, exp(0.5) / (exp(0.1) + exp(0.5) + exp(0.2)), 1e-6);
     const float g[MED_HEADS] = {(float)log(3.0), (float)log(0.45), -1.0f, -2.0f, 3.0f};
     sc = med_score_of(g);
     assert_double_equal(sc.probability, 0.75, 1e-7);

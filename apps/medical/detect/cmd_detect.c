@@ -214,6 +214,8 @@ static json_t *finding_json(const char *uid, const med_finding *f) {
     json_object_set_new(j, "blob_diameter_mm", json_real(f->blob_diameter_mm));
     json_object_set_new(j, "malignancy", isnan(f->malignancy) ? json_null() : json_real(f->malignancy));
     json_object_set_new(j, "brock", isnan(f->brock) ? json_null() : json_real(f->brock));
+    const char *unsure = med_unsure_name(f->uncertain);
+    json_object_set_new(j, "uncertain", unsure ? json_string(unsure) : json_null());
     return j;
 }
 
@@ -270,8 +272,11 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
         g->diameter_mm = diameter[order[a]];
         g->blob_diameter_mm = c->diameter_mm;
         g->probability = sc->probability;
-        g->type = sc->type;
-        double ijk[3] = {c->i, c->j, c->k};
+        double ijk[3] = {c->i, c->j, c->k}, solid;
+        /* the network's type when it is sure of it, else the density rule's over the reported ball */
+        g->type = sc->type_probability >= MED_TYPE_SURE ? sc->type : med_nodule_type_of(p.iso, ijk, g->diameter_mm, &solid);
+        g->uncertain = (sc->type_probability < MED_TYPE_SURE ? MED_UNSURE_TYPE : 0) |
+                       (fabs(g->diameter_mm - sc->diameter_mm) > 0.25 * sc->diameter_mm ? MED_UNSURE_SIZE : 0);
         g->solid_mm = med_solid_part_mm(p.iso, ijk, g->diameter_mm, g->type);
         med_lungrads_nodule ln = {g->type, g->diameter_mm, g->solid_mm, 0, 0, 0};
         if (med_lungrads_category(&ln, &g->lungrads, &err) != MC_OK) g->lungrads = MED_LUNGRADS_2;
@@ -305,7 +310,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
             const med_candidate *c = &p.cand[order[a]];
             const med_score *sc = &score[order[a]];
             double ijk[3] = {c->i, c->j, c->k}, solid;
-            med_nodule_type density = med_nodule_type_of(p.iso, ijk, c->diameter_mm, &solid);
+            med_nodule_type density = med_nodule_type_of(p.iso, ijk, diameter[order[a]], &solid);
             fprintf(env->csv, "%s,%.3f,%.3f,%.3f,%.6f,%.2f,%.3f,%s,%.2f,%s\n", s->series_uid, c->x, c->y, c->z,
                     sc->probability, c->diameter_mm, c->response, med_nodule_type_name(sc->type), diameter[order[a]],
                     med_nodule_type_name(density));
@@ -321,6 +326,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
                    med_lungrads_name(f[a].lungrads));
             if (!isnan(f[a].malignancy)) printf("\tmalignancy %.3f", f[a].malignancy);
             if (!isnan(f[a].brock)) printf("\tBrock %.3f", f[a].brock);
+            if (f[a].uncertain) printf("\tuncertain: %s", med_unsure_name(f[a].uncertain));
             putchar('\n');
         }
     }

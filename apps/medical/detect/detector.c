@@ -122,10 +122,22 @@ void med_patch_input(const med_volume *v, const double c[3], const double a[3][3
 
 med_score med_score_of(const float *h) {
     med_score s = {(float)(1.0 / (1.0 + exp(-(double)h[0]))), (float)(MED_DIAMETER_REF_MM * exp((double)h[1])),
-                   MED_NODULE_SOLID};
+                   MED_NODULE_SOLID, 0};
     for (int t = 1; t < 3; t++)
         if (h[2 + t] > h[2 + (int)s.type]) s.type = (med_nodule_type)t;
+    double sum = 0;
+    for (int t = 0; t < 3; t++) sum += exp((double)h[2 + t] - (double)h[2 + (int)s.type]);
+    s.type_probability = (float)(1.0 / sum);
     return s;
+}
+
+const char *med_unsure_name(int uncertain) {
+    switch (uncertain & (MED_UNSURE_TYPE | MED_UNSURE_SIZE)) {
+    case MED_UNSURE_TYPE: return "type";
+    case MED_UNSURE_SIZE: return "size";
+    case MED_UNSURE_TYPE | MED_UNSURE_SIZE: return "type,size";
+    default: return NULL;
+    }
 }
 
 mc_status med_detector_check(const mc_model *m, mc_error *err) {

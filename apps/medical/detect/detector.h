@@ -44,7 +44,16 @@ typedef struct med_finding {
     med_lungrads lungrads; /* category from size and type */
     double malignancy;     /* the fusion's risk, NAN without clinical data */
     double brock;          /* the Brock model's risk, NAN without clinical data */
+    int uncertain;         /* MED_UNSURE_* bits: what the category and risks rest on less firmly */
 } med_finding;
+
+/* What a finding's type and size rest on when the network is unsure (med_finding.uncertain): */
+#define MED_UNSURE_TYPE 1 /* the network's type probability is under MED_TYPE_SURE: the type is the density rule's */
+#define MED_UNSURE_SIZE 2 /* the network's diameter was outside the measured extent by more than a quarter */
+#define MED_TYPE_SURE 0.7
+
+/* "type", "size", "type,size", or NULL when sure. */
+const char *med_unsure_name(int uncertain);
 
 /* The network's architecture as JSON (model.h), a static string. */
 const char *med_detector_arch(void);
@@ -78,9 +87,10 @@ void med_patch_input(const med_volume *v, const double c[3], const double a[3][3
 
 /* What the network says of a candidate. */
 typedef struct med_score {
-    float probability;     /* nodule */
+    float probability;      /* nodule */
     float diameter_mm;
-    med_nodule_type type;  /* the most probable of the three */
+    med_nodule_type type;   /* the most probable of the three */
+    float type_probability; /* its probability (softmax of the three type logits) */
 } med_score;
 
 /* Decodes the network's MED_HEADS outputs. */

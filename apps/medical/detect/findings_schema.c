@@ -33,6 +33,10 @@ static const char *const find_migrations[] = {
     " SELECT f.* FROM med_findings f JOIN runs r ON r.run_id = f.run_id"
     " WHERE r.started_at = (SELECT max(r2.started_at) FROM med_findings f2 JOIN runs r2 ON r2.run_id = f2.run_id"
     "                       WHERE f2.series_uid = f.series_uid AND r2.status <> 'running');",
+    /* 3: what a finding's category and risks rest on less firmly: 'type' (the network was unsure of
+     * it: the density rule's), 'size' (the network's diameter was bounded by the measured extent),
+     * both, or NULL */
+    "ALTER TABLE med_findings ADD COLUMN uncertain TEXT CHECK (uncertain IN ('type', 'size', 'type,size'));",
 };
 
 mc_status med_findings_migrate(mc_store *s) {
@@ -54,8 +58,8 @@ mc_status med_store_findings(mc_store *s, const char *run_id, const char *series
     for (int i = 0; i < n; i++) {
         if (mc_store_stmt(s,
                           "INSERT INTO med_findings(series_uid, model, finding_index, model_path, x_mm, y_mm, z_mm,"
-                          " diameter_mm, probability, nodule_type, solid_mm, lungrads, malignancy, brock, run_id)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                          " diameter_mm, probability, nodule_type, solid_mm, lungrads, malignancy, brock, run_id,"
+                          " uncertain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                           &st) != MC_OK)
             return MC_ERR_DB;
         sqlite3_bind_text(st, 1, series_uid, -1, SQLITE_STATIC);
@@ -73,6 +77,9 @@ mc_status med_store_findings(mc_store *s, const char *run_id, const char *series
         bind_real_or_null(st, 13, f[i].malignancy);
         bind_real_or_null(st, 14, f[i].brock);
         sqlite3_bind_text(st, 15, run_id, -1, SQLITE_STATIC);
+        const char *unsure = med_unsure_name(f[i].uncertain);
+        if (unsure) sqlite3_bind_text(st, 16, unsure, -1, SQLITE_STATIC);
+        else sqlite3_bind_null(st, 16);
         if (sqlite3_step(st) != SQLITE_DONE) return MC_ERR_DB;
     }
     return MC_OK;
