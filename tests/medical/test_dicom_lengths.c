@@ -1,14 +1,16 @@
 /* test_dicom_lengths.c: the length check that runs before GDCM reads a DICOM file
  * (dicom/dicom_lengths.h), on files built byte by byte: well-formed files in every encoding pass;
  * a length past the end of the file, of its item or of its sequence is named; a deflated data set
- * inflating beyond the memory budget and sequences nested without end are refused; and the reader
- * (med_dicom_read_image) refuses a 4 GiB declaration before GDCM allocates it. */
+ * inflating beyond the memory budget and sequences nested without end are refused; the reader
+ * (med_dicom_read_image) refuses a 4 GiB declaration before GDCM allocates it; and the allocation cap
+ * stops GDCM on the files the fuzzer found where it reads lengths the walk does not see. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +107,9 @@ static const char *write_file(const buf *f, const char *name) {
 
 static mc_status check(const buf *f, const char *name, mc_error *err) {
     const char *p = write_file(f, name);
-    mc_status s = med_dicom_check_lengths(p, err);
+    size_t holds = 0;
+    mc_status s = med_dicom_check_lengths(p, &holds, err);
+    if (s == MC_OK) assert_true(holds >= f->n);
     unlink(p);
     return s;
 }
@@ -332,6 +336,32 @@ static void test_reader_refuses_before_allocating(void **state) {
     assert_true(ru.ru_maxrss < 1024 * 1024); /* KiB: nothing near the declared 4 GiB was taken */
 }
 
+/* Files the fuzzer found on which GDCM, reading by guesses, declared lengths the walk does not see:
+ * the allocation cap refuses them as corrupt, and the process never holds the gigabytes declared. */
+static void test_cap_on_guessed_lengths(void **state) {
+    (void)state;
+    const char *dir = getenv("MC_FUZZ_REGRESSIONS");
+    assert_non_null(dir);
+    char pattern[600];
+    snprintf(pattern, sizeof pattern, "%s/length-read-by-guess-*", dir);
+    glob_t g;
+    assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= 5);
+    int capped = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        med_dicom_image img;
+        mc_error err = {0};
+        assert_int_not_equal(med_dicom_read_image(g.gl_pathv[i], &img, &err), MC_OK);
+        assert_non_null(strstr(err.msg, g.gl_pathv[i]));
+        capped += strstr(err.msg, "an element longer than the file holds: truncated or corrupt") != NULL;
+    }
+    globfree(&g);
+    assert_true(capped >= 1);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    assert_true(ru.ru_maxrss < 1024 * 1024);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_well_formed_in_every_encoding),
@@ -339,6 +369,7 @@ int main(void) {
         cmocka_unit_test(test_nesting_without_end),
         cmocka_unit_test(test_deflated),
         cmocka_unit_test(test_reader_refuses_before_allocating),
+        cmocka_unit_test(test_cap_on_guessed_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

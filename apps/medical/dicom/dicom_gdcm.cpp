@@ -3,6 +3,14 @@
 // entry point catches every exception and turns it into an mc_status naming the file; and since
 // some malformed files make GDCM fail an assert() (abort), each file is read under a guard that
 // turns SIGABRT into an error for that file instead of the end of the process.
+//
+// GDCM allocates the length an element declares before it reads the value. dicom_lengths.h refuses,
+// naming the element, a file whose lengths do not fit it; but GDCM reads a corrupt file by guesses
+// (an element without a valid VR as implicit, an item tag out of place, ...) that no outside walk
+// follows in every case. So while GDCM reads a file, this program's operator new refuses any single
+// allocation above a cap: twice what the file holds (inflated, for the deflated transfer syntax)
+// plus 16 MiB, raised to twice the decoded image's size for decoding. The refusal is a bad_alloc
+// that the guard reports as the file being corrupt.
 #include "dicom.h"
 #include "dicom_lengths.h"
 
@@ -42,27 +50,41 @@ void quiet() {
 sigjmp_buf abort_jump;
 volatile sig_atomic_t abort_guarded = 0;
 
+// The allocation cap while GDCM reads (0: none), and whether it refused one.
+thread_local size_t alloc_cap = 0;
+thread_local bool alloc_refused = false;
+
+constexpr size_t ALLOC_SLACK = (size_t)16 << 20;
+// what a refused allocation means, whether GDCM passes the bad_alloc on or only fails
+constexpr const char *REFUSED_TEXT = "an element longer than the file holds: truncated or corrupt";
+
+size_t reading_cap(size_t file_bytes) { return 2 * file_bytes + ALLOC_SLACK; }
+
 void on_abort(int) {
     if (abort_guarded) siglongjmp(abort_jump, 1);
 }
 
-// Runs fn() (which returns an mc_status) with SIGABRT turned into an MC_ERR_FORMAT for path, and
-// exceptions into MC_ERR_FORMAT too (MC_ERR_NOMEM for bad_alloc). What GDCM allocated before an
-// abort is lost: that happens only for files that fail its internal checks.
+// Runs fn() (which returns an mc_status) with single allocations capped at cap bytes, SIGABRT turned
+// into an MC_ERR_FORMAT for path, and exceptions into MC_ERR_FORMAT too (a refused allocation: the
+// file declares more than it holds; MC_ERR_NOMEM for another bad_alloc). What GDCM allocated before
+// an abort is lost: that happens only for files that fail its internal checks.
 template <class F>
-mc_status guarded(const char *path, mc_error *err, F fn) {
+mc_status guarded(const char *path, size_t cap, mc_error *err, F fn) {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_abort;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGABRT, &sa, &old);
     mc_status st;
+    alloc_refused = false;
     if (sigsetjmp(abort_jump, 1) == 0) {
         abort_guarded = 1;
         try {
+            alloc_cap = cap;
             st = fn();
         } catch (const std::bad_alloc &) {
-            st = mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+            st = alloc_refused ? mc_error_set(err, MC_ERR_FORMAT, "%s: %s", path, REFUSED_TEXT)
+                               : mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
         } catch (const std::exception &e) {
             st = mc_error_set(err, MC_ERR_FORMAT, "%s: %s", path, e.what());
         } catch (...) {
@@ -74,6 +96,7 @@ mc_status guarded(const char *path, mc_error *err, F fn) {
         gdcm::Trace::SetWarningStream(std::cerr);
         st = mc_error_set(err, MC_ERR_FORMAT, "%s: malformed DICOM (the DICOM library stopped on an internal check)", path);
     }
+    alloc_cap = 0;
     abort_guarded = 0;
     sigaction(SIGABRT, &old, nullptr);
     return st;
@@ -179,14 +202,14 @@ class warning_capture {
 mc_status read_image(const char *path, med_dicom_image *out, mc_error *err) {
     struct stat st;
     if (stat(path, &st) != 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot open", path);
-    mc_status lengths = med_dicom_check_lengths(path, err);
-    if (lengths != MC_OK) return lengths;
     gdcm::ImageReader r;
     r.SetFileName(path);
     // GDCM pads pixel data cut short by the end of the file, and keeps the fragments it could read
     // of compressed data, saying so only in a warning
     warning_capture warnings;
-    if (!r.Read()) return mc_error_set(err, MC_ERR_FORMAT, "%s: not a readable DICOM image (truncated or corrupt)", path);
+    if (!r.Read())
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: %s", path,
+                            alloc_refused ? REFUSED_TEXT : "not a readable DICOM image (truncated or corrupt)");
     if (warnings.says("Incomplete Pixel Data") || warnings.says("Fragment could not be read") ||
         warnings.says("Fragment could be corrupted"))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: the pixel data ends before the image does: truncated", path);
@@ -223,6 +246,7 @@ mc_status read_image(const char *path, med_dicom_image *out, mc_error *err) {
     if (!bits && (len == 0 || len % n != 0 || (len / n != 1 && len / n != 2 && len / n != 4)))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: pixel data of %zu bytes does not fit %zux%zux%zu pixels", path,
                             len, cols, rows, frames);
+    alloc_cap = std::max(alloc_cap, 2 * len + ALLOC_SLACK); // decoding: buffers of the image's size
     std::vector<char> buf(len);
     if (!img.GetBuffer(buf.data()))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: pixel data cannot be decoded (transfer syntax %s): truncated or corrupt",
@@ -377,8 +401,9 @@ mc_status scan(const char *const *paths, int n, med_dicom_header **out, int *n_o
         bool key = false;
         // GDCM reads only files whose declared lengths fit them (dicom_lengths.h); one Scanner per
         // file, so that a file GDCM stops on costs only itself
-        mc_status lengths = med_dicom_check_lengths(f.c_str(), &ferr);
-        if (lengths == MC_OK) guarded(f.c_str(), &ferr, [&]() {
+        size_t holds = 0;
+        mc_status lengths = med_dicom_check_lengths(f.c_str(), &holds, &ferr);
+        if (lengths == MC_OK) guarded(f.c_str(), reading_cap(holds), &ferr, [&]() {
             gdcm::Scanner sc;
             for (size_t i = 0; i < n_fields; i++) sc.AddTag(fields[i].tag);
             gdcm::Directory::FilenamesType one(1, f);
@@ -396,7 +421,7 @@ mc_status scan(const char *const *paths, int n, med_dicom_header **out, int *n_o
             memset(&h, 0, sizeof h);
             h.unreadable = 1;
             // the walk's reason without the path that starts it
-            const char *why = "a DICOM file that cannot be parsed: truncated or corrupt";
+            const char *why = lengths == MC_OK && alloc_refused ? REFUSED_TEXT : "a DICOM file that cannot be parsed: truncated or corrupt";
             if (lengths != MC_OK && strncmp(ferr.msg, f.c_str(), f.size()) == 0 && ferr.msg[f.size()] == ':')
                 why = ferr.msg + f.size() + 2;
             copy_trimmed(h.problem, sizeof h.problem, why);
@@ -454,7 +479,9 @@ void med_dicom_headers_free(med_dicom_header *h, int n) {
 mc_status med_dicom_read_image(const char *path, med_dicom_image *out, mc_error *err) {
     memset(out, 0, sizeof *out);
     quiet();
-    mc_status st = guarded(path, err, [&]() { return read_image(path, out, err); });
+    size_t holds = 0;
+    mc_status st = med_dicom_check_lengths(path, &holds, err);
+    if (st == MC_OK) st = guarded(path, reading_cap(holds), err, [&]() { return read_image(path, out, err); });
     if (st != MC_OK) med_dicom_image_free(out);
     return st;
 }
@@ -498,3 +525,35 @@ mc_status med_dicom_sha1_hex(const void *data, size_t n, char hex[41]) {
 }
 
 } // extern "C"
+
+// The program's operator new and delete (replacing the C++ library's for the whole program, as the
+// standard allows): malloc and free, with the cap above while GDCM reads. Aligned forms are left to
+// the library, which pairs them itself.
+void *operator new(std::size_t n) {
+    if (alloc_cap && n > alloc_cap) {
+        alloc_refused = true;
+        throw std::bad_alloc();
+    }
+    void *p = std::malloc(n ? n : 1);
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+
+void *operator new[](std::size_t n) { return operator new(n); }
+
+void *operator new(std::size_t n, const std::nothrow_t &) noexcept {
+    try {
+        return operator new(n);
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void *operator new[](std::size_t n, const std::nothrow_t &) noexcept { return operator new(n, std::nothrow); }
+
+void operator delete(void *p) noexcept { std::free(p); }
+void operator delete[](void *p) noexcept { std::free(p); }
+void operator delete(void *p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void *p, std::size_t) noexcept { std::free(p); }
+void operator delete(void *p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void *p, const std::nothrow_t &) noexcept { std::free(p); }

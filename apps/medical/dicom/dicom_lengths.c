@@ -26,6 +26,7 @@ typedef struct walk {
     const uint8_t *mem; /* when set, the bytes walked (an inflated data set) instead of the file's */
     const char *path;
     uint64_t size;
+    uint64_t holds; /* what a reader holds: the file, or the meta information and the inflated data set */
     int big;      /* big endian (explicit VR big endian, retired but still read) */
     int explicit; /* IMPLICIT, or MIXED: explicit VR where the two bytes after the tag are a VR and
                      implicit where not, as GDCM reads an explicit VR data set that turns out to
@@ -234,6 +235,7 @@ static int walk_dataset(walk *w, uint64_t start) {
  * of explicit VR little endian. GDCM inflates all of it into memory, so it is inflated here too,
  * within the memory budget, and walked there. */
 static mc_status check_deflated(walk *w, uint64_t pos) {
+    uint64_t start = pos;
     size_t budget = mc_memory_budget(), cap = 1 << 20, used = 0;
     uint8_t *out = malloc(cap), in[65536];
     z_stream z;
@@ -287,6 +289,7 @@ static mc_status check_deflated(walk *w, uint64_t pos) {
         m.explicit = MIXED;
         m.big = 0;
         if (walk_dataset(&m, 0) != 0) st = w->err->code;
+        w->holds = start + used;
     }
     free(out);
     return st;
@@ -324,7 +327,7 @@ static mc_status check(walk *w) {
     return walk_dataset(w, pos) == 0 ? MC_OK : w->err->code;
 }
 
-mc_status med_dicom_check_lengths(const char *path, mc_error *err) {
+mc_status med_dicom_check_lengths(const char *path, size_t *holds, mc_error *err) {
     walk w = {0};
     w.path = path;
     w.err = err;
@@ -334,8 +337,9 @@ mc_status med_dicom_check_lengths(const char *path, mc_error *err) {
         close(w.fd);
         return mc_error_set(err, MC_ERR_IO, "%s: not a regular file", path);
     }
-    w.size = (uint64_t)st.st_size;
+    w.size = w.holds = (uint64_t)st.st_size;
     mc_status s = check(&w);
     close(w.fd);
+    *holds = (size_t)w.holds;
     return s;
 }

@@ -11,17 +11,20 @@
 #ifndef MED_DICOM_LENGTHS_H
 #define MED_DICOM_LENGTHS_H
 
+#include <stddef.h>
+
 #include "moecore/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* MC_OK when every length in path fits; MC_ERR_FORMAT naming the file, the element and the lengths
+/* MC_OK when every length in path fits, with *holds the bytes a reader holds of it (the file's size,
+ * or with the deflated transfer syntax the meta information and the inflated data set); MC_ERR_FORMAT naming the file, the element and the lengths
  * otherwise ("IMG1.dcm: element (7FE0,0010) declares 4294967040 bytes where 1022 remain: truncated
  * or corrupt"), or the deflated data set that inflates beyond the memory budget; MC_ERR_IO when
  * it cannot be read. */
-mc_status med_dicom_check_lengths(const char *path, mc_error *err);
+mc_status med_dicom_check_lengths(const char *path, size_t *holds, mc_error *err);
 
 #ifdef __cplusplus
 }
