@@ -154,11 +154,11 @@ for f in found:
             abs(float(c[0]["diameter_mm"]) - f["blob_diameter_mm"]) > 0.01 or \
             f["uncertain"] not in (None, "type", "size", "type,size"):
         ok = False; print("finding", f, "candidate", c)
-# one finding per nodule: after suppression no two candidates of a series are closer than the larger
+# one finding per nodule: after suppression no two candidates of a series are closer than the smaller
 # of the radii they report (at least 3 mm)
 close = [(a["seriesuid"], a["coordX"], b["coordX"]) for i, a in enumerate(cand) for b in cand[i + 1:]
          if a["seriesuid"] == b["seriesuid"] and dist((0, float(a["coordX"]), float(a["coordY"]), float(a["coordZ"])), b)
-         < max(3, float(a["cnn_diameter_mm"]) / 2, float(b["cnn_diameter_mm"]) / 2)]
+         < max(3, min(float(a["cnn_diameter_mm"]), float(b["cnn_diameter_mm"])) / 2)]
 if close:
     ok = False; print("candidates within each other's extent:", close[:3])
 db = sqlite3.connect("d.db")

@@ -75,15 +75,22 @@ static void test_nms_and_match(void **state) {
     double radius[4] = {5, 2, 0.8, 1};
     float prob[4] = {0.9f, 0.8f, 0.7f, 0.95f};
     int order[4];
-    /* D (0.95) kept; A (0.9) 21 mm away kept; B within A's 5 mm radius dropped; C within D's 3 mm floor */
-    assert_int_equal(med_nms3d(c, prob, radius, 4, 3.0, order), 2);
+    /* D (0.95) kept; A (0.9) 21 mm away kept; B 3 mm from A (radii 5 and 2: the smaller does not
+     * reach) kept; C within D's 3 mm floor dropped */
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 3.0, order), 3);
     assert_int_equal(order[0], 3);
     assert_int_equal(order[1], 0);
+    assert_int_equal(order[2], 1);
+    /* with B's reported radius 3.5, each lies within the other's: B dropped */
+    radius[1] = 3.5;
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 3.0, order), 2);
     /* with no floor C is 1 mm from D, and neither radius (0.8, 1) exceeds that: kept */
     assert_int_equal(med_nms3d(c, prob, radius, 4, 0.0, order), 3);
     assert_int_equal(order[2], 2);
-    /* the larger radius counts, the less probable one's too: C's radius of 1.5 reaches D */
+    /* both radii must reach: C's 1.5 with D's 1 does not, 1.5 with 1.5 does */
     radius[2] = 1.5;
+    assert_int_equal(med_nms3d(c, prob, radius, 4, 0.0, order), 3);
+    radius[3] = 1.5;
     assert_int_equal(med_nms3d(c, prob, radius, 4, 0.0, order), 2);
     double ann[8] = {0, 0, 0, 10, 50, 50, 50, 4};
     double in[3] = {4.99, 0, 0}, edge[3] = {5, 0, 0}, second[3] = {51, 51, 50};

@@ -34,7 +34,7 @@ typedef struct {
     const char *model_path, *clinical, *candidates_out, *images;
     int store;
     double threshold;
-    long max_findings;
+    long max_findings, max_candidates;
 } detect_opts;
 
 static const mc_option options[] = {
@@ -45,6 +45,7 @@ static const mc_option options[] = {
     {"store", 0, NULL, "record the findings in the database", NULL},
     {"threshold", 0, "P", "smallest nodule probability reported as a finding (0.1 to 0.15 false positives per scan on generated studies)", "0.98"},
     {"max-findings", 0, "N", "findings per series at most, most probable first", "10"},
+    {"max-candidates", 0, "N", "candidates per series the network scores, strongest blobs first (more: more sensitive, slower)", "300"},
 };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -56,7 +57,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 3: o->images = arg; return 0;
     case 4: o->store = 1; return 0;
     case 5: return mc_cli_real(ctx, "threshold", arg, 0, 1, &o->threshold);
-    default: return mc_cli_int(ctx, "max-findings", arg, 1, 1000, &o->max_findings);
+    case 6: return mc_cli_int(ctx, "max-findings", arg, 1, 1000, &o->max_findings);
+    default: return mc_cli_int(ctx, "max-candidates", arg, 1, 100000, &o->max_candidates);
     }
 }
 
@@ -226,6 +228,7 @@ static int detect_one(const mc_ctx *ctx, const detect_opts *o, detect_env *env, 
     med_series_options so = MED_SERIES_OPTIONS_DEFAULT;
     med_candidate_opts co;
     med_candidate_opts_default(&co);
+    co.max_candidates = (int)o->max_candidates;
     med_prepared p;
     if (med_prepare(s, &so, &co, &p, &err) != MC_OK) {
         snprintf(reason, size, "%s", err.msg);
@@ -400,7 +403,7 @@ int med_cmd_detect(mc_ctx *ctx, int argc, char **argv) {
         .min_args = 1,
         .max_args = -1,
     };
-    detect_opts o = {.model_path = DEFAULT_MODEL, .threshold = 0.98, .max_findings = 10};
+    detect_opts o = {.model_path = DEFAULT_MODEL, .threshold = 0.98, .max_findings = 10, .max_candidates = 300};
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;

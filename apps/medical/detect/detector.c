@@ -229,7 +229,7 @@ int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm
         int drop = 0;
         for (int b = 0; b < kept && !drop; b++) {
             const med_candidate *q = &c[order[b]];
-            double rad = fmax(min_radius_mm, fmax(radius_mm[r[a].i], radius_mm[order[b]]));
+            double rad = fmax(min_radius_mm, fmin(radius_mm[r[a].i], radius_mm[order[b]]));
             double dx = p->x - q->x, dy = p->y - q->y, dz = p->z - q->z;
             drop = dx * dx + dy * dy + dz * dz < rad * rad;
         }

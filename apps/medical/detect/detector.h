@@ -106,9 +106,10 @@ mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candi
 
 /* 3D non-maximum suppression by the extent each finding would report: order[] receives the indices
  * of the candidates kept, most probable first; a candidate is dropped when its centre and that of a
- * more probable one kept are closer than the larger of their radii radius_mm[] (at least
- * min_radius_mm): one nodule, one finding, however many candidates it raised. Returns how many
- * were kept (at most n), or -1 when out of memory. */
+ * more probable one kept are closer than the smaller of their radii radius_mm[] (at least
+ * min_radius_mm): each lies within the object the other reports, so one nodule is one finding
+ * however many candidates it raised, while a large object beside a small nodule does not hide it.
+ * Returns how many were kept (at most n), or -1 when out of memory. */
 int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm, int n, double min_radius_mm,
               int *order);
 
