@@ -181,17 +181,22 @@ double stored_value(const char *buf, size_t i, int bps, int is_signed, int bits_
     return (double)v;
 }
 
-// The sample precision of the first start-of-frame marker (SOF0-SOF15 but DHT, JPG and DAC; JPEG-LS's
-// SOF55) in the first fragment of encapsulated pixel data, or -1 when there is none.
-int jpeg_precision(const gdcm::DataElement &pixels) {
+// The frame header of a JPEG or JPEG-LS stream: sample precision, lines and samples per line.
+struct jpeg_frame {
+    int precision, rows, cols;
+};
+
+// The first start-of-frame marker's header (SOF0-SOF15 but DHT, JPG and DAC; JPEG-LS's SOF55) in the
+// first fragment of encapsulated pixel data; false when there is none.
+bool jpeg_frame_of(const gdcm::DataElement &pixels, jpeg_frame *f) {
     const gdcm::SequenceOfFragments *sf = pixels.GetSequenceOfFragments();
-    if (!sf || sf->GetNumberOfFragments() == 0) return -1;
+    if (!sf || sf->GetNumberOfFragments() == 0) return false;
     const gdcm::ByteValue *bv = sf->GetFragment(0).GetByteValue();
-    if (!bv || !bv->GetPointer()) return -1;
+    if (!bv || !bv->GetPointer()) return false;
     const unsigned char *b = (const unsigned char *)bv->GetPointer();
     size_t n = bv->GetLength(), i = 2;
-    if (n < 2 || b[0] != 0xff || b[1] != 0xd8) return -1; // no SOI: GDCM says what is wrong
-    while (i + 4 < n && b[i] == 0xff) { // marker segments: FF, marker, 16-bit length, payload
+    if (n < 2 || b[0] != 0xff || b[1] != 0xd8) return false; // no SOI: GDCM says what is wrong
+    while (i + 9 < n && b[i] == 0xff) { // marker segments: FF, marker, 16-bit length, payload
         unsigned m = b[i + 1];
         if (m == 0xff) { // fill byte
             i++;
@@ -201,11 +206,16 @@ int jpeg_precision(const gdcm::DataElement &pixels) {
             i += 2;
             continue;
         }
-        if ((m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) || m == 0xf7) return b[i + 4];
+        if ((m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) || m == 0xf7) {
+            f->precision = b[i + 4];
+            f->rows = b[i + 5] << 8 | b[i + 6];
+            f->cols = b[i + 7] << 8 | b[i + 8];
+            return true;
+        }
         if (m == 0xda) break; // a scan before any frame header
         i += 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
     }
-    return -1;
+    return false;
 }
 
 // GDCM's warnings collected while it lives, instead of printed.
@@ -274,16 +284,21 @@ mc_status read_image(const char *path, med_dicom_image *out, mc_error *err) {
     if (!bits && (len == 0 || len % n != 0 || (len / n != 1 && len / n != 2 && len / n != 4)))
         return mc_error_set(err, MC_ERR_FORMAT, "%s: pixel data of %zu bytes does not fit %zux%zux%zu pixels", path,
                             len, cols, rows, frames);
-    // JPEG and JPEG-LS hold samples of 2 to 16 bits; GDCM's JPEG decoder dereferences a null
-    // pointer when a stream declares more than the image allocates
+    // The JPEG and JPEG-LS stream must describe the image: samples of 2 to 16 bits, no more than
+    // allocated (GDCM's JPEG decoder dereferences a null pointer otherwise), and the image's size
+    // (CharLS takes seconds on a frame that does not fit its buffer)
     const gdcm::TransferSyntax::TSType ts = img.GetTransferSyntax();
-    if (ts == gdcm::TransferSyntax::JPEGBaselineProcess1 || ts == gdcm::TransferSyntax::JPEGExtendedProcess2_4 ||
-        ts == gdcm::TransferSyntax::JPEGLosslessProcess14 || ts == gdcm::TransferSyntax::JPEGLosslessProcess14_1 ||
-        ts == gdcm::TransferSyntax::JPEGLSLossless || ts == gdcm::TransferSyntax::JPEGLSNearLossless) {
-        int precision = ds.FindDataElement(pixel_tag) ? jpeg_precision(ds.GetDataElement(pixel_tag)) : -1;
-        if (precision >= 0 && (precision < 2 || precision > 16 || precision > (int)pf.GetBitsAllocated()))
+    jpeg_frame jf;
+    if ((ts == gdcm::TransferSyntax::JPEGBaselineProcess1 || ts == gdcm::TransferSyntax::JPEGExtendedProcess2_4 ||
+         ts == gdcm::TransferSyntax::JPEGLosslessProcess14 || ts == gdcm::TransferSyntax::JPEGLosslessProcess14_1 ||
+         ts == gdcm::TransferSyntax::JPEGLSLossless || ts == gdcm::TransferSyntax::JPEGLSNearLossless) &&
+        ds.FindDataElement(pixel_tag) && jpeg_frame_of(ds.GetDataElement(pixel_tag), &jf)) {
+        if (jf.precision < 2 || jf.precision > 16 || jf.precision > (int)pf.GetBitsAllocated())
             return mc_error_set(err, MC_ERR_FORMAT, "%s: the JPEG stream declares %d-bit samples where the image allocates %u: corrupt",
-                                path, precision, (unsigned)pf.GetBitsAllocated());
+                                path, jf.precision, (unsigned)pf.GetBitsAllocated());
+        if ((size_t)jf.cols != cols || (jf.rows != 0 && (size_t)jf.rows != rows))
+            return mc_error_set(err, MC_ERR_FORMAT, "%s: the JPEG stream's frame is %d x %d where the image is %zu x %zu: corrupt",
+                                path, jf.cols, jf.rows, cols, rows);
     }
     alloc_cap = std::max(alloc_cap, 2 * len + ALLOC_SLACK); // decoding: buffers of the image's size
     std::vector<char> buf(len);
