@@ -141,14 +141,6 @@ static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t see
     return st;
 }
 
-/* The probability order of candidates, most probable first. */
-static const med_score *sort_scores;
-
-static int by_probability(const void *a, const void *b) {
-    float x = sort_scores[*(const int *)a].probability, y = sort_scores[*(const int *)b].probability;
-    return x != y ? (x > y ? -1 : 1) : *(const int *)a - *(const int *)b;
-}
-
 /* Hard negatives: each used series (series[used[u]], study u) prepared again, its candidates scored
  * by model m, and the o->hard_neg unmatched ones scored highest added to tr or va (by val_of[u]). */
 static mc_status add_hard_negatives(const train_opts *o, const med_collection *c, const int *used, int n_used,
@@ -166,26 +158,33 @@ static mc_status add_hard_negatives(const train_opts *o, const med_collection *c
         int n_ann, *type = NULL, n_neg = 0;
         double *a = series_annotations(ann, ann_type, s->series_uid, &type, &n_ann);
         med_score *sc = malloc(sizeof *sc * (size_t)(p.n_cand + 1));
-        int *idx = malloc(sizeof *idx * (size_t)(p.n_cand + 1));
-        if (!a || !sc || !idx) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        float *prob = malloc(sizeof *prob * (size_t)(p.n_cand + 1));
+        int *neg = malloc(sizeof *neg * (size_t)(p.n_cand + 1)), *rank = malloc(sizeof *rank * (size_t)(p.n_cand + 1));
+        if (!a || !sc || !prob || !neg || !rank) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         if (st == MC_OK) st = med_detector_score(m, p.iso, p.cand, p.n_cand, sc, err);
+        /* the unmatched candidates, most probable first */
         for (int i = 0; i < p.n_cand && st == MC_OK; i++) {
             double w[3] = {p.cand[i].x, p.cand[i].y, p.cand[i].z};
-            if (med_match_annotation(w, a, n_ann) < 0) idx[n_neg++] = i;
+            if (med_match_annotation(w, a, n_ann) < 0) {
+                prob[n_neg] = sc[i].probability;
+                neg[n_neg++] = i;
+            }
         }
+        if (st == MC_OK && med_rank_by_probability(prob, n_neg, rank) != 0) st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         if (st == MC_OK) {
-            sort_scores = sc;
-            qsort(idx, (size_t)n_neg, sizeof *idx, by_probability);
             int k = n_neg < o->hard_neg ? n_neg : (int)o->hard_neg;
-            st = med_patch_set_add_negatives(val_of[u] ? va : tr, &p, u, idx, k, 2, rng, err);
+            for (int q = 0; q < k; q++) rank[q] = neg[rank[q]];
+            st = med_patch_set_add_negatives(val_of[u] ? va : tr, &p, u, rank, k, 2, rng, err);
             *n_added += 2 * k;
             mc_log_info("%s: %d hard negatives, scored %.3f to %.3f by the first model", s->series_uid, k,
-                        k ? sc[idx[0]].probability : 0.0, k ? sc[idx[k - 1]].probability : 0.0);
+                        k ? sc[rank[0]].probability : 0.0, k ? sc[rank[k - 1]].probability : 0.0);
         }
         free(a);
         free(type);
         free(sc);
-        free(idx);
+        free(prob);
+        free(neg);
+        free(rank);
         med_prepared_free(&p);
     }
     return st;

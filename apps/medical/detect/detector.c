@@ -217,25 +217,36 @@ static int cmp_ranked(const void *a, const void *b) {
     return x->i - y->i;
 }
 
-int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm, int n, double min_radius_mm,
-              int *order) {
+int med_rank_by_probability(const float *prob, int n, int *rank) {
     ranked *r = malloc(sizeof *r * (size_t)(n > 0 ? n : 1));
     if (!r) return -1;
     for (int i = 0; i < n; i++) r[i] = (ranked){prob[i], i};
     qsort(r, (size_t)n, sizeof *r, cmp_ranked);
+    for (int i = 0; i < n; i++) rank[i] = r[i].i;
+    free(r);
+    return 0;
+}
+
+int med_nms3d(const med_candidate *c, const float *prob, const double *radius_mm, int n, double min_radius_mm,
+              int *order) {
+    int *rank = malloc(sizeof *rank * (size_t)(n > 0 ? n : 1));
+    if (!rank || med_rank_by_probability(prob, n, rank) != 0) {
+        free(rank);
+        return -1;
+    }
     int kept = 0;
     for (int a = 0; a < n; a++) {
-        const med_candidate *p = &c[r[a].i];
+        const med_candidate *p = &c[rank[a]];
         int drop = 0;
         for (int b = 0; b < kept && !drop; b++) {
             const med_candidate *q = &c[order[b]];
-            double rad = fmax(min_radius_mm, fmin(radius_mm[r[a].i], radius_mm[order[b]]));
+            double rad = fmax(min_radius_mm, fmin(radius_mm[rank[a]], radius_mm[order[b]]));
             double dx = p->x - q->x, dy = p->y - q->y, dz = p->z - q->z;
             drop = dx * dx + dy * dy + dz * dz < rad * rad;
         }
-        if (!drop) order[kept++] = r[a].i;
+        if (!drop) order[kept++] = rank[a];
     }
-    free(r);
+    free(rank);
     return kept;
 }
 

@@ -104,6 +104,9 @@ mc_status med_detector_check(const mc_model *m, mc_error *err);
 mc_status med_detector_score(mc_model *m, const med_volume *iso, const med_candidate *c, int n, med_score *out,
                              mc_error *err);
 
+/* rank[0 .. n) = the indices of prob[], most probable first (ties by index). -1 when out of memory. */
+int med_rank_by_probability(const float *prob, int n, int *rank);
+
 /* 3D non-maximum suppression by the extent each finding would report: order[] receives the indices
  * of the candidates kept, most probable first; a candidate is dropped when its centre and that of a
  * more probable one kept are closer than the smaller of their radii radius_mm[] (at least

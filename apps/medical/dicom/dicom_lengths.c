@@ -85,24 +85,36 @@ static int too_long(walk *w, unsigned g, unsigned e, uint32_t len, uint64_t left
 
 static int walk_items(walk *w, uint64_t *pos, uint64_t end, int depth);
 
+/* The next item header (FFFE,E000) of a sequence or of encapsulated Pixel Data (what: "an item",
+ * "a fragment") at *pos: 1 with *len its length and *pos past the header; 0 at the sequence
+ * delimiter (*pos past it) or the end (*pos = end: no delimiter before the end of the file, nothing
+ * to allocate); -1 when something else stands there. */
+static int next_item(walk *w, uint64_t *pos, uint64_t end, const char *what, uint32_t *len) {
+    uint8_t h[8];
+    if (end - *pos < 8) {
+        *pos = end;
+        return 0;
+    }
+    if (get(w, *pos, h, 8) < 0) return -1;
+    unsigned g = u16(w, h), e = u16(w, h + 2);
+    *len = u32(w, h + 4);
+    *pos += 8;
+    if (g == 0xfffe && e == 0xe0dd) return 0;
+    if (g != 0xfffe || e != 0xe000)
+        return mc_error_set(w->err, MC_ERR_FORMAT, "%s: (%04X,%04X) stands where %s should be: corrupt", w->path, g, e, what),
+               -1;
+    return 1;
+}
+
 /* The fragments of encapsulated Pixel Data, up to the sequence delimiter. */
 static int walk_fragments(walk *w, uint64_t *pos, uint64_t end) {
-    uint8_t h[8];
-    while (end - *pos >= 8) {
-        if (get(w, *pos, h, 8) < 0) return -1;
-        unsigned g = u16(w, h), e = u16(w, h + 2);
-        uint32_t len = u32(w, h + 4);
-        *pos += 8;
-        if (g == 0xfffe && e == 0xe0dd) return 0;
-        if (g != 0xfffe || e != 0xe000)
-            return mc_error_set(w->err, MC_ERR_FORMAT,
-                                "%s: encapsulated pixel data holds (%04X,%04X) where a fragment should be: corrupt", w->path, g, e),
-                   -1;
-        if (len == UNDEFINED || len > end - *pos) return too_long(w, g, e, len, end - *pos);
+    uint32_t len;
+    int r;
+    while ((r = next_item(w, pos, end, "a fragment", &len)) == 1) {
+        if (len == UNDEFINED || len > end - *pos) return too_long(w, 0xfffe, 0xe000, len, end - *pos);
         *pos += len;
     }
-    *pos = end; /* no delimiter before the end of the file: GDCM says the data is incomplete */
-    return 0;
+    return r;
 }
 
 /* The elements of a data set or item from *pos: up to end, or, with until_delimiter, up to an item
@@ -199,30 +211,20 @@ static int walk_elements(walk *w, uint64_t *pos, uint64_t end, int until_delimit
 
 /* The items of a sequence from *pos, up to end or the sequence delimiter. */
 static int walk_items(walk *w, uint64_t *pos, uint64_t end, int depth) {
-    uint8_t h[8];
-    while (end - *pos >= 8) {
-        if (get(w, *pos, h, 8) < 0) return -1;
-        unsigned g = u16(w, h), e = u16(w, h + 2);
-        uint32_t len = u32(w, h + 4);
-        *pos += 8;
-        if (g == 0xfffe && e == 0xe0dd) return 0;
-        if (g != 0xfffe || e != 0xe000)
-            return mc_error_set(w->err, MC_ERR_FORMAT, "%s: a sequence holds (%04X,%04X) where an item should be: corrupt",
-                                w->path, g, e),
-                   -1;
-        int r;
+    uint32_t len;
+    int r;
+    while ((r = next_item(w, pos, end, "an item", &len)) == 1) {
         if (len == UNDEFINED) {
             r = walk_elements(w, pos, end, 1, 0, depth + 1, NULL);
         } else {
-            if (len > end - *pos) return too_long(w, g, e, len, end - *pos);
+            if (len > end - *pos) return too_long(w, 0xfffe, 0xe000, len, end - *pos);
             uint64_t next = *pos + len;
             r = walk_elements(w, pos, next, 0, 0, depth + 1, NULL);
             *pos = next;
         }
         if (r != 0) return r;
     }
-    *pos = end;
-    return 0;
+    return r;
 }
 
 /* The data set from start in the encoding of w. */
