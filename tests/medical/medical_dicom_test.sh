@@ -154,7 +154,7 @@ check "convert without -o: usage error" "[ $? = 2 ]"
 "$med" phantom --n 2 >/dev/null 2>err
 check "phantom without --out: usage error" "[ $? = 2 ]"
 "$med" phantom --out bogus --variant odd >/dev/null 2>err
-check "phantom --variant odd: usage error naming the value" "[ $? = 2 ] && grep -q \"standard or shifted, not 'odd'\" err"
+check "phantom --variant odd: usage error naming the value" "[ $? = 2 ] && grep -q \"standard, varied or shifted, not 'odd'\" err"
 # the shifted variant: slices 2-3 mm apart and a 300-360 mm field of view (the standard one draws
 # 0.625-2.5 mm and 330-420 mm), and its own draw: not the standard variant's files
 "$med" --seed 5 --json phantom --variant shifted --out shifted --n 6 --size 64 --slices 8 >shifted.json 2>err
@@ -163,6 +163,16 @@ check "phantom --variant shifted: 2-3 mm slices, 4.7-5.6 mm pixels at 64 ($(tr '
 s = [json.loads(l) for l in open(\"shifted.json\")]
 sys.exit(not (len(s) == 6 and all(x[\"spacing\"][2] in (2.0, 2.5, 3.0) and 300 / 64 <= x[\"spacing\"][0] <= 360 / 64 for x in s)))'"
 check "phantom --variant shifted: other studies than the standard variant's" "! diff -q ph/clinical.csv shifted/clinical.csv >/dev/null"
+# the varied variant: each study its own scanner (slice spacing 0.625-5 mm, field of view 300-420 mm)
+# and 0 to 6 nodules
+"$med" --seed 5 --json phantom --variant varied --out varied --n 20 --size 64 --slices 24 >varied.json 2>err
+check "phantom --variant varied: spacings of 0.625-5 mm, several per set, 0-6 nodules ($(tr '\n' ' ' <varied.json | head -c 300))" \
+    "\"$python\" -c 'import json, sys
+s = [json.loads(l) for l in open(\"varied.json\")]
+dz = set(x[\"spacing\"][2] for x in s)
+ok = len(s) == 20 and dz <= {0.625, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0} and len(dz) >= 4 and max(dz) > 2.5
+ok = ok and all(300 / 64 <= x[\"spacing\"][0] <= 420 / 64 and 0 <= x[\"nodules\"] <= 6 for x in s) and max(x[\"nodules\"] for x in s) > 4
+sys.exit(not ok)'"
 
 # ---- bad inputs ----------------------------------------------------------------------------------------
 "$med" --seed 9 phantom --out src --n 1 --size 64 --slices 16 >/dev/null 2>&1

@@ -11,6 +11,8 @@ void med_candidate_opts_default(med_candidate_opts *o) {
     o->scales = 8;
     o->min_response = 30;
     o->max_candidates = 300;
+    o->ceiling_hu = -400;
+    o->outside_hu = -860;
 }
 
 typedef struct box {
@@ -133,7 +135,7 @@ mc_status med_candidates_find(const med_volume *v, const uint8_t *mask, const me
     *out = NULL;
     *n_out = 0;
     if (!(o->min_diameter_mm > 0 && o->max_diameter_mm >= o->min_diameter_mm) || o->scales < 1 || o->scales > 64 ||
-        o->max_candidates < 1)
+        o->max_candidates < 1 || !(o->outside_hu <= o->ceiling_hu))
         return mc_error_set(err, MC_ERR_ARG, "candidates: diameters %g..%g mm and %d scales are not usable",
                             o->min_diameter_mm, o->max_diameter_mm, o->scales);
     double sig_lo = o->min_diameter_mm / (2 * sqrt(3)), sig_hi = o->max_diameter_mm / (2 * sqrt(3));
@@ -172,6 +174,14 @@ mc_status med_candidates_find(const med_volume *v, const uint8_t *mask, const me
         for (int j = 0; j < bx.ny; j++)
             memcpy(src + bidx(&bx, 0, j, k), v->hu + med_volume_index(v, bx.x0, bx.y0 + j, bx.z0 + k),
                    sizeof(float) * (size_t)bx.nx);
+    /* the filter sees the lungs alone: the rest as parenchyma, and no density above the ceiling */
+    for (int k = 0; k < bx.nz; k++)
+        for (int j = 0; j < bx.ny; j++)
+            for (int i = 0; i < bx.nx; i++) {
+                float *h = &src[bidx(&bx, i, j, k)];
+                if (mask && !mask[med_volume_index(v, bx.x0 + i, bx.y0 + j, bx.z0 + k)]) *h = (float)o->outside_hu;
+                else if (*h > o->ceiling_hu) *h = (float)o->ceiling_hu;
+            }
     for (int s = 0; s < o->scales; s++) {
         double sigma = sig_lo * exp(step * s);
         if (blur(src, g, tmp, &bx, v->spacing, sigma) != 0) goto nomem;

@@ -1,6 +1,11 @@
 /* candidates.h: nodule candidates in a CT volume: bright blobs found by a multi-scale Hessian
  * eigenvalue filter inside the lung mask, as world positions with a diameter estimate and a response.
  *
+ * The filter sees the lungs alone: outside the mask the volume is taken as parenchyma (-860 HU), and
+ * inside it no value counts above a ceiling (-400 HU). So the chest wall and mediastinum no longer
+ * drown a nodule against them, and a faint ground-glass nodule beside a vessel stands out as much as
+ * the vessel does.
+ *
  * At each scale sigma (log-spaced so that the diameters 2 sqrt(3) sigma span the range asked for) the
  * volume is smoothed by a Gaussian and its Hessian taken; where all three eigenvalues are negative
  * (l1 <= l2 <= l3 < 0: bright in every direction) the response is the scale-normalised dot filter
@@ -30,6 +35,8 @@ typedef struct med_candidate_opts {
     int scales;             /* 8 */
     double min_response;    /* 30 HU */
     int max_candidates;     /* 300, strongest first */
+    double ceiling_hu;      /* -400: values above count as this */
+    double outside_hu;      /* -860: the value taken outside the mask (not above the ceiling) */
 } med_candidate_opts;
 
 void med_candidate_opts_default(med_candidate_opts *o);

@@ -17,8 +17,10 @@ static const mc_option options[] = {
     {"n", 0, "N", "number of studies", "10"},
     {"size", 0, "N", "rows and columns of each slice", "128"},
     {"slices", 0, "N", "slices per series; 0 = as many as cover 110-160 mm at the drawn spacing", "0"},
-    {"variant", 0, "NAME", "standard (what detectors train on) or shifted (evaluation only: denser vessels, 2-3 mm\n"
-                           "slices, sharp kernel and 35-60 HU noise, more subsolid and attached nodules)", "standard"},
+    {"variant", 0, "NAME", "standard (the tests' studies), varied (each study its own scanner, vessels and nodule\n"
+                           "mix, with fissures, mucus plugs and streaks: what the sample detector trains on) or shifted\n"
+                           "(evaluation only: denser vessels, 2-3 mm slices, sharp kernel and 35-60 HU noise, more\n"
+                           "subsolid and attached nodules)", "standard"},
 };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -41,7 +43,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     default:
         if (strcmp(arg, "standard") == 0) o->p.variant = MED_PHANTOM_STANDARD;
         else if (strcmp(arg, "shifted") == 0) o->p.variant = MED_PHANTOM_SHIFTED;
-        else return mc_cli_usage_error(ctx, "--variant must be standard or shifted, not '%s'", arg);
+        else if (strcmp(arg, "varied") == 0) o->p.variant = MED_PHANTOM_VARIED;
+        else return mc_cli_usage_error(ctx, "--variant must be standard, varied or shifted, not '%s'", arg);
         return 0;
     }
 }

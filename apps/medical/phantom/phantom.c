@@ -20,7 +20,9 @@
 #define FAT_HU -100.0f
 #define BONE_HU 650.0f
 #define MAX_SEGMENTS 8192
-#define MAX_NODULES 4
+#define MAX_NODULES 6
+#define MAX_PLUGS 3
+#define MAX_STREAKS 5
 
 /* The ranges a variant draws from (phantom.h). */
 typedef struct {
@@ -35,16 +37,42 @@ typedef struct {
     double size_mm[2];          /* nodule diameters, log-uniform */
     double type_cut[2];         /* u below [0]: solid, below [1]: part-solid, else ground-glass */
     double touch_cut[2];        /* u below [0]: free, below [1]: against the pleura, else a vessel */
+    int max_nodules;            /* 0 to this many nodules per study */
+    /* what only the varied variant draws (0 in the others, which then draw no more numbers) */
+    int fissures;               /* an oblique fissure in each lung */
+    double calcified;           /* share of solid nodules that are calcified */
+    int plugs;                  /* airway branches filled with mucus */
+    int streaks;                /* streak artefacts across every slice */
+    double sharpen;             /* unsharp-mask gain of a sharp reconstruction kernel */
 } style;
 
 static const style styles[] = {
     [MED_PHANTOM_STANDARD] = {3, 9, 0.6, {0.625, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5}, 7, {330, 420}, {0.4, 1.1},
-                              {8, 35}, {3, 30}, {0.6, 0.8}, {0.5, 0.75}},
+                              {8, 35}, {3, 30}, {0.6, 0.8}, {0.5, 0.75}, 4},
     [MED_PHANTOM_SHIFTED] = {5, 11, 0.45, {2.0, 2.5, 3.0}, 3, {300, 360}, {0.25, 0.45}, {35, 60}, {4, 25},
-                             {0.4, 0.65}, {0.35, 0.65}},
+                             {0.4, 0.65}, {0.35, 0.65}, 4},
 };
 
 static double uniform(mc_rng *r, double lo, double hi) { return lo + (hi - lo) * mc_rng_uniform(r); }
+
+/* The varied variant's settings of one study (phantom.h), each drawn on its own: the scanner (slice
+ * spacing 0.625-5 mm, field of view, kernel, noise), the vessel trees, the nodule mix and the extra
+ * anatomy and artefacts. */
+static void draw_varied(mc_rng *r, style *s) {
+    static const double steps[] = {0.625, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0};
+    double step = steps[mc_rng_below(r, sizeof steps / sizeof steps[0])];
+    double fov = uniform(r, 300, 420), blur = uniform(r, 0.3, 1.1), noise = exp(uniform(r, log(5), log(45)));
+    double solid = uniform(r, 0.35, 0.65), part = solid + uniform(r, 0.1, 0.2), free_share = uniform(r, 0.25, 0.5);
+    *s = (style){.branches = 2 + (int)mc_rng_below(r, 3), .max_depth = 8 + (int)mc_rng_below(r, 3),
+                 .vessel_min_mm = uniform(r, 0.5, 0.9), .step_mm = {step}, .n_steps = 1, .fov_mm = {fov, fov},
+                 .blur_mm = {blur, blur}, .noise_hu = {noise, noise}, .size_mm = {3, 30}, .type_cut = {solid, part},
+                 .touch_cut = {free_share, free_share + uniform(r, 0.2, 0.3)}, .max_nodules = MAX_NODULES};
+    s->fissures = mc_rng_uniform(r) < 0.7;
+    s->calcified = mc_rng_uniform(r) < 0.3 ? 0.3 : 0;
+    s->plugs = (int)mc_rng_below(r, MAX_PLUGS + 1);
+    s->streaks = mc_rng_uniform(r) < 0.3 ? 2 + (int)mc_rng_below(r, MAX_STREAKS - 1) : 0;
+    s->sharpen = mc_rng_uniform(r) < 0.4 ? uniform(r, 0.4, 1.2) : 0;
+}
 
 /* A "2.25." UID (an OID derived from a 128-bit number), drawn from r. */
 static void make_uid(mc_rng *r, char out[65]) {
@@ -64,6 +92,7 @@ typedef struct {
     int type;         /* 0 solid, 1 part-solid, 2 ground-glass */
     int shape;        /* 0 spherical, 1 lobulated, 2 spiculated */
     int touches;      /* 0 free, 1 pleura, 2 vessel */
+    int calcified;    /* a solid nodule of calcium density */
     double lobe[6];   /* lobulation harmonics */
     segment spike[10];
     int n_spikes;
@@ -86,6 +115,12 @@ typedef struct {
     int n_airway;
     nodule nod[MAX_NODULES];
     int n_nod;
+    double fissure[2][4];      /* per lung (right, left) the plane n . p = d of its oblique fissure */
+    int n_fissures;
+    segment plug[MAX_PLUGS];   /* airway branches filled with mucus */
+    int n_plugs;
+    double streak[MAX_STREAKS][4]; /* in-plane line through (x, y) at angle, and its HU */
+    int n_streaks;
     float texture[16][16][16]; /* smooth parenchymal texture on an 8 mm lattice */
 } anatomy;
 
@@ -195,6 +230,23 @@ static void make_anatomy(mc_rng *r, const style *sty, anatomy *an, double bx, do
             }
         }
     }
+    /* oblique fissures: planes that fall from the back of the apex to the front of the base */
+    for (int side = 0; side < 2 && sty->fissures; side++) {
+        double tilt = uniform(r, 0.6, 1.0), n[3] = {uniform(r, -0.15, 0.15), cos(tilt), sin(tilt)};
+        double c[3] = {bx + (side ? 1 : -1) * an->lung_x, by + uniform(r, -10, 10), zc + uniform(r, -15, 15)};
+        memcpy(an->fissure[an->n_fissures], n, sizeof n);
+        an->fissure[an->n_fissures++][3] = n[0] * c[0] + n[1] * c[1] + n[2] * c[2];
+    }
+    /* mucus plugs: airway branches past the main bronchi filled with soft tissue */
+    for (int i = 0; i < sty->plugs && an->n_airway > 4; i++)
+        an->plug[an->n_plugs++] = an->airway[3 + (int)mc_rng_below(r, (uint64_t)(an->n_airway - 3))];
+    for (int i = 0; i < sty->streaks; i++) {
+        double *l = an->streak[an->n_streaks++];
+        l[0] = bx + uniform(r, -30, 30);
+        l[1] = by + an->body_b * 0.62 + uniform(r, -20, 20); /* from the spine */
+        l[2] = uniform(r, 0, 3.14159265);
+        l[3] = (mc_rng_below(r, 2) ? 1 : -1) * uniform(r, 40, 150);
+    }
 }
 
 /* A point inside the lungs at least margin mm from their surface, within [z0, z1]. */
@@ -212,7 +264,7 @@ static int lung_point(mc_rng *r, const anatomy *an, double margin, double z0, do
 }
 
 static void make_nodules(mc_rng *r, const style *sty, anatomy *an, double z0, double z1) {
-    int n = (int)mc_rng_below(r, MAX_NODULES + 1);
+    int n = (int)mc_rng_below(r, (uint64_t)sty->max_nodules + 1);
     for (int i = 0; i < n; i++) {
         nodule *nd = &an->nod[an->n_nod];
         memset(nd, 0, sizeof *nd);
@@ -220,6 +272,7 @@ static void make_nodules(mc_rng *r, const style *sty, anatomy *an, double z0, do
         double rad = nd->d / 2;
         double u = mc_rng_uniform(r);
         nd->type = u < sty->type_cut[0] ? 0 : u < sty->type_cut[1] ? 1 : 2;
+        nd->calcified = sty->calcified > 0 && nd->type == 0 && mc_rng_uniform(r) < sty->calcified;
         nd->shape = (int)mc_rng_below(r, 3);
         double where = mc_rng_uniform(r);
         nd->touches = where < sty->touch_cut[0] ? 0 : where < sty->touch_cut[1] ? 1 : 2; /* free, pleura, vessel */
@@ -377,7 +430,7 @@ static void paint_nodule(med_volume *v, const nodule *nd) {
                          nd->lobe[2] * sin(5 * atan2(uz, ux)) + nd->lobe[3] * cos(4 * atan2(uy, uz));
                 }
                 double w = fmin(1, fmax(0, r + 0.5 - d));
-                float value = nd->type == 0 ? 45.0f : -560.0f;
+                float value = nd->type == 0 ? (nd->calcified ? 700.0f : 45.0f) : -560.0f;
                 if (nd->type == 1 && d < 0.5 * r) value = 30.0f;
                 float *h = &v->hu[med_volume_index(v, i, j, k)];
                 if (w > 0) *h = (float)((1 - w) * *h + w * fmax(*h, value));
@@ -430,6 +483,51 @@ static void blur_inplane(med_volume *v, double sigma) {
     }
     free(kern);
     free(line);
+}
+
+/* Oblique fissures: a pleural sheet about 0.5 mm thick through each lung, partial volume over the next
+ * half millimetre. */
+static void paint_fissures(med_volume *v, const anatomy *an) {
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++)
+            for (int i = 0; i < v->nx; i++) {
+                float *h = &v->hu[med_volume_index(v, i, j, k)];
+                if (*h > -500) continue;
+                double p[3] = {v->origin[0] + i * v->spacing[0], v->origin[1] + j * v->spacing[1],
+                               v->origin[2] + k * v->spacing[2]};
+                if (lung_rho(an, p) >= 1) continue;
+                const double *f = an->fissure[p[0] > an->bx];
+                double d = fabs(f[0] * p[0] + f[1] * p[1] + f[2] * p[2] - f[3]);
+                double w = fmin(1, fmax(0, 0.75 - d));
+                *h = (float)((1 - w) * *h + w * -250.0);
+            }
+}
+
+/* A sharp reconstruction kernel: unsharp masking in plane, gain times the detail under 1 voxel. */
+static void sharpen_inplane(med_volume *v, double gain) {
+    size_t n = (size_t)v->nx * (size_t)v->ny * (size_t)v->nz;
+    med_volume *smooth = med_volume_new(v->nx, v->ny, v->nz, v->spacing, v->origin, v->dir, 0);
+    if (!smooth) return;
+    memcpy(smooth->hu, v->hu, sizeof(float) * n);
+    blur_inplane(smooth, 1.0);
+    for (size_t p = 0; p < n; p++) v->hu[p] += (float)(gain * (v->hu[p] - smooth->hu[p]));
+    med_volume_free(smooth);
+}
+
+/* Streak artefacts: narrow bright or dark lines from the spine across every slice inside the body. */
+static void paint_streaks(med_volume *v, const anatomy *an) {
+    for (int j = 0; j < v->ny; j++)
+        for (int i = 0; i < v->nx; i++) {
+            double x = v->origin[0] + i * v->spacing[0], y = v->origin[1] + j * v->spacing[1], add = 0;
+            double ex = (x - an->bx) / an->body_a, ey = (y - an->by) / an->body_b;
+            if (ex * ex + ey * ey > 1) continue;
+            for (int s = 0; s < an->n_streaks; s++) {
+                const double *l = an->streak[s];
+                double d = fabs((x - l[0]) * sin(l[2]) - (y - l[1]) * cos(l[2]));
+                add += l[3] * exp(-0.5 * d * d / 0.64);
+            }
+            for (int k = 0; k < v->nz; k++) v->hu[med_volume_index(v, i, j, k)] += (float)add;
+        }
 }
 
 static int mkdir_p(const char *path) {
@@ -487,7 +585,12 @@ static void write_clinical(mc_rng *r, const csv_files *f, const char *uid, const
 
 static mc_status write_study(mc_rng *r, const char *dir, int index, const med_phantom_options *o, const csv_files *f,
                              anatomy *an, med_phantom_study *out, mc_error *err) {
+    style varied;
     const style *sty = &styles[o->variant];
+    if (o->variant == MED_PHANTOM_VARIED) {
+        draw_varied(r, &varied);
+        sty = &varied;
+    }
     static const med_dicom_codec codecs[] = {MED_CODEC_EXPLICIT_LE, MED_CODEC_EXPLICIT_LE, MED_CODEC_IMPLICIT_LE,
                                              MED_CODEC_RLE, MED_CODEC_JPEG_LS, MED_CODEC_JPEG_LOSSLESS};
     double fov = uniform(r, sty->fov_mm[0], sty->fov_mm[1]);
@@ -510,11 +613,15 @@ static mc_status write_study(mc_rng *r, const char *dir, int index, const med_ph
                 double p[3] = {origin[0] + i * ps, origin[1] + j * ps, origin[2] + k * dz};
                 v->hu[med_volume_index(v, i, j, k)] = tissue(an, p);
             }
+    if (an->n_fissures == 2) paint_fissures(v, an);
     paint_tubes(v, an->vessel, an->n_vessel, 0, SOFT_HU, 1);
     paint_tubes(v, an->airway, an->n_airway, 1.5, SOFT_HU, 0);
     paint_tubes(v, an->airway, an->n_airway, 0, AIR_HU, 0);
+    paint_tubes(v, an->plug, an->n_plugs, 0, SOFT_HU, 0);
     for (int i = 0; i < an->n_nod; i++) paint_nodule(v, &an->nod[i]);
     blur_inplane(v, uniform(r, sty->blur_mm[0], sty->blur_mm[1]) / ps);
+    if (sty->sharpen > 0) sharpen_inplane(v, sty->sharpen);
+    if (an->n_streaks) paint_streaks(v, an);
     double noise = uniform(r, sty->noise_hu[0], sty->noise_hu[1]);
 
     char patient_id[32], name[64], study_uid[65], series_uid[65], frame_uid[65], folder[4200];
@@ -581,7 +688,7 @@ static mc_status write_study(mc_rng *r, const char *dir, int index, const med_ph
 
 mc_status med_phantom_write(const char *dir, const med_phantom_options *o, med_phantom_fn on_study, void *user,
                             mc_error *err) {
-    if (o->n < 1 || o->size < 32 || o->slices < 0 || (o->variant != MED_PHANTOM_STANDARD && o->variant != MED_PHANTOM_SHIFTED))
+    if (o->n < 1 || o->size < 32 || o->slices < 0 || (o->variant != MED_PHANTOM_STANDARD && o->variant != MED_PHANTOM_SHIFTED && o->variant != MED_PHANTOM_VARIED))
         return mc_error_set(err, MC_ERR_ARG, "phantom: invalid options");
     if (mkdir_p(dir) != 0) return mc_error_set(err, MC_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     csv_files f = {0};
