@@ -141,20 +141,26 @@ static mc_status save_model(const mc_model *m, const train_opts *o, uint64_t see
     return st;
 }
 
-/* Hard negatives: each used series (series[used[u]], study u) prepared again, its candidates scored
- * by model m, and the o->hard_neg unmatched ones scored highest added to tr or va (by val_of[u]). */
+/* The candidates of each study of the first round, kept for the second. */
+typedef struct {
+    med_candidate *cand;
+    int n;
+} study_candidates;
+
+/* Hard negatives: each used series (series[used[u]], study u) read again with the candidates of the
+ * first round (cand[u]), its candidates scored by model m, and the o->hard_neg unmatched ones scored
+ * highest added to tr or va (by val_of[u]). */
 static mc_status add_hard_negatives(const train_opts *o, const med_collection *c, const int *used, int n_used,
-                                    const int *val_of, const med_marks *ann, const int *ann_type, mc_model *m,
-                                    med_patch_set *tr, med_patch_set *va, mc_rng *rng, int *n_added, mc_error *err) {
+                                    const study_candidates *cand, const int *val_of, const med_marks *ann,
+                                    const int *ann_type, mc_model *m, med_patch_set *tr, med_patch_set *va, mc_rng *rng,
+                                    int *n_added, mc_error *err) {
     med_series_options so = MED_SERIES_OPTIONS_DEFAULT;
-    med_candidate_opts co;
-    med_candidate_opts_default(&co);
     mc_status st = MC_OK;
     *n_added = 0;
     for (int u = 0; u < n_used && st == MC_OK; u++) {
         const med_series *s = &c->series[used[u]];
         med_prepared p;
-        if ((st = med_prepare(s, &so, &co, &p, err)) != MC_OK) break;
+        if ((st = med_prepare_again(s, &so, cand[u].cand, cand[u].n, &p, err)) != MC_OK) break;
         int n_ann, *type = NULL, n_neg = 0;
         double *a = series_annotations(ann, ann_type, s->series_uid, &type, &n_ann);
         med_score *sc = malloc(sizeof *sc * (size_t)(p.n_cand + 1));
@@ -259,9 +265,10 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     med_patch_set all = {0}, tr = {0}, va = {0};
     int *val_of = calloc((size_t)c.n_series + 1, sizeof *val_of), *order = calloc((size_t)c.n_series + 1, sizeof *order);
     int *used = calloc((size_t)c.n_series + 1, sizeof *used);
+    study_candidates *kept = calloc((size_t)c.n_series + 1, sizeof *kept);
     int n_used = 0;
     mc_model *m = NULL;
-    if (!rng || !val_of || !order || !used) {
+    if (!rng || !val_of || !order || !used || !kept) {
         failure = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -290,6 +297,10 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
                     s->series_uid, p.n_cand, n_ann, p.t_read, p.t_resample, p.t_mask, p.t_candidates);
         free(a);
         free(type);
+        if (failure == MC_OK) {
+            kept[n_used] = (study_candidates){p.cand, p.n_cand};
+            p.cand = NULL;
+        }
         med_prepared_free(&p);
         if (failure == MC_OK) {
             used[n_used++] = i;
@@ -318,7 +329,7 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     if (o.hard_neg > 0) {
         int added;
         mc_log_info("first model: validation AUC %.4f; scoring every candidate for hard negatives", vm.auc);
-        if ((failure = add_hard_negatives(&o, &c, used, n_used, val_of, &ann, ann_type, m, &tr, &va, rng, &added, &err)) !=
+        if ((failure = add_hard_negatives(&o, &c, used, n_used, kept, val_of, &ann, ann_type, m, &tr, &va, rng, &added, &err)) !=
             MC_OK)
             goto done;
         mc_model_destroy(m);
@@ -352,6 +363,8 @@ done:
     med_patch_set_free(&va);
     free(val_of);
     free(order);
+    for (int u = 0; kept && u < n_used; u++) free(kept[u].cand);
+    free(kept);
     free(used);
     mc_rng_destroy(rng);
     med_collection_free(&c);

@@ -44,18 +44,43 @@ void med_prepared_free(med_prepared *p) {
     memset(p, 0, sizeof *p);
 }
 
-mc_status med_prepare(const med_series *s, const med_series_options *so, const med_candidate_opts *o,
-                      med_prepared *p, mc_error *err) {
+/* Reads series s and resamples it to 1 mm into p->iso (p zeroed first), with the seconds each took. */
+static mc_status prepare_volume(const med_series *s, const med_series_options *so, med_prepared *p, mc_error *err) {
     memset(p, 0, sizeof *p);
     med_volume *v = NULL;
-    uint8_t *mask = NULL;
     double t0 = now_s();
     mc_status st = med_series_read(s, so, &v, err);
     if (st != MC_OK) return st;
     double t1 = now_s();
     st = med_resample_isotropic(v, 1.0, &p->iso, err);
     med_volume_free(v);
-    if (st != MC_OK) return st;
+    p->t_read = t1 - t0;
+    p->t_resample = now_s() - t1;
+    return st;
+}
+
+mc_status med_prepare_again(const med_series *s, const med_series_options *so, const med_candidate *cand, int n,
+                            med_prepared *p, mc_error *err) {
+    mc_status st = prepare_volume(s, so, p, err);
+    if (st == MC_OK && !(p->cand = malloc(sizeof *cand * (size_t)(n + 1))))
+        st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    if (st != MC_OK) {
+        med_prepared_free(p);
+        return st;
+    }
+    if (n > 0) memcpy(p->cand, cand, sizeof *cand * (size_t)n);
+    p->n_cand = n;
+    return MC_OK;
+}
+
+mc_status med_prepare(const med_series *s, const med_series_options *so, const med_candidate_opts *o,
+                      med_prepared *p, mc_error *err) {
+    uint8_t *mask = NULL;
+    mc_status st = prepare_volume(s, so, p, err);
+    if (st != MC_OK) {
+        med_prepared_free(p);
+        return st;
+    }
     double t2 = now_s();
     med_lung_mask_opts mo;
     med_lung_mask_opts_default(&mo);
@@ -70,8 +95,6 @@ mc_status med_prepare(const med_series *s, const med_series_options *so, const m
     if ((st = med_candidates_find(p->iso, mask, o, &p->cand, &p->n_cand, err)) != MC_OK) goto fail;
     free(mask);
     double t4 = now_s();
-    p->t_read = t1 - t0;
-    p->t_resample = t2 - t1;
     p->t_mask = t3 - t2;
     p->t_candidates = t4 - t3;
     return MC_OK;

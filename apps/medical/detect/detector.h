@@ -74,6 +74,11 @@ mc_status med_prepare(const med_series *s, const med_series_options *so, const m
                       med_prepared *p, mc_error *err);
 void med_prepared_free(med_prepared *p); /* accepts a zeroed one */
 
+/* Series s read and resampled as med_prepare does, with the n candidates cand found on it before
+ * (copied) instead of finding them again: the same study, prepared at a fraction of the cost. */
+mc_status med_prepare_again(const med_series *s, const med_series_options *so, const med_candidate *cand, int n,
+                            med_prepared *p, mc_error *err);
+
 /* Writes the MED_PATCH^3 patch (z, y, x order) around the voxel coordinate c of the 1 mm volume v:
  * output voxel offset d (from the patch centre, voxels) samples v trilinearly at c + a d, where a
  * is a 3x3 matrix (identity, or flips, 90-degree rotations and scale for augmentation); HU windowed
