@@ -136,8 +136,9 @@ mc_status med_candidates_find(const med_volume *v, const uint8_t *mask, const me
     *n_out = 0;
     if (!(o->min_diameter_mm > 0 && o->max_diameter_mm >= o->min_diameter_mm) || o->scales < 1 || o->scales > 64 ||
         o->max_candidates < 1 || !(o->outside_hu <= o->ceiling_hu))
-        return mc_error_set(err, MC_ERR_ARG, "candidates: diameters %g..%g mm and %d scales are not usable",
-                            o->min_diameter_mm, o->max_diameter_mm, o->scales);
+        return mc_error_set(err, MC_ERR_ARG,
+                            "candidates: diameters %g..%g mm, %d scales, outside %g HU under a ceiling of %g HU are "
+                            "not usable", o->min_diameter_mm, o->max_diameter_mm, o->scales, o->outside_hu, o->ceiling_hu);
     double sig_lo = o->min_diameter_mm / (2 * sqrt(3)), sig_hi = o->max_diameter_mm / (2 * sqrt(3));
     double step = o->scales > 1 ? log(sig_hi / sig_lo) / (o->scales - 1) : 0;
     /* the mask's bounding box, with a margin of 3 sigma of the largest scale (and 1 voxel) */

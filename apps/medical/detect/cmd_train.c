@@ -298,14 +298,12 @@ int med_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         free(a);
         free(type);
         if (failure == MC_OK) {
-            kept[n_used] = (study_candidates){p.cand, p.n_cand};
+            kept[n_used] = (study_candidates){p.cand, p.n_cand}; /* for the hard negatives */
             p.cand = NULL;
-        }
-        med_prepared_free(&p);
-        if (failure == MC_OK) {
             used[n_used++] = i;
             mc_run_input_ok(run);
         }
+        med_prepared_free(&p);
     }
     if (failure != MC_OK) goto done;
     if (n_used == 0) {

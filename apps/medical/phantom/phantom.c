@@ -230,7 +230,8 @@ static void make_anatomy(mc_rng *r, const style *sty, anatomy *an, double bx, do
             }
         }
     }
-    /* oblique fissures: planes that fall from the back of the apex to the front of the base */
+    /* oblique fissures: planes tilted 34-57 degrees from the vertical, from the front of the apex to the
+     * back of the base (a real oblique fissure slopes the other way) */
     for (int side = 0; side < 2 && sty->fissures; side++) {
         double tilt = uniform(r, 0.6, 1.0), n[3] = {uniform(r, -0.15, 0.15), cos(tilt), sin(tilt)};
         double c[3] = {bx + (side ? 1 : -1) * an->lung_x, by + uniform(r, -10, 10), zc + uniform(r, -15, 15)};
@@ -495,10 +496,10 @@ static void paint_fissures(med_volume *v, const anatomy *an) {
                 if (*h > -500) continue;
                 double p[3] = {v->origin[0] + i * v->spacing[0], v->origin[1] + j * v->spacing[1],
                                v->origin[2] + k * v->spacing[2]};
-                if (lung_rho(an, p) >= 1) continue;
                 const double *f = an->fissure[p[0] > an->bx];
                 double d = fabs(f[0] * p[0] + f[1] * p[1] + f[2] * p[2] - f[3]);
-                double w = fmin(1, fmax(0, 0.75 - d));
+                if (d >= 0.75 || lung_rho(an, p) >= 1) continue;
+                double w = fmin(1, 0.75 - d);
                 *h = (float)((1 - w) * *h + w * -250.0);
             }
 }
