@@ -43,7 +43,7 @@ rc=$?; check "train supervised: exit 0 ($(tail -1 err))" "[ $rc = 0 ] && [ -s su
 check "train supervised: JSON with mode, threshold and the held-out counts" "\"$python\" -c '
 import json; j = json.load(open(\"train.json\"))
 assert j[\"mode\"] == \"supervised\" and j[\"size\"] == 64 and 0 < j[\"threshold\"] < 1
-assert j[\"threshold_method\"] == \"cost 20:1\" and j[\"val_good\"] == 4 and j[\"val_defect\"] == 3
+assert j[\"threshold_method\"] == \"fpr 0.01\" and j[\"val_good\"] == 4 and j[\"val_defect\"] == 3
 assert j[\"train_good\"] + j[\"val_good\"] == 16 and j[\"train_defect\"] + j[\"val_defect\"] == 12'"
 check "model file: safetensors with the settings in its metadata" "\"$python\" -c '
 import json, struct; f = open(\"sup.safetensors\", \"rb\"); n = struct.unpack(\"<Q\", f.read(8))[0]
@@ -51,7 +51,12 @@ h = json.loads(f.read(n)); s = json.loads(h[\"__metadata__\"][\"moesuite.inspect
 assert s[\"mode\"] == \"supervised\" and s[\"map\"] == 8 and abs(s[\"threshold\"] - json.load(open(\"train.json\"))[\"threshold\"]) < 1e-9'"
 check "model row stored" "[ \"\$(sql $db \"select mode, input_size, train_good + val_good from fab_inspect_models\")\" = 'supervised|64|16' ]"
 "$fab" --db $db --json train --good data/class03/good -o ano.safetensors --size 64 --bank 100 >ano.json 2>err
-check "train auto with good images only: anomaly, quantile threshold" "[ $? = 0 ] && grep -q '\"mode\":\"anomaly\"' ano.json && grep -q '\"threshold_method\":\"quantile 0.99\"' ano.json"
+check "train auto with good images only: anomaly, threshold by false-alarm rate, every good image cross-fitted" "[ $? = 0 ] && \"$python\" -c '
+import json; j = json.load(open(\"ano.json\"))
+assert j[\"mode\"] == \"anomaly\" and j[\"threshold_method\"] == \"fpr 0.01\" and j[\"threshold\"] > 0
+assert j[\"train_good\"] == j[\"val_good\"] == 8 and j[\"val_defect\"] == 0'"
+"$fab" --db $db --json train --good data/class03/good -o ano2.safetensors --size 64 --bank 100 --folds 9 >/dev/null 2>err
+check "train anomaly: more folds than good images refused" "[ $? != 0 ] && grep -q '8 good images cannot be split in 9 folds' err"
 
 # ---- inspect: verdicts, rows, heatmaps, idempotence ---------------------------------------------------
 "$fab" --db $db --json inspect -m sup.safetensors --heatmaps heat data/class03/good data/class03/defect >insp.json 2>err

@@ -2,7 +2,10 @@
  * trained on four texture classes separates good from defect images of two classes it never saw
  * (image AUROC with a bound well above chance 0.5); the good-only anomaly model fitted on good
  * images of one class separates its held-out images; a saved model loads back with the same
- * scores (the supervised one with its batch norms folded), its hash is the file's, and a damaged model file is refused with a message naming it. */
+ * scores (the supervised one with its batch norms folded), its hash is the file's, and a damaged
+ * model file is refused with a message naming it. The anomaly model's filter bank gives the
+ * values worked out by hand on a ramp and a cosine, and its cross-fitted scores (each good image
+ * scored by a model that did not see it) lie above the scores of the model that did. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,7 +98,7 @@ static void test_supervised_generalises(void **state) {
     fab_detector d = {.mode = FAB_MODE_SUPERVISED, .size = S, .map = S / FAB_MAP_STRIDE, .topk = o.topk, .threshold = 0.5};
     snprintf(d.method, sizeof d.method, "fixed");
     mc_error err;
-    assert_int_equal(fab_inspector_train(&d.net, &train, &o, rng, NULL, NULL, &err), MC_OK);
+    assert_int_equal(fab_inspector_train(&d.net, &train, NULL, &o, rng, NULL, NULL, &err), MC_OK);
     double *scores = malloc(sizeof(double) * (size_t)(train.n > test.n ? train.n : test.n));
     double seen = auroc_of(&d, &train, scores), unseen = auroc_of(&d, &test, scores);
     print_message("supervised image AUROC: training classes %.3f, unseen classes %.3f\n", seen, unseen);
@@ -162,8 +165,8 @@ static void test_anomaly_good_only(void **state) {
     fab_detector d = {.mode = FAB_MODE_ANOMALY, .size = S, .map = S / FAB_MAP_STRIDE, .topk = 1, .threshold = 1};
     snprintf(d.method, sizeof d.method, "fixed");
     mc_error err;
-    assert_int_equal(fab_anomaly_fit(&d.anomaly, &train, 300, rng, &err), MC_OK);
-    assert_int_equal(d.anomaly.n_bank, 300); /* 11 images x 64 cells, thinned to 300 */
+    assert_int_equal(fab_anomaly_fit(&d.anomaly, &train, NULL, 300, rng, &err), MC_OK);
+    assert_int_equal(d.anomaly.n_bank, 300); /* 11 images x 144 patches (12 x 12 inside the margin), thinned to 300 */
     double scores[32];
     double auc = auroc_of(&d, &test, scores);
     print_message("anomaly image AUROC, held-out images of its class: %.3f\n", auc);
@@ -187,8 +190,97 @@ static void test_anomaly_good_only(void **state) {
     mc_rng_destroy(rng);
 }
 
+/* On a 128 x 128 image, at the patches at least 4 sigma + 1 from the border (where the mirror
+ * does not reach): a ramp 0.05 x gives itself smoothed, d/dx = 0.05 and nothing else at every scale; a cosine of
+ * y with period 16 (w = 2 pi / 16) is smoothed to exp(-sigma^2 w^2 / 2) of its amplitude, its
+ * second derivative is -w^2 times that, its x-derivative 0; and the local energy of its
+ * y-derivative at sigma 4 is w exp(-8 w^2) / sqrt(2) (the square's ripple is smoothed away). */
+static void test_anomaly_filter_bank(void **state) {
+    (void)state;
+    enum { N = 128 };
+    const int G = fab_anomaly_grid(N), D = FAB_ANOMALY_DIM;
+    assert_int_equal(G, 28); /* centres 10, 14, ..., 118 */
+    float *x = malloc(sizeof(float) * N * N), *f = malloc(sizeof(float) * (size_t)G * G * D);
+    float *scratch = malloc(sizeof(float) * fab_anomaly_scratch(N));
+    const double w = 2 * M_PI / 16;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int y = 0; y < N; y++)
+            for (int i = 0; i < N; i++) x[y * N + i] = pass == 0 ? 0.05f * (float)i : (float)cos(w * y);
+        fab_anomaly_features(x, N, f, scratch);
+        int checked = 0;
+        for (int s = 0; s < FAB_ANOMALY_SCALES; s++) {
+            const double sg = fab_anomaly_sigma[s], att = exp(-sg * sg * w * w / 2);
+            const int far = (int)(4 * sg) + 1 + (pass == 1 && s == 2 ? 32 : 0);
+            for (int jy = 0; jy < G; jy++)
+                for (int jx = 0; jx < G; jx++) {
+                    int cy = 10 + 4 * jy, cx = 10 + 4 * jx;
+                    if (cy < far || cy >= N - far || cx < far || cx >= N - far) continue;
+                    const float *p = f + ((size_t)jy * G + jx) * D + 6 * s;
+                    if (pass == 0) {
+                        assert_true(fabs(p[0] - 0.05 * cx) < 1e-3 && fabs(p[1] - 0.05) < 1e-4);
+                        /* the sampled second-derivative kernels sum to 1e-4 of the value, not 0 */
+                        for (int c = 2; c < 6; c++) assert_true(fabs(p[c]) < 1e-4 * (1 + 0.05 * cx));
+                    } else {
+                        assert_true(fabs(p[0] - att * cos(w * cy)) < 0.01 * att + 1e-5);
+                        assert_true(fabs(p[5] + w * w * att * cos(w * cy)) < 0.01 * w * w * att + 1e-5);
+                        assert_true(fabs(p[1]) < 1e-4 && fabs(p[3]) < 1e-4 && fabs(p[4]) < 1e-4);
+                        if (s == 2) {
+                            double e = w * exp(-8 * w * w) / sqrt(2.0);
+                            assert_true(fabs(f[((size_t)jy * G + jx) * D + 18 + 12 + 2] - e) < 0.02 * e);
+                        }
+                    }
+                    checked++;
+                }
+        }
+        assert_true(checked > 300);
+    }
+    free(x);
+    free(f);
+    free(scratch);
+}
+
+/* Each good image scored by a model of the other folds: finite for every good image, NaN for the
+ * defects, and above on average the scores of a model fitted on every good image (which has seen
+ * the image's own patches). */
+static void test_anomaly_crossfit(void **state) {
+    (void)state;
+    fab_image_set all;
+    fab_image_set_init(&all, S);
+    add_class(&all, 2);
+    mc_rng *rng = mc_rng_create(5);
+    mc_error err;
+    double cross[64], own[64];
+    assert_int_equal(fab_anomaly_crossfit(&all, 4, 300, rng, cross, &err), MC_OK);
+    fab_anomaly a;
+    assert_int_equal(fab_anomaly_fit(&a, &all, NULL, 300, rng, &err), MC_OK);
+    float *map = malloc(sizeof(float) * (size_t)all.n * (S / 8) * (S / 8));
+    assert_int_equal(fab_anomaly_score(&a, all.x, all.n, map, own, &err), MC_OK);
+    double sc = 0, so = 0;
+    int ng = 0;
+    for (int i = 0; i < all.n; i++) {
+        if (all.label[i]) {
+            assert_true(isnan(cross[i]));
+            continue;
+        }
+        assert_true(isfinite(cross[i]) && cross[i] > 0);
+        sc += cross[i];
+        so += own[i];
+        ng++;
+    }
+    assert_int_equal(ng, 16);
+    print_message("cross-fitted mean good score %.3f, in-sample %.3f\n", sc / ng, so / ng);
+    assert_true(sc > so);
+    assert_int_equal(fab_anomaly_crossfit(&all, 17, 300, rng, cross, &err), MC_ERR_ARG);
+    free(map);
+    fab_anomaly_free(&a);
+    fab_image_set_free(&all);
+    mc_rng_destroy(rng);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_anomaly_filter_bank),
+        cmocka_unit_test(test_anomaly_crossfit),
         cmocka_unit_test(test_masks_read),
         cmocka_unit_test(test_supervised_generalises),
         cmocka_unit_test(test_anomaly_good_only),

@@ -1,5 +1,6 @@
 /* test_threshold.c: threshold calibration on hand-made score sets, each value worked out by hand
- * (see the comments), and the refusals when a method lacks the scores it needs. */
+ * (see the comments); the false-alarm-rate rule on scores drawn from a known Gumbel law, against
+ * its true quantile; and the refusals when a method lacks the scores it needs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,16 +69,72 @@ static void test_quantile(void **state) {
     assert_true(fabs(calibrate(FAB_THRESHOLD_QUANTILE, 0, 0, 0.5, good, 4, defect, 3) - 0.35) < 1e-12);
 }
 
+/* good 0.1 0.2 0.5 0.6: mean 0.35, sample sd sqrt(0.17 / 3) = 0.2380476; Gumbel scale
+ * b = sd sqrt(6) / pi = 0.1856050, location 0.35 - 0.5772157 b = 0.2428659; the 0.99 quantile
+ * m - b ln(-ln 0.99) = m + 4.6001492 b = 1.0966764 */
+static void test_fpr_by_hand(void **state) {
+    (void)state;
+    fab_threshold_opts o;
+    fab_threshold_opts_default(&o);
+    assert_int_equal(o.method, FAB_THRESHOLD_FPR);
+    assert_true(o.target_fpr == 0.01);
+    double t;
+    char why[200];
+    assert_int_equal(fab_threshold_calibrate(good, 4, defect, 3, &o, &t, why, sizeof why), MC_OK);
+    assert_true(fabs(t - 1.0966764) < 1e-6);
+}
+
+/* 20000 scores drawn from Gumbel(3, 0.5) by its inverse distribution function: the threshold for
+ * 1% is within 1% of the true quantile 3 + 0.5 * 4.6001492 = 5.3000746, and about 1% of the scores
+ * lie above it; the same scores as probabilities (their logistic) give the logistic of that
+ * threshold with logit set. */
+static void test_fpr_gumbel(void **state) {
+    (void)state;
+    enum { N = 20000 };
+    static double s[N], p[N];
+    uint64_t z = 12345;
+    for (int i = 0; i < N; i++) {
+        z = z * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = ((double)(z >> 11) + 0.5) / 9007199254740992.0;
+        s[i] = 3 - 0.5 * log(-log(u));
+        p[i] = 1 / (1 + exp(-s[i]));
+    }
+    fab_threshold_opts o;
+    fab_threshold_opts_default(&o);
+    double t, tp;
+    char why[200];
+    assert_int_equal(fab_threshold_calibrate(s, N, NULL, 0, &o, &t, why, sizeof why), MC_OK);
+    assert_true(fabs(t - 5.3000746) < 0.053);
+    int above = 0;
+    for (int i = 0; i < N; i++) above += s[i] > t;
+    assert_true(above > 0.008 * N && above < 0.012 * N);
+    o.logit = 1;
+    assert_int_equal(fab_threshold_calibrate(p, N, NULL, 0, &o, &tp, why, sizeof why), MC_OK);
+    assert_true(fabs(tp - 1 / (1 + exp(-t))) < 1e-9);
+    /* a stricter rate gives a higher threshold */
+    o.logit = 0;
+    o.target_fpr = 0.001;
+    double t3;
+    assert_int_equal(fab_threshold_calibrate(s, N, NULL, 0, &o, &t3, why, sizeof why), MC_OK);
+    assert_true(fabs(t3 - (3 - 0.5 * log(-log1p(-0.001)))) < 0.08 && t3 > t);
+}
+
 static void test_refusals(void **state) {
     (void)state;
     fab_threshold_opts o;
     fab_threshold_opts_default(&o);
-    assert_int_equal(o.method, FAB_THRESHOLD_COST);
+    o.method = FAB_THRESHOLD_COST;
     assert_true(o.cost_ratio == 20);
     double t;
     char why[200] = "";
     assert_int_equal(fab_threshold_calibrate(good, 4, NULL, 0, &o, &t, why, sizeof why), MC_ERR_ARG);
     assert_non_null(strstr(why, "needs validation scores of good and defect images"));
+    o.method = FAB_THRESHOLD_FPR;
+    assert_int_equal(fab_threshold_calibrate(good, 1, NULL, 0, &o, &t, why, sizeof why), MC_ERR_ARG);
+    assert_non_null(strstr(why, "at least 2 good"));
+    o.target_fpr = 0.5;
+    assert_int_equal(fab_threshold_calibrate(good, 4, NULL, 0, &o, &t, why, sizeof why), MC_ERR_ARG);
+    assert_non_null(strstr(why, "false-alarm rate must be in"));
     o.method = FAB_THRESHOLD_QUANTILE;
     assert_int_equal(fab_threshold_calibrate(good, 1, NULL, 0, &o, &t, why, sizeof why), MC_ERR_ARG);
     assert_non_null(strstr(why, "at least 2 good"));
@@ -87,6 +144,8 @@ static void test_refusals(void **state) {
     fab_threshold_method m;
     assert_int_equal(fab_threshold_method_parse("recall", &m), 0);
     assert_int_equal(m, FAB_THRESHOLD_RECALL);
+    assert_int_equal(fab_threshold_method_parse("fpr", &m), 0);
+    assert_int_equal(m, FAB_THRESHOLD_FPR);
     assert_int_equal(fab_threshold_method_parse("median", &m), -1);
 }
 
@@ -95,6 +154,8 @@ int main(void) {
         cmocka_unit_test(test_cost),
         cmocka_unit_test(test_recall),
         cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_fpr_by_hand),
+        cmocka_unit_test(test_fpr_gumbel),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ typedef struct {
     int n_good, n_defect, n_masks;
     int mode; /* fab_mode, or MODE_AUTO */
     const char *output;
-    int size, bank;
+    int size, bank, folds;
     double val_fraction;
     int threshold_set;
     fab_threshold_opts thr;
@@ -44,10 +44,12 @@ static const mc_option options[] = {
     {"lr", 0, "RATE", "supervised: AdamW peak learning rate", "0.01"},
     {"bank", 0, "N", "anomaly: memory-bank patches kept by the coreset", "2000"},
     {"val-fraction", 0, "F", "fraction of each label held out to calibrate the threshold", "0.25"},
-    {"threshold", 0, "cost|recall|quantile", "calibration; cost and recall need defect images, else quantile", "cost"},
+    {"threshold", 0, "fpr|cost|recall|quantile", "calibration; cost and recall need defect images", "fpr"},
     {"cost-ratio", 0, "R", "cost of a missed defect over a false alarm", "20"},
     {"recall", 0, "R", "target recall for --threshold recall", "0.95"},
     {"quantile", 0, "Q", "quantile of good scores for --threshold quantile", "0.99"},
+    {"target-fpr", 0, "F", "false-alarm rate on good images for --threshold fpr, in [0.0001, 0.2]", "0.01"},
+    {"folds", 0, "K", "anomaly: folds of good images scored by models that did not see them, 2-20", "4"},
 };
 
 static int add_dir(const mc_ctx *ctx, const char **list, int *n, const char *name, const char *arg) {
@@ -84,11 +86,13 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 11:
         o->threshold_set = 1;
         if (fab_threshold_method_parse(arg, &o->thr.method) != 0)
-            return mc_cli_usage_error(ctx, "--threshold expects cost, recall or quantile, got '%s'", arg);
+            return mc_cli_usage_error(ctx, "--threshold expects fpr, cost, recall or quantile, got '%s'", arg);
         return 0;
     case 12: return mc_cli_real(ctx, "cost-ratio", arg, 1e-3, 1e6, &o->thr.cost_ratio);
     case 13: return mc_cli_real(ctx, "recall", arg, 0.01, 1, &o->thr.recall);
-    default: return mc_cli_real(ctx, "quantile", arg, 0.5, 0.9999, &o->thr.quantile);
+    case 14: return mc_cli_real(ctx, "quantile", arg, 0.5, 0.9999, &o->thr.quantile);
+    case 15: return mc_cli_real(ctx, "target-fpr", arg, 1e-4, 0.2, &o->thr.target_fpr);
+    default: if (mc_cli_int(ctx, "folds", arg, 2, 20, &v) != 0) return -1; o->folds = (int)v; return 0;
     }
 }
 
@@ -98,10 +102,11 @@ static void on_image(void *user, const char *path, const char *reason) {
     else mc_run_input_ok(run);
 }
 
-static int on_epoch(void *user, int epoch, double loss) {
+static int on_epoch(void *user, int epoch, double loss, double val_loss) {
     const train_opts *o = user;
-    if (epoch == 0 || (epoch + 1) % 10 == 0 || epoch + 1 == o->net.epochs) mc_log_info("epoch %d: loss %.4f", epoch + 1, loss);
-    else mc_log_debug("epoch %d: loss %.4f", epoch + 1, loss);
+    if (epoch == 0 || (epoch + 1) % 10 == 0 || epoch + 1 == o->net.epochs)
+        mc_log_info("epoch %d: loss %.4f, held-out log loss %.4f", epoch + 1, loss, val_loss);
+    else mc_log_debug("epoch %d: loss %.4f, held-out log loss %.4f", epoch + 1, loss, val_loss);
     return 0;
 }
 
@@ -117,48 +122,81 @@ static mc_status score_set(fab_detector *d, const fab_image_set *set, double *sc
     return st;
 }
 
-/* Calibrates d's threshold on the scores of val; fills method, the AUROC (NaN with one class) and
- * the accuracy at the threshold. */
-static mc_status calibrate(fab_detector *d, const fab_image_set *val, train_opts *o, double *auroc, double *accuracy,
-                           mc_error *err) {
-    int n = val->n;
-    double *s = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1)), *g = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    double *def = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
-    float *sf = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-    mc_status st = s && g && def && sf ? score_set(d, val, s) : MC_ERR_NOMEM;
-    if (st != MC_OK) {
-        mc_error_set(err, st, "scoring the validation images failed");
-        goto done;
+/* What calibration measured on the held-out scores. */
+typedef struct held_out {
+    double auroc;    /* NaN without both labels */
+    double accuracy; /* at the threshold */
+    double fpr;      /* good images above the threshold */
+    double recall;   /* defects above it (NaN without defects) */
+} held_out;
+
+/* Calibrates d's threshold on held-out scores g[ng] of good and def[nd] of defect images; fills
+ * method and what the threshold gives on them. */
+static mc_status calibrate(fab_detector *d, const double *g, int ng, const double *def, int nd, train_opts *o,
+                           held_out *h, mc_error *err) {
+    if (nd == 0 && (o->thr.method == FAB_THRESHOLD_COST || o->thr.method == FAB_THRESHOLD_RECALL)) {
+        if (o->threshold_set) mc_log_warn("no defect images to calibrate by %s: using a false-alarm rate of %g",
+                                          fab_threshold_method_name(o->thr.method), o->thr.target_fpr);
+        o->thr.method = FAB_THRESHOLD_FPR;
     }
-    int ng = 0, nd = 0;
-    for (int i = 0; i < n; i++) {
-        if (val->label[i]) def[nd++] = s[i];
-        else g[ng++] = s[i];
-        sf[i] = (float)s[i];
-    }
-    if (nd == 0 && o->thr.method != FAB_THRESHOLD_QUANTILE) {
-        if (o->threshold_set) mc_log_warn("no defect images to calibrate by %s: using the %.3g quantile of good scores",
-                                          fab_threshold_method_name(o->thr.method), o->thr.quantile);
-        o->thr.method = FAB_THRESHOLD_QUANTILE;
-    }
+    o->thr.logit = d->mode == FAB_MODE_SUPERVISED; /* its scores are probabilities */
     char why[300] = "";
-    if ((st = fab_threshold_calibrate(g, ng, def, nd, &o->thr, &d->threshold, why, sizeof why)) != MC_OK) {
-        mc_error_set(err, st, "threshold calibration: %s", why);
-        goto done;
-    }
+    mc_status st = fab_threshold_calibrate(g, ng, def, nd, &o->thr, &d->threshold, why, sizeof why);
+    if (st != MC_OK) return mc_error_set(err, st, "threshold calibration: %s", why);
     if (o->thr.method == FAB_THRESHOLD_COST) snprintf(d->method, sizeof d->method, "cost %g:1", o->thr.cost_ratio);
     else if (o->thr.method == FAB_THRESHOLD_RECALL) snprintf(d->method, sizeof d->method, "recall %g", o->thr.recall);
+    else if (o->thr.method == FAB_THRESHOLD_FPR) snprintf(d->method, sizeof d->method, "fpr %g", o->thr.target_fpr);
     else snprintf(d->method, sizeof d->method, "quantile %g", o->thr.quantile);
-    *auroc = NAN;
-    if (ng > 0 && nd > 0 && mc_auroc(sf, val->label, n, auroc) != MC_OK) *auroc = NAN;
-    int right = 0;
-    for (int i = 0; i < n; i++) right += (s[i] > d->threshold) == (val->label[i] != 0);
-    *accuracy = n ? (double)right / n : NAN;
-done:
-    free(s);
-    free(g);
-    free(def);
+    int n = ng + nd, fp = 0, tp = 0;
+    float *sf = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    uint8_t *lab = malloc((size_t)(n > 0 ? n : 1));
+    if (!sf || !lab) {
+        free(sf);
+        free(lab);
+        return mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < ng; i++) {
+        sf[i] = (float)g[i];
+        lab[i] = 0;
+        fp += g[i] > d->threshold;
+    }
+    for (int i = 0; i < nd; i++) {
+        sf[ng + i] = (float)def[i];
+        lab[ng + i] = 1;
+        tp += def[i] > d->threshold;
+    }
+    h->auroc = NAN;
+    if (ng > 0 && nd > 0 && mc_auroc(sf, lab, n, &h->auroc) != MC_OK) h->auroc = NAN;
+    h->fpr = ng ? (double)fp / ng : NAN;
+    h->recall = nd ? (double)tp / nd : NAN;
+    h->accuracy = n ? (double)(ng - fp + tp) / n : NAN;
     free(sf);
+    free(lab);
+    return MC_OK;
+}
+
+/* Held-out scores: for the supervised network, its scores of val split by label; for the anomaly
+ * model, each training good image scored by a model of the other folds (fab_anomaly_crossfit) and
+ * the defects of val by the model itself. g and def hold room for every image of train and val. */
+static mc_status held_out_scores(fab_detector *d, const fab_image_set *train, const fab_image_set *val, const train_opts *o,
+                                 mc_rng *rng, double *g, int *ng, double *def, int *nd, mc_error *err) {
+    double *s = malloc(sizeof(double) * (size_t)(val->n + train->n + 1));
+    mc_status st = s ? score_set(d, val, s) : MC_ERR_NOMEM;
+    if (st != MC_OK) {
+        free(s);
+        return mc_error_set(err, st, "scoring the held-out images failed");
+    }
+    *ng = *nd = 0;
+    for (int i = 0; i < val->n; i++) {
+        if (val->label[i]) def[(*nd)++] = s[i];
+        else g[(*ng)++] = s[i];
+    }
+    if (d->mode == FAB_MODE_ANOMALY) {
+        st = fab_anomaly_crossfit(train, o->folds, o->bank, rng, s, err);
+        for (int i = 0; i < train->n && st == MC_OK; i++)
+            if (!train->label[i]) g[(*ng)++] = s[i];
+    }
+    free(s);
     return st;
 }
 
@@ -177,7 +215,7 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         .max_args = 0,
         .trains = 1,
     };
-    train_opts o = {.mode = MODE_AUTO, .size = 128, .bank = 2000, .val_fraction = 0.25};
+    train_opts o = {.mode = MODE_AUTO, .size = 128, .bank = 4000, .folds = 4, .val_fraction = 0.25};
     fab_threshold_opts_default(&o.thr);
     fab_inspector_opts_default(&o.net);
     int code;
@@ -198,12 +236,13 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     fab_image_set_init(&train, o.size);
     fab_image_set_init(&val, o.size);
     fab_detector d = {0};
+    double *g = NULL, *def = NULL;
     mc_rng *rng = mc_rng_create(ctx->seed);
     for (int i = 0; i < o.n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o.good[i], 0, NULL, on_image, run, &err);
     for (int i = 0; i < o.n_defect && st == MC_OK; i++)
         st = fab_image_set_add_dir(&all, o.defect[i], 1, i < o.n_masks ? o.masks[i] : NULL, on_image, run, &err);
     if (st != MC_OK) goto fail;
-    int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1);
+    int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1), all_n = all.n;
     if (o.mode == MODE_AUTO) o.mode = n_def >= 10 ? FAB_MODE_SUPERVISED : FAB_MODE_ANOMALY;
     int need_good = o.mode == FAB_MODE_SUPERVISED ? 2 : 3;
     if (n_good < need_good || (o.mode == FAB_MODE_SUPERVISED && n_def < 2)) {
@@ -213,8 +252,9 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     }
     mc_log_info("%s training on %d good and %d defect images at %d x %d", fab_mode_name((fab_mode)o.mode), n_good, n_def,
                 o.size, o.size);
-    /* good-only: defect images are not learnt from; they all go to calibrating the threshold */
-    double fraction[2] = {o.val_fraction, o.mode == FAB_MODE_ANOMALY ? 1.0 : o.val_fraction};
+    /* good-only: defect images are not learnt from, they all go to measuring the model, and every
+     * good image is fitted (the held-out good scores come from cross-fitting) */
+    double fraction[2] = {o.mode == FAB_MODE_ANOMALY ? 0.0 : o.val_fraction, o.mode == FAB_MODE_ANOMALY ? 1.0 : o.val_fraction};
     if ((st = fab_image_set_split(&all, fraction, ctx->seed, &train, &val)) != MC_OK) {
         mc_error_set(&err, st, "out of memory");
         goto fail;
@@ -224,19 +264,40 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     d.map = o.size / FAB_MAP_STRIDE;
     d.topk = o.net.topk;
     if (d.mode == FAB_MODE_SUPERVISED) {
-        st = fab_inspector_train(&d.net, &train, &o.net, rng, on_epoch, &o, &err);
+        st = fab_inspector_train(&d.net, &train, &val, &o.net, rng, on_epoch, &o, &err);
     } else {
-        st = fab_anomaly_fit(&d.anomaly, &train, o.bank, rng, &err);
+        st = fab_anomaly_fit(&d.anomaly, &train, NULL, o.bank, rng, &err);
     }
     if (st != MC_OK) goto fail;
-    double auroc = NAN, accuracy = NAN;
-    if ((st = calibrate(&d, &val, &o, &auroc, &accuracy, &err)) != MC_OK) goto fail;
-    fab_model_counts counts = {fab_image_set_count(&train, 0), fab_image_set_count(&train, 1), fab_image_set_count(&val, 0),
-                               fab_image_set_count(&val, 1), auroc};
+    held_out h;
+    g = malloc(sizeof(double) * (size_t)(all_n + 1));
+    def = malloc(sizeof(double) * (size_t)(all_n + 1));
+    int ng = 0, nd = 0;
+    if (!g || !def) st = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
+    if (st != MC_OK || (st = held_out_scores(&d, &train, &val, &o, rng, g, &ng, def, &nd, &err)) != MC_OK ||
+        (st = calibrate(&d, g, ng, def, nd, &o, &h, &err)) != MC_OK)
+        goto fail;
+    double auroc = h.auroc, accuracy = h.accuracy;
+    /* a model that does poorly on its own held-out images is saved, but said so loudly and marked */
+    char quality[200] = "";
+    if (isfinite(h.auroc) && h.auroc < 0.9)
+        snprintf(quality, sizeof quality, "held-out AUROC %.3f is below 0.9: the model barely tells defects from good images", h.auroc);
+    else if (nd > 0 && h.accuracy < 0.9)
+        snprintf(quality, sizeof quality, "held-out accuracy %.3f at the threshold is below 0.9 (false alarms %.3f, recall %.3f)",
+                 h.accuracy, h.fpr, h.recall);
+    else if (h.fpr > 4 * (o.thr.method == FAB_THRESHOLD_FPR ? o.thr.target_fpr : 0.01) && h.fpr > 0.05)
+        snprintf(quality, sizeof quality, "held-out false-alarm rate %.3f at the threshold", h.fpr);
+    if (quality[0]) mc_log_warn("WARNING: %s: %s", o.output, quality);
+    fab_model_counts counts = {fab_image_set_count(&train, 0), fab_image_set_count(&train, 1),
+                               ng, nd, auroc};
     json_t *ej = json_pack("{s:i, s:i, s:i, s:i}", "train_good", counts.train_good, "train_defect", counts.train_defect,
                            "val_good", counts.val_good, "val_defect", counts.val_defect);
     json_object_set_new(ej, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
     json_object_set_new(ej, "val_auroc", isfinite(auroc) ? json_real(auroc) : json_null());
+    json_object_set_new(ej, "val_fpr", isfinite(h.fpr) ? json_real(h.fpr) : json_null());
+    json_object_set_new(ej, "val_recall", isfinite(h.recall) ? json_real(h.recall) : json_null());
+    if (d.mode == FAB_MODE_ANOMALY) json_object_set_new(ej, "crossfit_folds", json_integer(o.folds));
+    json_object_set_new(ej, "quality_warning", quality[0] ? json_string(quality) : json_null());
     char *extra = json_dumps(ej, JSON_COMPACT);
     char seed[32];
     json_decref(ej);
@@ -275,6 +336,8 @@ fail:
     fab_image_set_free(&all);
     fab_image_set_free(&train);
     fab_image_set_free(&val);
+    free(g);
+    free(def);
     mc_rng_destroy(rng);
     return mc_run_end(run, st);
 }

@@ -12,7 +12,10 @@
 const char *fab_mode_name(fab_mode m) { return m == FAB_MODE_ANOMALY ? "anomaly" : "supervised"; }
 
 mc_status fab_detector_run(fab_detector *d, const float *x, int n, float *map, double *score) {
-    if (d->mode == FAB_MODE_ANOMALY) return fab_anomaly_score(&d->anomaly, x, n, map, score);
+    if (d->mode == FAB_MODE_ANOMALY) {
+        mc_error err;
+        return fab_anomaly_score(&d->anomaly, x, n, map, score, &err);
+    }
     const float *logits;
     mc_status st = mc_model_forward(d->net, x, n, 0, NULL, &logits);
     if (st != MC_OK) return st;
@@ -28,6 +31,7 @@ mc_status fab_detector_save(const fab_detector *d, const char *path, const char 
                           d->map, "topk", d->topk, "threshold", d->threshold, "threshold_method", d->method,
                           "preprocess", "grey (0.299 R + 0.587 G + 0.114 B), area resize to size x size, per-image standardisation");
     if (!j) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    if (d->mode == FAB_MODE_ANOMALY) json_object_set_new(j, "features", json_string(fab_anomaly_features_name));
     if (extra_json) {
         json_t *extra = json_loads(extra_json, 0, NULL);
         if (json_is_object(extra)) json_object_update(j, extra);
@@ -53,7 +57,7 @@ mc_status fab_detector_save(const fab_detector *d, const char *path, const char 
             {"anomaly.std", MC_F32, 1, {FAB_ANOMALY_DIM}, a->std, sizeof(float) * FAB_ANOMALY_DIM},
             {"anomaly.bank", MC_F32, 2, {a->n_bank, FAB_ANOMALY_DIM}, a->bank, sizeof(float) * (size_t)a->n_bank * FAB_ANOMALY_DIM},
         };
-        st = mc_model_save(a->net, path, t, 3, meta, n_meta + 1, err);
+        st = mc_safetensors_save(path, t, 3, meta, n_meta + 1, err);
     }
     free(text);
     free(meta);
@@ -83,41 +87,33 @@ static const float *tensor_f32(const mc_safetensors *f, const char *name, int nd
     return t->data;
 }
 
-mc_status fab_detector_load(fab_detector **out, const char *path, mc_error *err) {
-    *out = NULL;
-    fab_detector *d = calloc(1, sizeof *d);
-    if (!d) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
-    mc_model *net = NULL;
-    mc_safetensors *f = NULL;
-    json_t *j = NULL;
-    mc_status st = mc_model_load(&net, path, &f, err);
-    if (st != MC_OK) goto fail;
-    const char *info = mc_safetensors_meta(f, "moesuite.inspect");
-    j = info ? json_loads(info, 0, NULL) : NULL;
-    const char *mode = json_string_value(json_object_get(j, "mode"));
+/* The settings common to both modes from the "moesuite.inspect" JSON j into d; 0 when they hold. */
+static int read_settings(fab_detector *d, const json_t *j) {
     json_t *thr = json_object_get(j, "threshold");
     const char *method = json_string_value(json_object_get(j, "threshold_method"));
     d->size = (int)json_integer_value(json_object_get(j, "size"));
     d->map = (int)json_integer_value(json_object_get(j, "map"));
     d->topk = (int)json_integer_value(json_object_get(j, "topk"));
-    int shape[4], in_shape[4];
-    int ndim = mc_model_output_shape(net, shape), in_dim = mc_model_input_shape(net, in_shape);
-    if (!j || !mode || !json_is_number(thr) || !isfinite(json_number_value(thr)) || !method ||
-        (strcmp(mode, "supervised") != 0 && strcmp(mode, "anomaly") != 0) || d->size < 8 || d->map != d->size / 8 ||
-        in_dim != 3 || in_shape[0] != 1 || in_shape[1] != d->size || in_shape[2] != d->size || ndim != 3 ||
-        shape[1] != d->map || shape[2] != d->map || d->topk < 1 || d->topk > 64) {
-        st = mc_error_set(err, MC_ERR_FORMAT, "%s: not an inspection model (its \"moesuite.inspect\" settings are missing or do not fit the network)", path);
-        goto fail;
-    }
+    if (!json_is_number(thr) || !isfinite(json_number_value(thr)) || !method || d->size < 16 || d->size > 4096 ||
+        d->size % 8 || d->map != d->size / 8 || d->topk < 1 || d->topk > 64)
+        return -1;
     d->threshold = json_number_value(thr);
     snprintf(d->method, sizeof d->method, "%s", method);
-    d->info = strdup(info);
-    if (strcmp(mode, "supervised") == 0) {
-        d->mode = FAB_MODE_SUPERVISED;
-        if (shape[0] != 1) {
-            st = mc_error_set(err, MC_ERR_FORMAT, "%s: a supervised model must output one map channel", path);
-            goto fail;
-        }
+    return 0;
+}
+
+/* The supervised network of the model file at path, checked against d's settings. */
+static mc_status load_supervised(fab_detector *d, const char *path, mc_error *err) {
+    mc_model *net = NULL;
+    mc_safetensors *f = NULL;
+    mc_status st = mc_model_load(&net, path, &f, err);
+    if (st != MC_OK) return st;
+    int shape[4], in_shape[4];
+    int ndim = mc_model_output_shape(net, shape), in_dim = mc_model_input_shape(net, in_shape);
+    if (in_dim != 3 || in_shape[0] != 1 || in_shape[1] != d->size || in_shape[2] != d->size || ndim != 3 ||
+        shape[0] != 1 || shape[1] != d->map || shape[2] != d->map) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: the supervised network does not fit the model's settings", path);
+    } else {
         /* inference runs with the batch norms folded into the convolutions */
         mc_model *folded = NULL;
         mc_error ferr;
@@ -128,23 +124,53 @@ mc_status fab_detector_load(fab_detector **out, const char *path, mc_error *err)
             d->net = net;
         }
         net = NULL;
-    } else {
-        d->mode = FAB_MODE_ANOMALY;
-        const float *mean = tensor_f32(f, "anomaly.mean", 1, FAB_ANOMALY_DIM, 0);
-        const float *sd = tensor_f32(f, "anomaly.std", 1, FAB_ANOMALY_DIM, 0);
-        const float *bank = tensor_f32(f, "anomaly.bank", 2, 0, FAB_ANOMALY_DIM);
-        if (shape[0] != FAB_ANOMALY_DIM || !mean || !sd || !bank) {
-            st = mc_error_set(err, MC_ERR_FORMAT, "%s: the anomaly model's memory bank is missing or malformed", path);
-            goto fail;
-        }
-        int n_bank = (int)mc_safetensors_find(f, "anomaly.bank")->shape[0];
-        if ((st = fab_anomaly_from_tensors(&d->anomaly, net, mean, sd, bank, n_bank)) != MC_OK) {
-            mc_error_set(err, st, "%s: out of memory", path);
-            goto fail;
-        }
-        net = NULL;
     }
-    if ((st = hash_file(path, d->sha256, err)) != MC_OK) goto fail;
+    mc_model_destroy(net);
+    mc_safetensors_close(f);
+    return st;
+}
+
+/* The anomaly model's statistics and bank from the open model file f. */
+static mc_status load_anomaly(fab_detector *d, const json_t *j, const mc_safetensors *f, const char *path, mc_error *err) {
+    const char *features = json_string_value(json_object_get(j, "features"));
+    if (!features || strcmp(features, fab_anomaly_features_name) != 0)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: an anomaly model with other patch features (\"%s\"); this build uses \"%s\": train it again",
+                            path, features ? features : "random convolutions", fab_anomaly_features_name);
+    mc_status st = mc_safetensors_check_finite(f, path, err);
+    if (st != MC_OK) return st;
+    const float *mean = tensor_f32(f, "anomaly.mean", 1, FAB_ANOMALY_DIM, 0);
+    const float *sd = tensor_f32(f, "anomaly.std", 1, FAB_ANOMALY_DIM, 0);
+    const float *bank = tensor_f32(f, "anomaly.bank", 2, 0, FAB_ANOMALY_DIM);
+    int sd_ok = sd != NULL;
+    for (int c = 0; sd_ok && c < FAB_ANOMALY_DIM; c++) sd_ok = sd[c] > 0;
+    if (!mean || !sd_ok || !bank || mc_safetensors_find(f, "anomaly.bank")->shape[0] > 100000000)
+        return mc_error_set(err, MC_ERR_FORMAT, "%s: the anomaly model's statistics or memory bank are missing or malformed", path);
+    int n_bank = (int)mc_safetensors_find(f, "anomaly.bank")->shape[0];
+    mc_error e;
+    if ((st = fab_anomaly_from_tensors(&d->anomaly, d->size, mean, sd, bank, n_bank, &e)) != MC_OK)
+        return mc_error_set(err, st, "%s: %s", path, e.msg);
+    return MC_OK;
+}
+
+mc_status fab_detector_load(fab_detector **out, const char *path, mc_error *err) {
+    *out = NULL;
+    fab_detector *d = calloc(1, sizeof *d);
+    if (!d) return mc_error_set(err, MC_ERR_NOMEM, "%s: out of memory", path);
+    mc_safetensors *f = NULL;
+    json_t *j = NULL;
+    mc_status st = mc_safetensors_open(&f, path, err);
+    if (st != MC_OK) goto fail;
+    const char *info = mc_safetensors_meta(f, "moesuite.inspect");
+    j = info ? json_loads(info, 0, NULL) : NULL;
+    const char *mode = json_string_value(json_object_get(j, "mode"));
+    if (!j || !mode || (strcmp(mode, "supervised") != 0 && strcmp(mode, "anomaly") != 0) || read_settings(d, j) != 0) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: not an inspection model (its \"moesuite.inspect\" settings are missing or invalid)", path);
+        goto fail;
+    }
+    d->info = strdup(info);
+    d->mode = strcmp(mode, "anomaly") == 0 ? FAB_MODE_ANOMALY : FAB_MODE_SUPERVISED;
+    st = d->mode == FAB_MODE_ANOMALY ? load_anomaly(d, j, f, path, err) : load_supervised(d, path, err);
+    if (st != MC_OK || (st = hash_file(path, d->sha256, err)) != MC_OK) goto fail;
     json_decref(j);
     mc_safetensors_close(f);
     *out = d;
@@ -152,7 +178,6 @@ mc_status fab_detector_load(fab_detector **out, const char *path, mc_error *err)
 fail:
     json_decref(j);
     mc_safetensors_close(f);
-    mc_model_destroy(net);
     fab_detector_free(d);
     return st;
 }

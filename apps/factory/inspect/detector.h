@@ -7,6 +7,7 @@
 #define MOE_FACTORY_DETECTOR_H
 
 #include "anomaly.h"
+#include "moecore/model.h"
 #include "moecore/sha256.h"
 
 typedef enum fab_mode { FAB_MODE_SUPERVISED = 0, FAB_MODE_ANOMALY } fab_mode;

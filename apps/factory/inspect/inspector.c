@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moecore/log.h"
 #include "moecore/loss.h"
 #include "moecore/optim.h"
 #include "moecore/train.h"
@@ -224,8 +225,27 @@ static float *map_targets(const fab_image_set *s, float cover) {
     return t;
 }
 
-mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const fab_inspector_opts *o, mc_rng *rng,
-                              fab_epoch_fn on_epoch, void *user, mc_error *err) {
+/* The mean log loss of m's image scores on the images of val (evaluation mode), in batches of 16. */
+static mc_status val_log_loss(mc_model *m, const fab_image_set *val, int topk, double *loss) {
+    const int S = val->size, MM = (S / FAB_MAP_STRIDE) * (S / FAB_MAP_STRIDE);
+    double sum = 0;
+    for (int i = 0; i < val->n; i += 16) {
+        int nb = val->n - i < 16 ? val->n - i : 16;
+        const float *logits;
+        mc_status st = mc_model_forward(m, val->x + (size_t)i * S * S, nb, 0, NULL, &logits);
+        if (st != MC_OK) return st;
+        for (int b = 0; b < nb; b++) {
+            double p = fab_inspector_score(logits + (size_t)b * MM, MM, topk, NULL);
+            p = p < 1e-7 ? 1e-7 : p > 1 - 1e-7 ? 1 - 1e-7 : p;
+            sum -= val->label[i + b] ? log(p) : log(1 - p);
+        }
+    }
+    *loss = val->n ? sum / val->n : 0;
+    return MC_OK;
+}
+
+mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const fab_image_set *val,
+                              const fab_inspector_opts *o, mc_rng *rng, fab_epoch_fn on_epoch, void *user, mc_error *err) {
     *out = NULL;
     const int S = train->size, M = S / FAB_MAP_STRIDE, MM = M * M, B = o->batch;
     int n_good = fab_image_set_count(train, 0), n_def = fab_image_set_count(train, 1);
@@ -235,10 +255,12 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
                             n_good, n_def);
     char arch[2048];
     fab_inspector_arch(arch, sizeof arch, S);
-    mc_model *m = NULL;
+    mc_model *m = NULL, *best = NULL;
     mc_status st = mc_model_create(&m, arch, err);
     if (st != MC_OK) return st;
     mc_model_init(m, rng);
+    double best_loss = INFINITY;
+    int best_epoch = -1;
     int *good = malloc(sizeof(int) * (size_t)n_good), *def = malloc(sizeof(int) * (size_t)n_def);
     float *x = malloc(sizeof(float) * (size_t)B * S * S), *tgt = malloc(sizeof(float) * (size_t)B * MM);
     float *dout = malloc(sizeof(float) * (size_t)B * MM), *targets = map_targets(train, o->mask_cover);
@@ -249,6 +271,7 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
         st = mc_error_set(err, MC_ERR_NOMEM, "out of memory for training");
         goto done;
     }
+    if (val && val->n > 0 && (st = mc_model_create(&best, arch, err)) != MC_OK) goto done;
     for (int i = 0, a = 0, b = 0; i < train->n; i++) {
         if (train->label[i]) def[b++] = i;
         else good[a++] = i;
@@ -299,12 +322,31 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
             mc_clip_grad_norm(mc_model_grads(m), mc_model_num_params(m), 1.0);
             mc_train_update(m, opt, mc_lr_at(&sched, step), o->weight_decay);
         }
-        if (on_epoch && on_epoch(user, epoch, sum / steps_per_epoch)) break;
+        /* early stopping: the parameters of the epoch with the lowest held-out log loss, looked at
+         * from the second fifth of the epochs on (before, the learning rate is still warming up) */
+        double vl = NAN;
+        if (best && epoch + 1 >= o->epochs / 5) {
+            if ((st = val_log_loss(m, val, o->topk, &vl)) != MC_OK) {
+                mc_error_set(err, st, "held-out forward failed");
+                goto done;
+            }
+            if (vl < best_loss) {
+                best_loss = vl;
+                best_epoch = epoch;
+                mc_model_copy(best, m);
+            }
+        }
+        if (on_epoch && on_epoch(user, epoch, sum / steps_per_epoch, vl)) break;
+    }
+    if (best && best_epoch >= 0) {
+        mc_model_copy(m, best);
+        mc_log_info("kept the parameters of epoch %d (held-out log loss %.4f)", best_epoch + 1, best_loss);
     }
     *out = m;
     m = NULL;
 done:
     mc_model_destroy(m);
+    mc_model_destroy(best);
     mc_optim_destroy(opt);
     free(good);
     free(def);

@@ -32,13 +32,16 @@ typedef struct fab_inspector_opts {
  * image weight 0.5, mask cover 0.02. */
 void fab_inspector_opts_default(fab_inspector_opts *o);
 
-/* Called after each epoch with its mean loss; non-zero stops training. */
-typedef int (*fab_epoch_fn)(void *user, int epoch, double loss);
+/* Called after each epoch with its mean training loss and the held-out log loss (NaN when not
+ * measured); non-zero stops training. */
+typedef int (*fab_epoch_fn)(void *user, int epoch, double loss, double val_loss);
 
 /* Creates a network for train->size inputs, initialises it from rng and trains it on train (both
- * labels needed). *out is owned by the caller. */
-mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const fab_inspector_opts *o, mc_rng *rng,
-                              fab_epoch_fn on_epoch, void *user, mc_error *err);
+ * labels needed). With val (may be NULL or empty), early stopping: after each epoch from the first
+ * fifth of them on, the log loss of the image scores of val is measured, and the network returned
+ * has the parameters of the epoch where it was lowest. *out is owned by the caller. */
+mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const fab_image_set *val,
+                              const fab_inspector_opts *o, mc_rng *rng, fab_epoch_fn on_epoch, void *user, mc_error *err);
 
 /* The inference form of a trained network: every batch normalisation folded into the convolution
  * before it (w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta),

@@ -1,4 +1,5 @@
-/* threshold.c: threshold calibration by cost, by target recall, or by a quantile of good scores. */
+/* threshold.c: threshold calibration by cost, by target recall, by a quantile of good scores, or by a
+ * target false-alarm rate from an extreme-value law fitted to the good scores. */
 #include "threshold.h"
 
 #include <math.h>
@@ -7,20 +8,23 @@
 #include <string.h>
 
 void fab_threshold_opts_default(fab_threshold_opts *o) {
-    o->method = FAB_THRESHOLD_COST;
+    o->method = FAB_THRESHOLD_FPR;
+    o->target_fpr = 0.01;
+    o->logit = 0;
     o->cost_ratio = 20;
     o->recall = 0.95;
     o->quantile = 0.99;
 }
 
 const char *fab_threshold_method_name(fab_threshold_method m) {
-    return m == FAB_THRESHOLD_COST ? "cost" : m == FAB_THRESHOLD_RECALL ? "recall" : "quantile";
+    return m == FAB_THRESHOLD_COST ? "cost" : m == FAB_THRESHOLD_RECALL ? "recall" : m == FAB_THRESHOLD_FPR ? "fpr" : "quantile";
 }
 
 int fab_threshold_method_parse(const char *s, fab_threshold_method *out) {
     if (strcmp(s, "cost") == 0) *out = FAB_THRESHOLD_COST;
     else if (strcmp(s, "recall") == 0) *out = FAB_THRESHOLD_RECALL;
     else if (strcmp(s, "quantile") == 0) *out = FAB_THRESHOLD_QUANTILE;
+    else if (strcmp(s, "fpr") == 0) *out = FAB_THRESHOLD_FPR;
     else return -1;
     return 0;
 }
@@ -107,6 +111,27 @@ static mc_status by_quantile(const double *good, int ng, double q, double *t) {
     return MC_OK;
 }
 
+/* The 1 - f quantile of the Gumbel law with the mean and standard deviation of the good scores
+ * (of their log-odds when logit): scale b = sd sqrt(6) / pi, location m = mean - 0.5772 b,
+ * quantile m - b ln(-ln(1 - f)). */
+static mc_status by_fpr(const double *good, int ng, double f, int logit, double *t) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < ng; i++) {
+        double v = good[i];
+        if (logit) {
+            v = v < 1e-12 ? 1e-12 : v > 1 - 1e-12 ? 1 - 1e-12 : v;
+            v = log(v / (1 - v));
+        }
+        sum += v;
+        sq += v * v;
+    }
+    double mean = sum / ng, var = (sq - sum * mean) / (ng - 1);
+    double b = sqrt(var > 0 ? var : 0) * sqrt(6.0) / M_PI, m = mean - 0.5772156649 * b;
+    double q = m - b * log(-log1p(-f));
+    *t = logit ? 1 / (1 + exp(-q)) : q;
+    return MC_OK;
+}
+
 mc_status fab_threshold_calibrate(const double *good, int n_good, const double *defect, int n_defect,
                                   const fab_threshold_opts *o, double *threshold, char *why, size_t why_size) {
     if (!o || !threshold || n_good < 0 || n_defect < 0) return MC_ERR_ARG;
@@ -135,6 +160,13 @@ mc_status fab_threshold_calibrate(const double *good, int n_good, const double *
         }
         if (!(o->quantile > 0 && o->quantile < 1)) return snprintf(why, why_size, "quantile must be in (0, 1)"), MC_ERR_ARG;
         return by_quantile(good, n_good, o->quantile, threshold);
+    case FAB_THRESHOLD_FPR:
+        if (n_good < 2) {
+            snprintf(why, why_size, "fpr calibration needs at least 2 good validation scores (%d)", n_good);
+            return MC_ERR_ARG;
+        }
+        if (!(o->target_fpr > 0 && o->target_fpr < 0.5)) return snprintf(why, why_size, "target false-alarm rate must be in (0, 0.5)"), MC_ERR_ARG;
+        return by_fpr(good, n_good, o->target_fpr, o->logit, threshold);
     }
     return MC_ERR_ARG;
 }

@@ -13,24 +13,31 @@
 
 #include "moecore/status.h"
 
-typedef enum fab_threshold_method { FAB_THRESHOLD_COST = 0, FAB_THRESHOLD_RECALL, FAB_THRESHOLD_QUANTILE } fab_threshold_method;
+typedef enum fab_threshold_method {
+    FAB_THRESHOLD_COST = 0,
+    FAB_THRESHOLD_RECALL,
+    FAB_THRESHOLD_QUANTILE,
+    FAB_THRESHOLD_FPR
+} fab_threshold_method;
 
 typedef struct fab_threshold_opts {
     fab_threshold_method method;
     double cost_ratio; /* cost of a missed defect over a false alarm, > 0 */
     double recall;     /* target recall in (0, 1] */
     double quantile;   /* good-score quantile in (0, 1) */
+    double target_fpr; /* target false-alarm rate in (0, 0.5) */
+    int logit;         /* fpr: the scores are probabilities in (0, 1) */
 } fab_threshold_opts;
 
-/* Defaults: cost 20:1, recall 0.95, quantile 0.99. */
+/* Defaults: fpr 0.01, cost 20:1, recall 0.95, quantile 0.99. */
 void fab_threshold_opts_default(fab_threshold_opts *o);
 
-/* The name of a method ("cost", "recall", "quantile") and its parse (0, or -1 when unknown). */
+/* The name of a method ("cost", "recall", "quantile", "fpr") and its parse (0, or -1 when unknown). */
 const char *fab_threshold_method_name(fab_threshold_method m);
 int fab_threshold_method_parse(const char *s, fab_threshold_method *out);
 
 /* Calibrates *threshold from good[n_good] and defect[n_defect] scores. cost and recall need both
- * classes; quantile needs at least two good scores and ignores defects. On MC_ERR_ARG why says what
+ * classes; quantile and fpr need at least two good scores and ignore defects. On MC_ERR_ARG why says what
  * is missing. */
 mc_status fab_threshold_calibrate(const double *good, int n_good, const double *defect, int n_defect,
                                   const fab_threshold_opts *o, double *threshold, char *why, size_t why_size);
