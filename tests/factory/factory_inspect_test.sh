@@ -38,8 +38,10 @@ assert set(np.unique(m)) <= {0, 255} and (m == 255).sum() > 0'"
 # ---- train: supervised on two classes, anomaly on the third -------------------------------------------
 "$fab" --db $db --json train --good data/class01/good --defect data/class01/defect --masks data/class01/masks \
     --good data/class02/good --defect data/class02/defect --masks data/class02/masks --size 64 --epochs 8 \
-    --mode supervised -o sup.safetensors >train.json 2>err
+    --mode supervised --min-steps 40 -o sup.safetensors >train.json 2>err
 rc=$?; check "train supervised: exit 0 ($(tail -1 err))" "[ $rc = 0 ] && [ -s sup.safetensors ]"
+check "train supervised: 8 epochs of 2 steps raised to 20 for --min-steps 40; the early-stopped epoch named" \
+    "grep -q '20 epochs of 2 steps, to make at least 40 steps' err && grep -q 'kept the parameters of epoch' err"
 check "train supervised: JSON with mode, threshold and the held-out counts" "\"$python\" -c '
 import json; j = json.load(open(\"train.json\"))
 assert j[\"mode\"] == \"supervised\" and j[\"size\"] == 64 and 0 < j[\"threshold\"] < 1
@@ -50,6 +52,15 @@ import json, struct; f = open(\"sup.safetensors\", \"rb\"); n = struct.unpack(\"
 h = json.loads(f.read(n)); s = json.loads(h[\"__metadata__\"][\"moesuite.inspect\"])
 assert s[\"mode\"] == \"supervised\" and s[\"map\"] == 8 and abs(s[\"threshold\"] - json.load(open(\"train.json\"))[\"threshold\"]) < 1e-9'"
 check "model row stored" "[ \"\$(sql $db \"select mode, input_size, train_good + val_good from fab_inspect_models\")\" = 'supervised|64|16' ]"
+"$fab" --db $db --json train --good data/class01/good --defect data/class01/defect --good data/class02/good \
+    --defect data/class02/defect --size 64 --epochs 8 --min-steps 16 --bank 100 -o auto.safetensors >auto.json 2>err
+check "train auto with 12 defects: both models trained, the one with the higher held-out AUROC kept and named" "[ $? = 0 ] && \"$python\" -c '
+import json, re; j = json.load(open(\"auto.json\")); e = open(\"err\").read()
+m = re.search(r\"auto: held-out AUROC ([0-9.]+) supervised, ([0-9.]+) good-only: keeping the (good-only|supervised) model\", e)
+assert m, e
+s, a, kept = float(m.group(1)), float(m.group(2)), m.group(3)
+assert kept == (\"good-only\" if a >= s else \"supervised\")
+assert j[\"mode\"] == (\"anomaly\" if kept == \"good-only\" else \"supervised\") and abs(j[\"val_auroc\"] - max(a, s)) < 1e-3'"
 "$fab" --db $db --json train --good data/class03/good -o ano.safetensors --size 64 --bank 100 >ano.json 2>err
 check "train auto with good images only: anomaly, threshold by false-alarm rate, every good image cross-fitted" "[ $? = 0 ] && \"$python\" -c '
 import json; j = json.load(open(\"ano.json\"))

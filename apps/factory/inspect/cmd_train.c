@@ -39,7 +39,7 @@ static const mc_option options[] = {
     {"mode", 0, "supervised|anomaly|auto", "auto: supervised with at least 10 defect images, else anomaly", "auto"},
     {"output", 'o', "MODEL", "model file to write (required)", NULL},
     {"size", 0, "PIXELS", "images are resized to PIXELS x PIXELS (a multiple of 8)", "128"},
-    {"epochs", 0, "N", "supervised: passes over the training images", "40"},
+    {"epochs", 0, "N", "supervised: passes over the training images (more to make --min-steps)", "40"},
     {"batch", 0, "N", "supervised: images per step, half good and half defect", "16"},
     {"lr", 0, "RATE", "supervised: AdamW peak learning rate", "0.01"},
     {"bank", 0, "N", "anomaly: memory-bank patches kept by the coreset", "2000"},
@@ -50,6 +50,7 @@ static const mc_option options[] = {
     {"quantile", 0, "Q", "quantile of good scores for --threshold quantile", "0.99"},
     {"target-fpr", 0, "F", "false-alarm rate on good images for --threshold fpr, in [0.0001, 0.2]", "0.01"},
     {"folds", 0, "K", "anomaly: folds of good images scored by models that did not see them, 2-20", "4"},
+    {"min-steps", 0, "N", "supervised: at least this many optimiser steps", "1500"},
 };
 
 static int add_dir(const mc_ctx *ctx, const char **list, int *n, const char *name, const char *arg) {
@@ -92,7 +93,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     case 13: return mc_cli_real(ctx, "recall", arg, 0.01, 1, &o->thr.recall);
     case 14: return mc_cli_real(ctx, "quantile", arg, 0.5, 0.9999, &o->thr.quantile);
     case 15: return mc_cli_real(ctx, "target-fpr", arg, 1e-4, 0.2, &o->thr.target_fpr);
-    default: if (mc_cli_int(ctx, "folds", arg, 2, 20, &v) != 0) return -1; o->folds = (int)v; return 0;
+    case 16: if (mc_cli_int(ctx, "folds", arg, 2, 20, &v) != 0) return -1; o->folds = (int)v; return 0;
+    default: if (mc_cli_int(ctx, "min-steps", arg, 1, 10000000, &v) != 0) return -1; o->net.min_steps = (int)v; return 0;
     }
 }
 
@@ -102,9 +104,9 @@ static void on_image(void *user, const char *path, const char *reason) {
     else mc_run_input_ok(run);
 }
 
-static int on_epoch(void *user, int epoch, double loss, double val_loss) {
-    const train_opts *o = user;
-    if (epoch == 0 || (epoch + 1) % 10 == 0 || epoch + 1 == o->net.epochs)
+static int on_epoch(void *user, int epoch, int epochs, double loss, double val_loss) {
+    (void)user;
+    if (epoch == 0 || (epoch + 1) % 10 == 0 || epoch + 1 == epochs)
         mc_log_info("epoch %d: loss %.4f, held-out log loss %.4f", epoch + 1, loss, val_loss);
     else mc_log_debug("epoch %d: loss %.4f, held-out log loss %.4f", epoch + 1, loss, val_loss);
     return 0;
@@ -200,15 +202,83 @@ static mc_status held_out_scores(fab_detector *d, const fab_image_set *train, co
     return st;
 }
 
+static void on_image_quiet(void *user, const char *path, const char *reason) {
+    (void)user;
+    (void)path;
+    (void)reason;
+}
+
+/* A model of one mode, trained and calibrated, with what its held-out images gave. */
+typedef struct fitted {
+    fab_detector d;
+    held_out h;
+    train_opts o;               /* the options as calibration left them (its method) */
+    int train_good, train_defect, val_good, val_defect;
+} fitted;
+
+/* Reads the folders of o (reporting each image to run, unless run is NULL), splits them for mode,
+ * trains a model of that mode and calibrates its threshold on images it did not learn from. */
+static mc_status fit_mode(fab_mode mode, const train_opts *o, mc_run *run, uint64_t seed, mc_rng *rng, fitted *f,
+                          mc_error *err) {
+    memset(f, 0, sizeof *f);
+    f->o = *o;
+    fab_image_set all, train, val;
+    fab_image_set_init(&all, o->size);
+    fab_image_set_init(&train, o->size);
+    fab_image_set_init(&val, o->size);
+    double *g = NULL, *def = NULL;
+    mc_status st = MC_OK;
+    fab_image_fn fn = run ? on_image : on_image_quiet;
+    for (int i = 0; i < o->n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o->good[i], 0, NULL, fn, run, err);
+    for (int i = 0; i < o->n_defect && st == MC_OK; i++)
+        st = fab_image_set_add_dir(&all, o->defect[i], 1, i < o->n_masks ? o->masks[i] : NULL, fn, run, err);
+    int n_all = all.n;
+    /* good-only: defect images are not learnt from, they all go to measuring the model, and every
+     * good image is fitted (the held-out good scores come from cross-fitting) */
+    double fraction[2] = {mode == FAB_MODE_ANOMALY ? 0.0 : o->val_fraction, mode == FAB_MODE_ANOMALY ? 1.0 : o->val_fraction};
+    if (st == MC_OK && (st = fab_image_set_split(&all, fraction, seed, &train, &val)) != MC_OK) mc_error_set(err, st, "out of memory");
+    if (st != MC_OK) goto done;
+    f->d.mode = mode;
+    f->d.size = o->size;
+    f->d.map = o->size / FAB_MAP_STRIDE;
+    f->d.topk = o->net.topk;
+    mc_log_info("%s training on %d good and %d defect images at %d x %d", fab_mode_name(mode), fab_image_set_count(&train, 0),
+                fab_image_set_count(&train, 1), o->size, o->size);
+    if (mode == FAB_MODE_SUPERVISED) st = fab_inspector_train(&f->d.net, &train, &val, &o->net, rng, on_epoch, NULL, err);
+    else st = fab_anomaly_fit(&f->d.anomaly, &train, NULL, o->bank, rng, err);
+    if (st != MC_OK) goto done;
+    g = malloc(sizeof(double) * (size_t)(n_all + 1));
+    def = malloc(sizeof(double) * (size_t)(n_all + 1));
+    if (!g || !def) {
+        st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = held_out_scores(&f->d, &train, &val, &f->o, rng, g, &f->val_good, def, &f->val_defect, err)) != MC_OK ||
+        (st = calibrate(&f->d, g, f->val_good, def, f->val_defect, &f->o, &f->h, err)) != MC_OK)
+        goto done;
+    f->train_good = fab_image_set_count(&train, 0);
+    f->train_defect = fab_image_set_count(&train, 1);
+done:
+    if (st != MC_OK) fab_detector_clear(&f->d);
+    fab_image_set_free(&all);
+    fab_image_set_free(&train);
+    fab_image_set_free(&val);
+    free(g);
+    free(def);
+    return st;
+}
+
 int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "--good DIR [--defect DIR [--masks DIR]] -o MODEL [options]",
         .description = "Trains an inspection model on folders of PNG images (any colour type and depth; made grey).\n"
                        "supervised: a small CNN with squeeze-excitation and spatial attention giving a defect map\n"
                        "and an image score, trained with focal loss and balanced batches (masks label pixels;\n"
-                       "without them a defect image is an image-level label). anomaly: good images only, a\n"
-                       "memory bank of random-convolution patch features (PatchCore family). The threshold is\n"
-                       "calibrated on a held-out part and saved in the model (docs/factory.md).",
+                       "without them a defect image is an image-level label), early-stopped on held-out images.\n"
+                       "anomaly: good images only, a coreset memory bank of Gaussian-derivative patch features\n"
+                       "searched with FAISS (PatchCore family). The threshold is calibrated on images the model\n"
+                       "did not learn from, by default for 1% false alarms, and saved in the model\n"
+                       "(docs/factory.md).",
         .options = options,
         .n_options = (int)(sizeof options / sizeof options[0]),
         .min_args = 0,
@@ -231,52 +301,44 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     mc_store *store = mc_run_store(run);
     mc_status st = MC_OK;
     mc_error err;
-    fab_image_set all, train, val;
-    fab_image_set_init(&all, o.size);
-    fab_image_set_init(&train, o.size);
-    fab_image_set_init(&val, o.size);
-    fab_detector d = {0};
-    double *g = NULL, *def = NULL;
+    fitted fit = {0}, other = {0};
     mc_rng *rng = mc_rng_create(ctx->seed);
+    /* count the usable images first: the mode and the checks depend on them */
+    fab_image_set all;
+    fab_image_set_init(&all, o.size);
     for (int i = 0; i < o.n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o.good[i], 0, NULL, on_image, run, &err);
     for (int i = 0; i < o.n_defect && st == MC_OK; i++)
         st = fab_image_set_add_dir(&all, o.defect[i], 1, i < o.n_masks ? o.masks[i] : NULL, on_image, run, &err);
+    int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1);
+    fab_image_set_free(&all);
     if (st != MC_OK) goto fail;
-    int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1), all_n = all.n;
-    if (o.mode == MODE_AUTO) o.mode = n_def >= 10 ? FAB_MODE_SUPERVISED : FAB_MODE_ANOMALY;
+    /* auto: with 10 defect images or more, both models are trained and the one with the higher
+     * held-out AUROC kept (the good-only one on a tie); with fewer, the good-only one */
+    int both = o.mode == MODE_AUTO && n_def >= 10;
+    if (o.mode == MODE_AUTO) o.mode = both ? FAB_MODE_SUPERVISED : FAB_MODE_ANOMALY;
     int need_good = o.mode == FAB_MODE_SUPERVISED ? 2 : 3;
     if (n_good < need_good || (o.mode == FAB_MODE_SUPERVISED && n_def < 2)) {
         st = mc_error_set(&err, MC_ERR_ARG, "too few usable images for %s training: %d good, %d defect",
                           fab_mode_name((fab_mode)o.mode), n_good, n_def);
         goto fail;
     }
-    mc_log_info("%s training on %d good and %d defect images at %d x %d", fab_mode_name((fab_mode)o.mode), n_good, n_def,
-                o.size, o.size);
-    /* good-only: defect images are not learnt from, they all go to measuring the model, and every
-     * good image is fitted (the held-out good scores come from cross-fitting) */
-    double fraction[2] = {o.mode == FAB_MODE_ANOMALY ? 0.0 : o.val_fraction, o.mode == FAB_MODE_ANOMALY ? 1.0 : o.val_fraction};
-    if ((st = fab_image_set_split(&all, fraction, ctx->seed, &train, &val)) != MC_OK) {
-        mc_error_set(&err, st, "out of memory");
-        goto fail;
+    if ((st = fit_mode((fab_mode)o.mode, &o, NULL, ctx->seed, rng, &fit, &err)) != MC_OK) goto fail;
+    if (both) {
+        if ((st = fit_mode(FAB_MODE_ANOMALY, &o, NULL, ctx->seed, rng, &other, &err)) != MC_OK) goto fail;
+        double as = isfinite(fit.h.auroc) ? fit.h.auroc : 0, aa = isfinite(other.h.auroc) ? other.h.auroc : 0;
+        mc_log_info("auto: held-out AUROC %.3f supervised, %.3f good-only: keeping the %s model", as, aa,
+                    aa >= as ? "good-only" : "supervised");
+        if (aa >= as) {
+            fitted t = fit;
+            fit = other;
+            other = t;
+        }
+        fab_detector_clear(&other.d);
     }
-    d.mode = (fab_mode)o.mode;
-    d.size = o.size;
-    d.map = o.size / FAB_MAP_STRIDE;
-    d.topk = o.net.topk;
-    if (d.mode == FAB_MODE_SUPERVISED) {
-        st = fab_inspector_train(&d.net, &train, &val, &o.net, rng, on_epoch, &o, &err);
-    } else {
-        st = fab_anomaly_fit(&d.anomaly, &train, NULL, o.bank, rng, &err);
-    }
-    if (st != MC_OK) goto fail;
-    held_out h;
-    g = malloc(sizeof(double) * (size_t)(all_n + 1));
-    def = malloc(sizeof(double) * (size_t)(all_n + 1));
-    int ng = 0, nd = 0;
-    if (!g || !def) st = mc_error_set(&err, MC_ERR_NOMEM, "out of memory");
-    if (st != MC_OK || (st = held_out_scores(&d, &train, &val, &o, rng, g, &ng, def, &nd, &err)) != MC_OK ||
-        (st = calibrate(&d, g, ng, def, nd, &o, &h, &err)) != MC_OK)
-        goto fail;
+    fab_detector d = fit.d;
+    held_out h = fit.h;
+    o.thr = fit.o.thr;
+    int nd = fit.val_defect;
     double auroc = h.auroc, accuracy = h.accuracy;
     /* a model that does poorly on its own held-out images is saved, but said so loudly and marked */
     char quality[200] = "";
@@ -288,8 +350,7 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     else if (h.fpr > 4 * (o.thr.method == FAB_THRESHOLD_FPR ? o.thr.target_fpr : 0.01) && h.fpr > 0.05)
         snprintf(quality, sizeof quality, "held-out false-alarm rate %.3f at the threshold", h.fpr);
     if (quality[0]) mc_log_warn("WARNING: %s: %s", o.output, quality);
-    fab_model_counts counts = {fab_image_set_count(&train, 0), fab_image_set_count(&train, 1),
-                               ng, nd, auroc};
+    fab_model_counts counts = {fit.train_good, fit.train_defect, fit.val_good, fit.val_defect, auroc};
     json_t *ej = json_pack("{s:i, s:i, s:i, s:i}", "train_good", counts.train_good, "train_defect", counts.train_defect,
                            "val_good", counts.val_good, "val_defect", counts.val_defect);
     json_object_set_new(ej, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
@@ -332,12 +393,7 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     fab_detector_free(saved);
 fail:
     if (st != MC_OK) mc_log_error("%s", err.msg);
-    fab_detector_clear(&d);
-    fab_image_set_free(&all);
-    fab_image_set_free(&train);
-    fab_image_set_free(&val);
-    free(g);
-    free(def);
+    fab_detector_clear(&fit.d);
     mc_rng_destroy(rng);
     return mc_run_end(run, st);
 }

@@ -28,6 +28,7 @@ void fab_inspector_arch(char *buf, size_t size, int S) {
 
 void fab_inspector_opts_default(fab_inspector_opts *o) {
     o->epochs = 40;
+    o->min_steps = 1500;
     o->batch = 16;
     o->topk = 4;
     o->lr = 1e-2f;
@@ -277,10 +278,16 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
         else good[a++] = i;
     }
     int steps_per_epoch = (train->n + B - 1) / B;
-    mc_lr_schedule sched = {o->lr, o->lr * 0.02f, (int64_t)steps_per_epoch * o->epochs / 20,
-                            (int64_t)steps_per_epoch * o->epochs};
+    /* small sets: as many epochs as it takes to make min_steps optimiser steps */
+    int epochs = o->epochs;
+    if ((int64_t)epochs * steps_per_epoch < o->min_steps) {
+        epochs = (o->min_steps + steps_per_epoch - 1) / steps_per_epoch;
+        mc_log_info("%d epochs of %d steps, to make at least %d steps", epochs, steps_per_epoch, o->min_steps);
+    }
+    mc_lr_schedule sched = {o->lr, o->lr * 0.02f, (int64_t)steps_per_epoch * epochs / 20,
+                            (int64_t)steps_per_epoch * epochs};
     int64_t step = 0;
-    for (int epoch = 0; epoch < o->epochs; epoch++) {
+    for (int epoch = 0; epoch < epochs; epoch++) {
         double sum = 0;
         for (int s = 0; s < steps_per_epoch; s++, step++) {
             /* a balanced batch: half good, half defect, each with a random flip or rotation */
@@ -323,9 +330,9 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
             mc_train_update(m, opt, mc_lr_at(&sched, step), o->weight_decay);
         }
         /* early stopping: the parameters of the epoch with the lowest held-out log loss, looked at
-         * from the second fifth of the epochs on (before, the learning rate is still warming up) */
+         * from the end of the first fifth of the epochs on (before, the network is still far off) */
         double vl = NAN;
-        if (best && epoch + 1 >= o->epochs / 5) {
+        if (best && epoch + 1 >= epochs / 5) {
             if ((st = val_log_loss(m, val, o->topk, &vl)) != MC_OK) {
                 mc_error_set(err, st, "held-out forward failed");
                 goto done;
@@ -336,7 +343,7 @@ mc_status fab_inspector_train(mc_model **out, const fab_image_set *train, const 
                 mc_model_copy(best, m);
             }
         }
-        if (on_epoch && on_epoch(user, epoch, sum / steps_per_epoch, vl)) break;
+        if (on_epoch && on_epoch(user, epoch, epochs, sum / steps_per_epoch, vl)) break;
     }
     if (best && best_epoch >= 0) {
         mc_model_copy(m, best);

@@ -19,6 +19,7 @@ void fab_inspector_arch(char *buf, size_t size, int S);
 
 typedef struct fab_inspector_opts {
     int epochs;          /* passes over the training images */
+    int min_steps;       /* more epochs when they make fewer optimiser steps than this */
     int batch;           /* images per step, half good and half defect */
     int topk;            /* map cells averaged into the image score */
     float lr;            /* AdamW peak learning rate, warmup then cosine */
@@ -28,13 +29,13 @@ typedef struct fab_inspector_opts {
     float mask_cover;    /* a map cell is a defect when at least this fraction of its pixels is */
 } fab_inspector_opts;
 
-/* Defaults: 40 epochs, batch 16, top-4, lr 1e-2, weight decay 1e-4, focal alpha 0.75 gamma 2,
+/* Defaults: 40 epochs but at least 1500 steps, batch 16, top-4, lr 1e-2, weight decay 1e-4, focal alpha 0.75 gamma 2,
  * image weight 0.5, mask cover 0.02. */
 void fab_inspector_opts_default(fab_inspector_opts *o);
 
-/* Called after each epoch with its mean training loss and the held-out log loss (NaN when not
- * measured); non-zero stops training. */
-typedef int (*fab_epoch_fn)(void *user, int epoch, double loss, double val_loss);
+/* Called after each epoch (of epochs) with its mean training loss and the held-out log loss (NaN
+ * when not measured); non-zero stops training. */
+typedef int (*fab_epoch_fn)(void *user, int epoch, int epochs, double loss, double val_loss);
 
 /* Creates a network for train->size inputs, initialises it from rng and trains it on train (both
  * labels needed). With val (may be NULL or empty), early stopping: after each epoch from the first
