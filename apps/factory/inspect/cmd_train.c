@@ -202,12 +202,6 @@ static mc_status held_out_scores(fab_detector *d, const fab_image_set *train, co
     return st;
 }
 
-static void on_image_quiet(void *user, const char *path, const char *reason) {
-    (void)user;
-    (void)path;
-    (void)reason;
-}
-
 /* A model of one mode, trained and calibrated, with what its held-out images gave. */
 typedef struct fitted {
     fab_detector d;
@@ -216,28 +210,22 @@ typedef struct fitted {
     int train_good, train_defect, val_good, val_defect;
 } fitted;
 
-/* Reads the folders of o (reporting each image to run, unless run is NULL), splits them for mode,
- * trains a model of that mode and calibrates its threshold on images it did not learn from. */
-static mc_status fit_mode(fab_mode mode, const train_opts *o, mc_run *run, uint64_t seed, mc_rng *rng, fitted *f,
-                          mc_error *err) {
+/* Splits the images of all for mode, trains a model of that mode and calibrates its threshold on
+ * images it did not learn from. */
+static mc_status fit_mode(fab_mode mode, const fab_image_set *all, const train_opts *o, uint64_t seed, mc_rng *rng,
+                          fitted *f, mc_error *err) {
     memset(f, 0, sizeof *f);
     f->o = *o;
-    fab_image_set all, train, val;
-    fab_image_set_init(&all, o->size);
-    fab_image_set_init(&train, o->size);
-    fab_image_set_init(&val, o->size);
+    fab_image_set train, val;
     double *g = NULL, *def = NULL;
-    mc_status st = MC_OK;
-    fab_image_fn fn = run ? on_image : on_image_quiet;
-    for (int i = 0; i < o->n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o->good[i], 0, NULL, fn, run, err);
-    for (int i = 0; i < o->n_defect && st == MC_OK; i++)
-        st = fab_image_set_add_dir(&all, o->defect[i], 1, i < o->n_masks ? o->masks[i] : NULL, fn, run, err);
-    int n_all = all.n;
     /* good-only: defect images are not learnt from, they all go to measuring the model, and every
      * good image is fitted (the held-out good scores come from cross-fitting) */
     double fraction[2] = {mode == FAB_MODE_ANOMALY ? 0.0 : o->val_fraction, mode == FAB_MODE_ANOMALY ? 1.0 : o->val_fraction};
-    if (st == MC_OK && (st = fab_image_set_split(&all, fraction, seed, &train, &val)) != MC_OK) mc_error_set(err, st, "out of memory");
-    if (st != MC_OK) goto done;
+    mc_status st = fab_image_set_split(all, fraction, seed, &train, &val);
+    if (st != MC_OK) {
+        mc_error_set(err, st, "out of memory");
+        goto done;
+    }
     f->d.mode = mode;
     f->d.size = o->size;
     f->d.map = o->size / FAB_MAP_STRIDE;
@@ -247,8 +235,8 @@ static mc_status fit_mode(fab_mode mode, const train_opts *o, mc_run *run, uint6
     if (mode == FAB_MODE_SUPERVISED) st = fab_inspector_train(&f->d.net, &train, &val, &o->net, rng, on_epoch, NULL, err);
     else st = fab_anomaly_fit(&f->d.anomaly, &train, NULL, o->bank, rng, err);
     if (st != MC_OK) goto done;
-    g = malloc(sizeof(double) * (size_t)(n_all + 1));
-    def = malloc(sizeof(double) * (size_t)(n_all + 1));
+    g = malloc(sizeof(double) * (size_t)(all->n + 1));
+    def = malloc(sizeof(double) * (size_t)(all->n + 1));
     if (!g || !def) {
         st = mc_error_set(err, MC_ERR_NOMEM, "out of memory");
         goto done;
@@ -260,7 +248,6 @@ static mc_status fit_mode(fab_mode mode, const train_opts *o, mc_run *run, uint6
     f->train_defect = fab_image_set_count(&train, 1);
 done:
     if (st != MC_OK) fab_detector_clear(&f->d);
-    fab_image_set_free(&all);
     fab_image_set_free(&train);
     fab_image_set_free(&val);
     free(g);
@@ -302,15 +289,14 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     mc_status st = MC_OK;
     mc_error err;
     fitted fit = {0}, other = {0};
+    json_t *ej = NULL;
     mc_rng *rng = mc_rng_create(ctx->seed);
-    /* count the usable images first: the mode and the checks depend on them */
     fab_image_set all;
     fab_image_set_init(&all, o.size);
     for (int i = 0; i < o.n_good && st == MC_OK; i++) st = fab_image_set_add_dir(&all, o.good[i], 0, NULL, on_image, run, &err);
     for (int i = 0; i < o.n_defect && st == MC_OK; i++)
         st = fab_image_set_add_dir(&all, o.defect[i], 1, i < o.n_masks ? o.masks[i] : NULL, on_image, run, &err);
     int n_good = fab_image_set_count(&all, 0), n_def = fab_image_set_count(&all, 1);
-    fab_image_set_free(&all);
     if (st != MC_OK) goto fail;
     /* auto: with 10 defect images or more, both models are trained and the one with the higher
      * held-out AUROC kept (the good-only one on a tie); with fewer, the good-only one */
@@ -322,9 +308,9 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
                           fab_mode_name((fab_mode)o.mode), n_good, n_def);
         goto fail;
     }
-    if ((st = fit_mode((fab_mode)o.mode, &o, NULL, ctx->seed, rng, &fit, &err)) != MC_OK) goto fail;
+    if ((st = fit_mode((fab_mode)o.mode, &all, &o, ctx->seed, rng, &fit, &err)) != MC_OK) goto fail;
     if (both) {
-        if ((st = fit_mode(FAB_MODE_ANOMALY, &o, NULL, ctx->seed, rng, &other, &err)) != MC_OK) goto fail;
+        if ((st = fit_mode(FAB_MODE_ANOMALY, &all, &o, ctx->seed, rng, &other, &err)) != MC_OK) goto fail;
         double as = isfinite(fit.h.auroc) ? fit.h.auroc : 0, aa = isfinite(other.h.auroc) ? other.h.auroc : 0;
         mc_log_info("auto: held-out AUROC %.3f supervised, %.3f good-only: keeping the %s model", as, aa,
                     aa >= as ? "good-only" : "supervised");
@@ -351,7 +337,7 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         snprintf(quality, sizeof quality, "held-out false-alarm rate %.3f at the threshold", h.fpr);
     if (quality[0]) mc_log_warn("WARNING: %s: %s", o.output, quality);
     fab_model_counts counts = {fit.train_good, fit.train_defect, fit.val_good, fit.val_defect, auroc};
-    json_t *ej = json_pack("{s:i, s:i, s:i, s:i}", "train_good", counts.train_good, "train_defect", counts.train_defect,
+    ej = json_pack("{s:i, s:i, s:i, s:i}", "train_good", counts.train_good, "train_defect", counts.train_defect,
                            "val_good", counts.val_good, "val_defect", counts.val_defect);
     json_object_set_new(ej, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
     json_object_set_new(ej, "val_auroc", isfinite(auroc) ? json_real(auroc) : json_null());
@@ -359,9 +345,9 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
     json_object_set_new(ej, "val_recall", isfinite(h.recall) ? json_real(h.recall) : json_null());
     if (d.mode == FAB_MODE_ANOMALY) json_object_set_new(ej, "crossfit_folds", json_integer(o.folds));
     json_object_set_new(ej, "quality_warning", quality[0] ? json_string(quality) : json_null());
+    /* the held-out figures go into the model's settings and, with --json, to stdout */
     char *extra = json_dumps(ej, JSON_COMPACT);
     char seed[32];
-    json_decref(ej);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)ctx->seed);
     mc_st_meta prov[] = {{"moesuite.program", "moe-factory train"}, {"moesuite.seed", seed}};
     st = fab_detector_save(&d, o.output, extra, prov, 2, &err);
@@ -377,23 +363,23 @@ int fab_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         mc_store_rollback(store);
         mc_error_set(&err, st, "database: %s", sqlite3_errmsg(mc_store_db(store)));
     } else if (ctx->json) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s, s:i, s:i, s:i, s:i}", "model", o.output, "sha256", saved->sha256,
-                              "mode", fab_mode_name(d.mode), "size", d.size, "threshold", d.threshold, "threshold_method",
-                              d.method, "train_good", counts.train_good, "train_defect", counts.train_defect, "val_good",
-                              counts.val_good, "val_defect", counts.val_defect);
-        json_object_set_new(j, "val_accuracy", isfinite(accuracy) ? json_real(accuracy) : json_null());
-        json_object_set_new(j, "val_auroc", isfinite(auroc) ? json_real(auroc) : json_null());
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:f, s:s}", "model", o.output, "sha256", saved->sha256, "mode",
+                              fab_mode_name(d.mode), "size", d.size, "threshold", d.threshold, "threshold_method", d.method);
+        json_object_update(j, ej);
         mc_cli_print_json(j);
     } else {
-        printf("%s\t%s\tthreshold %.6g (%s)\tval accuracy %.3f", o.output, fab_mode_name(d.mode), d.threshold, d.method,
-               accuracy);
+        printf("%s\t%s\tthreshold %.6g (%s)\tval accuracy %.3f\tfalse alarms %.3f", o.output, fab_mode_name(d.mode),
+               d.threshold, d.method, accuracy, h.fpr);
+        if (isfinite(h.recall)) printf("\trecall %.3f", h.recall);
         if (isfinite(auroc)) printf("\tval AUROC %.3f", auroc);
         printf("\n");
     }
     fab_detector_free(saved);
 fail:
     if (st != MC_OK) mc_log_error("%s", err.msg);
+    json_decref(ej);
     fab_detector_clear(&fit.d);
+    fab_image_set_free(&all);
     mc_rng_destroy(rng);
     return mc_run_end(run, st);
 }

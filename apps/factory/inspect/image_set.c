@@ -154,20 +154,23 @@ mc_status fab_image_set_add_dir(fab_image_set *s, const char *dir, int label, co
 }
 
 /* Appends image i of src to dst. */
-static int take(fab_image_set *dst, fab_image_set *src, int i) {
-    if (grow(dst) != 0) return -1;
+static int take(fab_image_set *dst, const fab_image_set *src, int i) {
+    char *path = strdup(src->path[i]);
+    if (!path || grow(dst) != 0) {
+        free(path);
+        return -1;
+    }
     size_t px = (size_t)src->size * src->size;
     memcpy(dst->x + px * dst->n, src->x + px * i, sizeof(float) * px);
     memcpy(dst->mask + px * dst->n, src->mask + px * i, sizeof(float) * px);
     dst->label[dst->n] = src->label[i];
     dst->has_mask[dst->n] = src->has_mask[i];
-    dst->path[dst->n] = src->path[i];
-    src->path[i] = NULL;
+    dst->path[dst->n] = path;
     dst->n++;
     return 0;
 }
 
-mc_status fab_image_set_split(fab_image_set *s, const double fraction[2], uint64_t seed, fab_image_set *train,
+mc_status fab_image_set_split(const fab_image_set *s, const double fraction[2], uint64_t seed, fab_image_set *train,
                               fab_image_set *val) {
     fab_image_set_init(train, s->size);
     fab_image_set_init(val, s->size);
@@ -189,7 +192,6 @@ mc_status fab_image_set_split(fab_image_set *s, const double fraction[2], uint64
     free(order);
     free(to_val);
     mc_rng_destroy(rng);
-    fab_image_set_free(s);
     return st;
 }
 

@@ -38,10 +38,11 @@ void fab_image_set_free(fab_image_set *s);
 mc_status fab_image_set_add_dir(fab_image_set *s, const char *dir, int label, const char *mask_dir, fab_image_fn fn,
                                 void *user, mc_error *err);
 
-/* Splits s into train and val by moving a seeded random fraction of each label to val (fraction[0]
- * of the good images, fraction[1] of the defects; at least one of a label with two or more images
- * when its fraction is above 0). Both are initialised here; s is left empty. */
-mc_status fab_image_set_split(fab_image_set *s, const double fraction[2], uint64_t seed, fab_image_set *train,
+/* Splits s into train and val, copies of its images: a seeded random fraction of each label goes to
+ * val (fraction[0] of the good images, fraction[1] of the defects; at least one of a label with two
+ * or more images when its fraction is above 0), the rest to train. Both are initialised here; s is
+ * not changed, so one set read once can be split for several models. */
+mc_status fab_image_set_split(const fab_image_set *s, const double fraction[2], uint64_t seed, fab_image_set *train,
                               fab_image_set *val);
 
 int fab_image_set_count(const fab_image_set *s, int label);
