@@ -9,8 +9,9 @@ packages=(
     # libraries libmoecore links (docs/architecture.md)
     libsqlite3-dev libjansson-dev libopenblas-openmp-dev libgsl-dev libdnnl-dev libcairo2-dev
     # libraries one program needs: moe-medical (DICOM, NIfTI, zlib for deflated DICOM), moe-factory (PNG,
-    # FAISS for the anomaly model's nearest-neighbour search)
-    libgdcm-dev libnifti-dev zlib1g-dev libpng-dev libfaiss-dev
+    # FAISS for the anomaly model's nearest-neighbour search, NLopt and LAPACKE for process tuning's
+    # Gaussian process)
+    libgdcm-dev libnifti-dev zlib1g-dev libpng-dev libfaiss-dev libnlopt-dev liblapacke-dev
     # tests, the nightly job and analysts' queries
     libcmocka-dev sqlite3 python3 python3-numpy python3-prometheus-client bsdutils
     # reference oracles in tests: PIL for PNG decoding, pydicom (and its test images) for DICOM

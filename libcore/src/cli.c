@@ -169,12 +169,14 @@ int mc_cli_stdout_closed(int flush) {
     return 1;
 }
 
-void mc_cli_print_json(json_t *obj) {
+void mc_cli_print_json(json_t *obj) { mc_cli_print_json_digits(obj, 17); }
+
+void mc_cli_print_json_digits(json_t *obj, int digits) {
     if (mc_cli_stdout_closed(0)) {
         json_decref(obj);
         return;
     }
-    char *line = json_dumps(obj, JSON_COMPACT);
+    char *line = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(digits < 1 ? 1 : digits > 17 ? 17 : digits));
     if (line) {
         fputs(line, stdout);
         fputc('\n', stdout);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # factory_maintain_test.sh: `moe-factory maintain` end to end: a generated fleet (deterministic per
-# seed), training (deterministic model file), a held-out fleet from seeds never used in training
-# judged against the one-sensor baseline with bounded assertions, predictions in the database
-# without duplicates on re-runs, the sample model on the sample log, and bad inputs each named
-# with its line while the batch goes on.
+# seed), training (deterministic model file) with its alarm goal (the default precision goal met
+# and recorded, a cost goal, an unreachable precision goal warned about with its shortfall), a
+# held-out fleet from seeds never used in training judged against the one-sensor baseline with
+# bounded assertions, predictions in the database without duplicates on re-runs and with a RUL
+# near the cap reported as censored, the sample model on the sample log, and bad inputs each
+# named with its line while the batch goes on.
 # Usage: factory_maintain_test.sh SOURCE_DIR MOE_FACTORY SCRATCH_DIR PYTHON
 set -u
 src=$1 fab=$2 scratch=$3 python=$4
@@ -49,6 +51,13 @@ check "synth: missing readings occur" "grep -q ',,' fleet/sensors.csv"
 rc=$?; check "train: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "train: three conditions, 20 features" "[ \$(js train.json 'j[\"conditions\"]') = 3 ] && [ \$(js train.json 'j[\"features\"]') = 20 ]"
 check "train: the held-out alarm warns a horizon ahead" "[ \$(js train.json 'j[\"val_lead_ok\"]') = True ]"
+check "train: the default goal, met on the held-out machines" \
+    "[ \"\$(js train.json 'j[\"alarm_goal\"], j[\"goal_met\"], j[\"goal_shortfall\"], j[\"val_precision\"] >= 0.85')\" = \"('precision:0.85', True, 0.0, True)\" ]"
+check "train: held-out precision and recall from the counts" \
+    "[ \$(js train.json 'abs(j[\"val_precision\"] - j[\"val_detected\"] / (j[\"val_detected\"] + j[\"val_false_alarms\"])) < 1e-12 and abs(j[\"val_recall\"] - j[\"val_detected\"] / j[\"val_failures\"]) < 1e-12 and j[\"val_lead_median_h\"] > 0') = True ]"
+db_goal=$(sql m.db "select alarm_goal, goal_met, printf('%.6f|%.6f|%.3f', val_precision, val_recall, val_lead_median_h) from fab_maint_models where path = 'model.safetensors'")
+check "train: goal and held-out figures stored ($db_goal)" \
+    "[ \"$db_goal\" = \"\$(js train.json '\"precision:0.85|1|%.6f|%.6f|%.3f\" % (j[\"val_precision\"], j[\"val_recall\"], j[\"val_lead_median_h\"])')\" ]"
 "$fab" --db m.db maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o model2.safetensors \
     --seed 3 >/dev/null 2>&1
 check "train: same data and seed, same model file" "cmp -s model.safetensors model2.safetensors"
@@ -61,9 +70,42 @@ n = struct.unpack("<Q", b[:8])[0]
 h = json.loads(b[8:8 + n])
 meta = json.loads(h.pop("__metadata__")["fab.maintain"])
 end = max(t["data_offsets"][1] for t in h.values())
-print(meta["horizon"] == 72 and 0 < meta["threshold"] < 1 and len(meta["mean"]) == 20 and 8 + n + end == len(b))
+print(meta["horizon"] == 72 and meta["target_horizon"] == 72 and 0 < meta["threshold"] < 1 and len(meta["mean"]) == 20 and 8 + n + end == len(b)
+      and meta["alarm"]["goal"] == "precision:0.85" and meta["alarm"]["precision"] >= 0.85)
 ' model.safetensors)
 check "train: the model file is readable safetensors with its metadata" "[ \"$st_ok\" = True ]"
+
+# ---- alarm goals: cost, an unreachable precision, bad goals ------------------------------------------------
+"$fab" --db m.db --json maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o cost.safetensors \
+    --seed 3 --alarm-goal cost:20 >cost.json 2>err
+rc=$?; check "train --alarm-goal cost:20: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "train --alarm-goal cost:20: goal recorded, nothing short" \
+    "[ \"\$(js cost.json 'j[\"alarm_goal\"], j[\"goal_met\"], j[\"goal_shortfall\"]')\" = \"('cost:20', True, 0.0)\" ]"
+# every other failure withheld: those machines wear out with no failure row, so their alarms count
+# as false and no threshold can reach precision 0.95
+(head -1 fleet/failures.csv; tail -n +2 fleet/failures.csv | awk 'NR % 2 == 0') >half.csv
+"$fab" --db m.db --json maintain train --sensors fleet/sensors.csv --failures half.csv -o half.safetensors \
+    --seed 3 --alarm-goal precision:0.95 >half.json 2>err
+rc=$?; check "train, unreachable goal: exit 0 with the model ($(head -c 300 err))" "[ $rc = 0 ] && [ -s half.safetensors ]"
+check "train, unreachable goal: a warning says by how much" \
+    "grep -q '\"level\":\"warning\".*half.safetensors: no alarm threshold reaches precision:0.95 on the 25 held-out machines: the best precision is' err"
+check "train, unreachable goal: not met, shortfall = 0.95 - held-out precision > 0" \
+    "[ \$(js half.json 'not j[\"goal_met\"] and abs(j[\"goal_shortfall\"] - (0.95 - j[\"val_precision\"])) < 1e-12 and j[\"goal_shortfall\"] > 0') = True ]"
+check "train, unreachable goal: stored as not met with its shortfall" \
+    "[ \"\$(sql m.db \"select goal_met, goal_shortfall > 0 from fab_maint_models where path = 'half.safetensors'\")\" = '0|1' ]"
+# a longer training target: recorded in the file and the output; shorter than the horizon is refused
+"$fab" --db m.db --json maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o wide.safetensors \
+    --seed 3 --target-horizon 144 >wide.json 2>err
+rc=$?; check "train --target-horizon 144: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "train --target-horizon 144: recorded beside the 72 h horizon" \
+    "[ \"\$(js wide.json 'j[\"horizon_h\"], j[\"target_horizon_h\"]')\" = '(72.0, 144.0)' ]"
+"$fab" --db m.db maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o g.safetensors \
+    --target-horizon 48 >out 2>err
+check "train --target-horizon 48: exit 2 naming the option" "[ $? = 2 ] && grep -q -- '--target-horizon' err && [ ! -e g.safetensors ]"
+for g in precision:1.2 recall:0.9 cost:0 precision; do
+    "$fab" --db m.db maintain train --sensors fleet/sensors.csv --failures fleet/failures.csv -o g.safetensors --alarm-goal $g >out 2>err
+    check "train --alarm-goal $g: exit 2 naming the option" "[ $? = 2 ] && grep -q -- '--alarm-goal' err && [ ! -e g.safetensors ]"
+done
 
 # ---- the held-out fleet: the model against the one-sensor baseline ---------------------------------------
 "$fab" --db m.db --json maintain eval --sensors heldout/sensors.csv --failures heldout/failures.csv \
@@ -97,10 +139,27 @@ check "eval: re-run adds no rows" "[ \"\$(sql m.db 'select count(*) from fab_mai
 rc=$?; check "predict: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
 check "predict: one JSON line per machine" "[ \$(wc -l <pred.jsonl) = 60 ]"
 check "predict: fields" "head -1 pred.jsonl | grep -q '\"rul_h\"' && head -1 pred.jsonl | grep -q '\"drivers\"' && head -1 pred.jsonl | grep -q '\"alarm\"'"
+check "predict: the probability's target horizon" "[ \$(head -1 pred.jsonl | $python -c 'import json, sys; j = json.load(sys.stdin); print(j[\"horizon_h\"], j[\"target_horizon_h\"])' | tr ' ' /) = 72.0/72.0 ]"
 rows=$(sql m.db "select count(*) from fab_maint_predictions")
 check "predict: 60 rows stored ($rows)" "[ $rows = 60 ]"
 "$fab" --db m.db maintain predict --sensors heldout/sensors.csv --model model.safetensors >/dev/null 2>&1
 check "predict: re-run adds no rows" "[ \"\$(sql m.db 'select count(*) from fab_maint_predictions')\" = 60 ]"
+# a RUL within 5% of the 200 h cap is censored: "> 200 h" in text, rul_censored in JSON and database
+cens=$("$python" -c '
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ok = all(r["rul_censored"] == (r["rul_h"] >= 190) and r["rul_cap_h"] == 200 for r in rows)
+print(ok, sum(r["rul_censored"] for r in rows), ",".join(r["machine_id"] for r in rows if r["rul_censored"]))
+' pred.jsonl)
+read -r cens_ok n_cens cens_ids <<<"$cens"
+check "predict: rul_censored exactly where RUL >= 190 h ($n_cens machines)" "[ $cens_ok = True ] && [ $n_cens -ge 3 ]"
+check "predict: stored rul_censored agrees" \
+    "[ \"\$(sql m.db 'select count(*) from fab_maint_predictions where rul_censored = 1')\" = $n_cens ]"
+"$fab" --db m.db maintain predict --sensors heldout/sensors.csv --model model.safetensors >pred.txt 2>err
+first=${cens_ids%%,*}
+check "predict: a censored RUL prints as '> 200 h' ($first)" "grep -q \"^$first	.*	RUL > 200 h	\" pred.txt"
+check "predict: '> 200 h' on censored machines only" "[ \$(grep -c 'RUL > 200 h' pred.txt) = $n_cens ]"
+check "predict: machines near failure print a plain RUL" "grep -Eq '	RUL [0-9]+ h	p' pred.txt"
 # machines whose log ends at a failure are close to it: most should be in alarm, with a small RUL
 late=$(sql m.db "select count(*) from fab_maint_latest p where p.machine_id in ($(tail -n +2 heldout/failures.csv | cut -d, -f1 | sed "s/.*/'&'/" | paste -sd,)) and alarm = 1 and rul_h < 72")
 nfail=$(($(wc -l <heldout/failures.csv) - 1))

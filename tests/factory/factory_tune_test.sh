@@ -147,6 +147,78 @@ print("bad", bad)
 EOF
 check "random histories: proposals within bounds and steps ($(tail -1 prop_check.txt))" "[ \"\$(tail -1 prop_check.txt)\" = 'bad 0' ]"
 
+# ---- propose: inputs as an engineer keeps them -------------------------------------------------------------
+hdr="timestamp,melt_temp,inject_pressure,hold_time,cool_time,mould_temp,quality"
+"$fab" tune propose --help >out 2>err
+check "propose --help gives --n's range" "grep -q 'recipes to propose, 1 to 100' out"
+"$fab" --db e.db tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --maximize --minimize >out 2>err
+code=$?
+check "--maximize --minimize: exit 2" "[ $code = 2 ] && grep -q -- '--maximize and --minimize exclude each other' err"
+"$fab" --db e.db tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --engine svm >out 2>err
+code=$?
+check "--engine svm: exit 2" "[ $code = 2 ] && grep -q -- '--engine expects gp or mlp' err"
+"$fab" --db e.db tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --engine mlp --acquisition ucb >out 2>err
+code=$?
+check "--engine mlp --acquisition ucb: exit 2" "[ $code = 2 ]"
+# pending batches: the last two logged without a quality yet (empty, NA)
+{ cat "$samples/history.csv"; echo "2026-11-04T06:00:00Z,231.0,103.0,7.8,18.0,59.0,"; echo "2026-11-04T06:30:00Z,232.0,104.0,7.9,18.3,59.5,NA"; } >pending.csv
+"$fab" --db e.db --json tune propose --history pending.csv --bounds "$samples/bounds.csv" --n 2 >pend.json 2>err
+code=$?
+check "pending batches accepted ($(head -c 200 err))" "[ $code = 0 ] && [ \$(grep -c '\"pending\":2' pend.json) = 2 ] && [ \$(grep -c '\"batches\":120' pend.json) = 2 ]"
+check "pending: stored with the counts" "[ \"\$(sql e.db 'select count(*) from fab_tune_proposals where pending = 2 and measured = 120 and kind = \"model\"')\" = 2 ]"
+check "pending: the trust region is around the last (pending) batch" "\"$python\" -c '
+import json, sys
+step = {\"melt_temp\": 2, \"inject_pressure\": 3, \"hold_time\": 0.25, \"cool_time\": 0.6, \"mould_temp\": 1.5}
+last = {\"melt_temp\": 232.0, \"inject_pressure\": 104.0, \"hold_time\": 7.9, \"cool_time\": 18.3, \"mould_temp\": 59.5}
+for line in open(\"pend.json\"):
+    s = json.loads(line)[\"settings\"]
+    assert all(abs(s[k] - last[k]) <= step[k] + 1e-9 for k in s), s
+'"
+# a row outside the bounds is used but warned, by line
+{ head -3 "$samples/history.csv"; echo "2026-11-01T07:00:00Z,209.5,93.0,7.5,19.8,57.5,0.5"; tail -n +5 "$samples/history.csv"; } >outside.csv
+"$fab" --db e.db tune propose --history outside.csv --bounds "$samples/bounds.csv" >out 2>err
+code=$?
+check "row outside the bounds: exit 0, warned by line ($(head -c 200 err))" "[ $code = 0 ] && grep -q 'outside.csv: line 4: melt_temp = 209.5 is outside its bounds \[210, 270\]' err"
+# too little history: exploratory proposals, said to be so
+{ echo "$hdr"; echo "2026-11-01T06:00:00Z,236.5,93.4,7.5,19.8,57.5,0.94"; } >one.csv
+"$fab" --db e.db --json tune propose --history one.csv --bounds "$samples/bounds.csv" --n 3 >one.json 2>err
+code=$?
+check "one batch: exit 0, a warning that says exploratory" "[ $code = 0 ] && grep -q 'exploratory proposals, no model behind them: 1 measured batch for 5 parameters' err"
+check "one batch: JSON kind exploratory, no prediction" "[ \$(grep -c '\"kind\":\"exploratory\",.*\"predicted\":null' one.json) = 3 ]"
+check "one batch: stored as exploratory without a prediction" "[ \"\$(sql e.db 'select count(*) from fab_tune_proposals where kind = \"exploratory\" and predicted is null')\" = 3 ]"
+{ echo "$hdr"; for i in 0 1 2 3 4 5 6 7; do echo "2026-11-01T0$i:00:00Z,23$i.5,93.4,7.5,19.8,57.5,0.9"; done; } >flat.csv
+"$fab" --db e.db tune propose --history flat.csv --bounds "$samples/bounds.csv" >out 2>err
+code=$?
+check "constant objective: exploratory" "[ $code = 0 ] && grep -q 'the objective did not vary over the 8 measured batches' err"
+# the same digits in the CSV and the JSON
+"$fab" --db e.db --seed 4 tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --n 2 >digits.csv 2>err
+"$fab" --db e.db --seed 4 --json tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --n 2 >digits.json 2>err
+check "CSV and JSON print the same numbers" "\"$python\" -c '
+import csv, json
+rows = list(csv.reader(open(\"digits.csv\")))
+js = [json.loads(l, parse_float=str) for l in open(\"digits.json\")]
+assert len(rows) == 3 and len(js) == 2
+for r, j in zip(rows[1:], js):
+    assert r == [j[\"settings\"][k] for k in rows[0]], (r, j[\"settings\"])
+    assert all(len(j[k].lstrip(\"-0.\").replace(\".\", \"\").rstrip(\"0\")) <= 8 for k in (\"predicted\", \"uncertainty\", \"expected_improvement\")), j
+'"
+"$fab" --db e.db --json tune propose --history "$samples/history.csv" --bounds "$samples/bounds.csv" --acquisition ucb >ucb.json 2>err
+check "--acquisition ucb: the bound, no EI" "grep -q '\"acquisition\":\"ucb\".*\"expected_improvement\":null,\"confidence_bound\":[0-9]' ucb.json"
+
+# ---- simulate: recipes in a closed loop, the optimum ---------------------------------------------------------
+"$fab" tune simulate --process moulding --optimum >opt.csv 2>err
+check "simulate --optimum: the best recipe and its quality" "[ \"\$(head -1 opt.csv)\" = melt_temp,inject_pressure,hold_time,cool_time,mould_temp,true_quality ] && \"$python\" -c 'import sys; v = float(open(\"opt.csv\").read().split()[1].split(\",\")[-1]); sys.exit(0 if 0.9 < v < 1 else 1)'"
+printf 'mould_temp,melt_temp,inject_pressure,hold_time,cool_time\n57.5,236.5,93.4,7.5,19.8\n40,220,120,4,30\n' >recipes.csv
+"$fab" --seed 3 tune simulate --stationary --recipes recipes.csv --truth >sim2.csv 2>err
+head -2 recipes.csv >recipes1.csv
+"$fab" --seed 3 tune simulate --stationary --recipes recipes1.csv --truth >sim1.csv 2>err
+check "simulate --recipes: the recipes in order, the first batch measured alike in a longer file" \
+    "[ \$(wc -l <sim2.csv) = 3 ] && grep -q ',236.5,93.4,7.5,19.8,57.5,' sim2.csv && grep -q ',220,120,4,30,40,' sim2.csv && [ \"\$(sed -n 2p sim1.csv)\" = \"\$(sed -n 2p sim2.csv)\" ]"
+printf 'melt_temp,inject_pressure,hold_time,cool_time,mould_temp\n300,93.4,7.5,19.8,57.5\n' >recipes_bad.csv
+"$fab" tune simulate --recipes recipes_bad.csv >out 2>err
+code=$?
+check "simulate --recipes outside the bounds: exit 1, named" "[ $code = 1 ] && grep -q 'recipes_bad.csv: line 2: melt_temp .300. is not a number within \[210, 270\]' err"
+
 # ---- bad inputs: one line naming the file and the problem, exit 3, nothing stored ---------------------------
 B=$samples/bounds.csv
 hdr="timestamp,melt_temp,inject_pressure,hold_time,cool_time,mould_temp,quality"
@@ -158,6 +230,7 @@ printf 'timestamp,melt_temp,inject_pressure,hold_time,cool_time,quality\n2026-11
 printf '%s,speed\n%s,3\n' "$hdr" "$row1" >bad/extra_param.csv
 printf '%s\n%s\n2026-11-01T06:30:00Z,236.5,abc,7.5,19.8,57.5,0.95\n' "$hdr" "$row1" >bad/nan.csv
 printf '%s\n%s\n%s\n' "$hdr" "$row2" "$row1" >bad/unsorted.csv
+printf '%s\n%s\n2026-11-01T06:30:00Z,236.5,93.4,7.5,19.8,57.5,inf\n' "$hdr" "$row1" >bad/inf.csv
 printf '%s\n%s\n%s\n' "$hdr" "$row1" "$row1" >bad/duplicate.csv
 printf '%s\n' "$hdr" >bad/header_only.csv
 printf '' >bad/empty.csv
@@ -167,13 +240,13 @@ head -c 2000 /dev/urandom >bad/binary.csv
 printf '%s\n2026-11-01T06:00:00Z,200,93.4,7.5,19.8,57.5,0.94\n' "$hdr" >bad/far_outside.csv
 for f in no_objective:"header has no 'quality' column" missing_param:"no column for parameter 'mould_temp'" \
          extra_param:"column 'speed' is not a parameter of the bounds" nan:"line 3: 'abc' in column 'inject_pressure' is not a number" \
-         unsorted:"line 3: timestamp '2026-11-01T06:00:00Z' before the previous row" duplicate:"line 3: duplicate timestamp" \
+         inf:"line 3: 'inf' in column 'quality' is not a finite number" unsorted:"line 3: timestamp '2026-11-01T06:00:00Z' before the previous row" duplicate:"line 3: duplicate timestamp" \
          header_only:"no batches logged" empty:"empty file" bad_date:"line 2: invalid timestamp" ragged:"line 2: 8 fields, the header has 7" \
          far_outside:"the current melt_temp (200) is more than max_step (2) outside its bounds"; do
     name=${f%%:*} want=${f#*:}
     "$fab" --db b.db tune propose --history bad/$name.csv --bounds "$B" >out 2>err
     code=$?
-    check "bad/$name.csv: exit 3 and '$want' ($(head -c 200 err))" "[ $code = 3 ] && grep -q \"rejected: bad/$name.csv: .*$want\" err && [ \$(wc -l <err) = 1 ]"
+    check "bad/$name.csv: exit 3 and '$want' ($(head -c 200 err))" "[ $code = 3 ] && grep -q \"rejected: bad/$name.csv: .*$want\" err && [ \$(grep -vc 'is outside its bounds' err) = 1 ]"
 done
 "$fab" --db b.db tune propose --history bad/binary.csv --bounds "$B" >out 2>err
 code=$?
@@ -201,7 +274,7 @@ check "missing bounds: exit 3, named" "[ $code = 3 ] && grep -q 'rejected: nobou
 "$fab" --db b.db tune propose --history nowhere.csv --bounds nobounds.csv >out 2>err
 code=$?
 check "missing history and bounds: exit 3, both named" "[ $code = 3 ] && grep -q 'rejected: nobounds.csv: cannot open' err && grep -q 'rejected: nowhere.csv: cannot open' err"
-check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 21 ]"
+check "every rejection in input_errors" "[ \"\$(sql b.db 'select count(*) from input_errors')\" = 22 ]"
 check "nothing stored from rejected inputs" "[ \"\$(sql b.db 'select count(*) from fab_tune_proposals')\" = 0 ]"
 
 echo "factory_tune_cli: $passed passed, $failed failed"

@@ -1,7 +1,7 @@
 /* test_maint_model.c: the maintenance model on a generated fleet: it learns (ranking of
- * failure-within-horizon rows and RUL error on held-out machines), its file round-trips bit for bit,
- * bad metadata and foreign model files are refused, and occlusion attribution is exact where it
- * must be. */
+ * failure-within-horizon rows and RUL error on held-out machines), its file round-trips bit for bit
+ * with its alarm goal and held-out figures, a RUL near the cap is censored, bad metadata and foreign
+ * model files are refused, and occlusion attribution is exact where it must be. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,8 +67,10 @@ static void test_learns_and_roundtrips(void **state) {
     fab_sensor_log train_log, test_log;
     fleet(40, 101, &train_log);
     fleet(12, 9001, &test_log); /* a fleet from a seed never used in training */
-    fab_maint_model m = {.horizon = 72, .cap = 200, .sustain = 2, .threshold = 0.5, .base_feature = 1, .base_sign = 1,
-                         .base_threshold = 1.5, .fixed_interval = 400};
+    fab_maint_model m = {.horizon = 72, .target_horizon = 72, .cap = 200, .sustain = 2, .threshold = 0.5, .base_feature = 1, .base_sign = 1,
+                         .base_threshold = 1.5, .fixed_interval = 400, .goal = {FAB_GOAL_COST, 20},
+                         .alarm = {.machines = 10, .failures = 8, .detected = 7, .false_alarms = 1, .precision = 0.875,
+                                   .recall = 0.875, .lead_median = 81.5, .goal_met = 1}};
     fab_spec_init(&m.spec, &train_log, 48, 6);
     mc_rng *rng = mc_rng_create(3);
     assert_int_equal(fab_conditions_fit(&m.spec, &train_log, 3, rng), 0);
@@ -110,6 +112,32 @@ static void test_learns_and_roundtrips(void **state) {
     assert_true(a > 0.95);
     assert_true(sqrt(err2) < 45);
 
+    /* a target horizon of 144 h: the rows 72-120 h before a failure are positives of that model and
+     * negatives of the 72 h one, so its probability there is high where the other's is low */
+    fab_maint_model wide = {.horizon = 72, .target_horizon = 144, .cap = 200, .spec = m.spec};
+    mc_train_result res_wide;
+    assert_int_equal(fab_maint_fit(&wide, &tr, &va, 5, 40, &res_wide, &err), MC_OK);
+    double *pw = malloc(sizeof(double) * (size_t)te.n), mid72 = 0, mid144 = 0;
+    int n_mid = 0;
+    assert_int_equal(fab_maint_predict(&wide, te.x, te.n, NULL, pw), MC_OK);
+    for (int i = 0; i < te.n; i++)
+        if (te.rul[i] > 72 && te.rul[i] <= 120) {
+            mid72 += p[i];
+            mid144 += pw[i];
+            n_mid++;
+        }
+    assert_true(n_mid > 20);
+    print_message("rows 72-120 h before a failure: mean p %.3f (target 72 h), %.3f (target 144 h)\n", mid72 / n_mid,
+                  mid144 / n_mid);
+    assert_true(mid72 / n_mid < 0.25);
+    assert_true(mid144 / n_mid > 0.4 && mid144 > 2 * mid72);
+    free(pw);
+    fab_maint_free(&wide);
+    /* a target horizon shorter than the horizon is refused */
+    fab_maint_model bad = {.horizon = 72, .target_horizon = 48, .cap = 200, .spec = m.spec};
+    assert_int_equal(fab_maint_fit(&bad, &tr, &va, 5, 1, &res_wide, &err), MC_ERR_ARG);
+    assert_non_null(strstr(err.msg, "target horizon"));
+
     /* the file round-trips: the same predictions, bit for bit, and the same metadata */
     char *path = tmp_path("m.safetensors");
     assert_int_equal(fab_maint_save(&m, path, NULL, 0, &err), MC_OK);
@@ -117,8 +145,21 @@ static void test_learns_and_roundtrips(void **state) {
     assert_int_equal(fab_maint_load(&back, path, &err), MC_OK);
     assert_int_equal(back.n_features, m.n_features);
     assert_true(back.threshold == m.threshold && back.base_threshold == m.base_threshold && back.sustain == 2);
+    assert_double_equal(back.target_horizon, 72, 0);
     assert_true(back.mean[3] == m.mean[3] && back.sd[7] == m.sd[7]);
     assert_true(back.spec.cond_mean[2][4] == m.spec.cond_mean[2][4]);
+    /* the alarm goal and its held-out figures */
+    assert_int_equal(back.goal.kind, FAB_GOAL_COST);
+    assert_double_equal(back.goal.value, 20, 0);
+    assert_int_equal(back.alarm.detected, 7);
+    assert_int_equal(back.alarm.false_alarms, 1);
+    assert_double_equal(back.alarm.precision, 0.875, 0);
+    assert_double_equal(back.alarm.lead_median, 81.5, 0);
+    assert_int_equal(back.alarm.goal_met, 1);
+    /* a predicted RUL within 5% of the cap is censored */
+    assert_int_equal(fab_rul_censored(&back, 189.9), 0);
+    assert_int_equal(fab_rul_censored(&back, 190), 1);
+    assert_int_equal(fab_rul_censored(&back, 199.99), 1);
     double *p2 = malloc(sizeof(double) * (size_t)te.n);
     assert_int_equal(fab_maint_predict(&back, te.x, te.n, NULL, p2), MC_OK);
     assert_memory_equal(p, p2, sizeof(double) * (size_t)te.n);

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "tune/recipe_propose.h"
 #include "tune/surrogate_opt.h"
 
 static void test_expected_improvement(void **state) {
@@ -61,20 +62,26 @@ static void test_fit_and_uncertainty(void **state) {
 }
 
 /* Many random bounds, step limits and histories (some parameters fixed by min == max or a zero
- * step, current recipes outside the bounds but within a step of them). */
+ * step, current recipes outside the bounds but within a step of them, pending batches), for both
+ * engines and both acquisitions. */
 static void test_proposals_respect_limits(void **state) {
     (void)state;
     mc_rng *r = mc_rng_create(9);
-    fab_surrogate_config cfg;
-    fab_surrogate_config_default(&cfg);
-    cfg.members = 2;
-    cfg.steps = 20;
-    cfg.candidates = 100;
+    fab_propose_config cfg;
+    fab_propose_config_default(&cfg);
+    cfg.mlp.members = 2;
+    cfg.mlp.steps = 20;
+    cfg.mlp.candidates = 100;
+    cfg.gp_starts = 2;
     static const char *const names[] = {"a", "b", "c", "d", "e", "f"};
-    int checked = 0;
+    int checked = 0, exploratory = 0;
     for (int trial = 0; trial < 300; trial++) {
+        cfg.engine = trial % 3 == 0 ? FAB_ENGINE_MLP : FAB_ENGINE_GP;
+        cfg.acquisition = trial % 3 == 2 ? FAB_ACQ_UCB : FAB_ACQ_EI;
+        cfg.half_life = trial % 4 == 1 ? 5 : 0;
         int d = 1 + (int)mc_rng_below(r, 6), n = 1 + (int)mc_rng_below(r, 25), n_out = 1 + (int)mc_rng_below(r, 5);
         double mn[6], mx[6], step[6], cur[6], X[25 * 6], y[25];
+        unsigned char pending[25];
         for (int i = 0; i < d; i++) {
             double scale = pow(10, 4 * mc_rng_uniform(r) - 2);
             mn[i] = scale * (mc_rng_uniform(r) - 0.5);
@@ -87,6 +94,7 @@ static void test_proposals_respect_limits(void **state) {
                 X[k * d + i] = mn[i] - 0.1 * w + 1.2 * w * mc_rng_uniform(r);
             }
             y[k] = mc_rng_normal(r);
+            pending[k] = mc_rng_below(r, 6) == 0;
         }
         for (int i = 0; i < d; i++) {
             cur[i] = X[(n - 1) * d + i];
@@ -94,12 +102,18 @@ static void test_proposals_respect_limits(void **state) {
             if (cur[i] > mx[i] + step[i]) cur[i] = X[(n - 1) * d + i] = mx[i] + 0.999 * step[i];
         }
         fab_recipe_space sp = {d, names, mn, mx, step, cur};
-        double out[5 * 6], pred[5], unc[5], ei[5];
+        double out[5 * 6], pred[5], unc[5], acq[5];
         mc_error err;
-        assert_int_equal(fab_propose_recipes(&cfg, &sp, X, y, n, (int)mc_rng_below(r, 2), n_out, r, out, pred, unc, ei, &err),
+        fab_propose_info info;
+        assert_int_equal(fab_propose_recipes(&cfg, &sp, X, y, pending, n, (int)mc_rng_below(r, 2), n_out, r, out, pred,
+                                             unc, acq, &info, &err),
                          MC_OK);
+        exploratory += info.exploratory;
         for (int k = 0; k < n_out; k++) {
-            assert_true(isfinite(pred[k]) && unc[k] >= 0 && ei[k] >= 0);
+            if (info.exploratory)
+                assert_true(isnan(pred[k]) && isnan(unc[k]) && isnan(acq[k]));
+            else
+                assert_true(isfinite(pred[k]) && unc[k] >= 0 && (cfg.acquisition == FAB_ACQ_UCB || acq[k] >= 0));
             for (int i = 0; i < d; i++) {
                 double v = out[k * d + i];
                 if (!(v >= mn[i] && v <= mx[i] && v >= cur[i] - step[i] && v <= cur[i] + step[i]))
@@ -110,12 +124,14 @@ static void test_proposals_respect_limits(void **state) {
         }
     }
     assert_true(checked > 1000);
+    assert_true(exploratory > 10 && exploratory < 200); /* short histories explore, the others do not */
     /* a current recipe farther than max_step outside the bounds leaves no room */
     double mn[2] = {0, 0}, mx[2] = {1, 1}, step[2] = {0.1, 0.1}, X[2] = {0.5, 1.5}, y[1] = {1};
     fab_recipe_space sp = {2, names, mn, mx, step, X};
     double out[2];
     mc_error err;
-    assert_int_equal(fab_propose_recipes(&cfg, &sp, X, y, 1, 1, 1, r, out, NULL, NULL, NULL, &err), MC_ERR_ARG);
+    assert_int_equal(fab_propose_recipes(&cfg, &sp, X, y, NULL, 1, 1, 1, r, out, NULL, NULL, NULL, NULL, &err),
+                     MC_ERR_ARG);
     assert_non_null(strstr(err.msg, "the current b (1.5) is more than max_step"));
     mc_rng_destroy(r);
 }

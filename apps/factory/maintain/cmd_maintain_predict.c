@@ -1,5 +1,5 @@
 /* cmd_maintain_predict.c: `moe-factory maintain predict`: each machine's warning at its last
- * sample (remaining useful life, probability of failure within the horizon, sustained alarm, the
+ * sample (remaining useful life, probability of failure within the target horizon, sustained alarm, the
  * sensors that drove it), printed and stored in fab_maint_predictions. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +62,7 @@ static int predict_machine(const mc_ctx *ctx, mc_run *run, fab_maint_model *m, c
         snprintf(reason, size, "out of memory");
         return -1;
     }
-    int alarm = 1;
+    int alarm = 1, censored = fab_rul_censored(m, rul[0]);
     for (int k = 0; k < K; k++) alarm &= p[k] >= m->threshold;
     char as_of[32];
     fab_format_time(t_last, as_of, sizeof as_of);
@@ -72,10 +72,11 @@ static int predict_machine(const mc_ctx *ctx, mc_run *run, fab_maint_model *m, c
     sqlite3_stmt *q;
     int rc = 1;
     if (mc_store_stmt(st, "INSERT INTO fab_maint_predictions(machine_id, as_of, model, sensors, horizon_h, rul_h, p_fail,"
-                          " alarm, drivers, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                          " alarm, drivers, run_id, rul_censored) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
                           " ON CONFLICT(machine_id, as_of, model) DO UPDATE SET sensors = excluded.sensors,"
                           " horizon_h = excluded.horizon_h, rul_h = excluded.rul_h, p_fail = excluded.p_fail,"
-                          " alarm = excluded.alarm, drivers = excluded.drivers, run_id = excluded.run_id", &q) != MC_OK ||
+                          " alarm = excluded.alarm, drivers = excluded.drivers, run_id = excluded.run_id,"
+                          " rul_censored = excluded.rul_censored", &q) != MC_OK ||
         !dtext) {
         rc = -1;
     } else {
@@ -89,16 +90,19 @@ static int predict_machine(const mc_ctx *ctx, mc_run *run, fab_maint_model *m, c
         sqlite3_bind_int(q, 8, alarm);
         sqlite3_bind_text(q, 9, dtext, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 10, mc_run_id(run), -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 11, censored);
         if (sqlite3_step(q) != SQLITE_DONE) rc = -1;
     }
     if (rc < 0) snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(st)));
     if (rc > 0 && ctx->json) {
-        mc_cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:b, s:O}", "machine_id", mc->id, "as_of", as_of,
-                                    "sensors", path, "horizon_h", m->horizon, "rul_h", rul[0], "p_fail", p[0], "alarm",
-                                    alarm, "drivers", drivers));
+        mc_cli_print_json(json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:b, s:f, s:f, s:b, s:O}", "machine_id", mc->id,
+                                    "as_of", as_of, "sensors", path, "horizon_h", m->horizon, "target_horizon_h",
+                                    m->target_horizon, "rul_h", rul[0], "rul_censored", censored, "rul_cap_h", m->cap,
+                                    "p_fail", p[0], "alarm", alarm, "drivers", drivers));
     } else if (rc > 0) {
-        printf("%s\t%s\tRUL %.0f h\tp(failure within %.0f h) %.3f\talarm %s\tdrivers", mc->id, as_of, rul[0],
-               m->horizon, p[0], alarm ? "yes" : "no");
+        /* a censored RUL says only that at least about the cap remains */
+        printf("%s\t%s\tRUL %s%.0f h\tp(failure within %.0f h) %.3f\talarm %s\tdrivers", mc->id, as_of,
+               censored ? "> " : "", censored ? m->cap : rul[0], m->target_horizon, p[0], alarm ? "yes" : "no");
         for (size_t k = 0; k < json_array_size(drivers); k++) {
             json_t *d = json_array_get(drivers, k);
             printf("%s %s %+.2f", k ? "," : "", json_string_value(json_object_get(d, "sensor")),
@@ -114,11 +118,12 @@ static int predict_machine(const mc_ctx *ctx, mc_run *run, fab_maint_model *m, c
 int fab_maintain_predict(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "--sensors PATH --model MODEL [--top N] [--json]",
-        .description = "Warns per machine at its last sample: the estimated remaining useful life in hours, the\n"
-                       "probability of failure within the model's horizon, whether the alarm holds (the threshold\n"
-                       "crossed at the last --sustain evaluation times), and the sensors that drove it (occlusion:\n"
-                       "how much the failure logit falls when a sensor's features are replaced by their training\n"
-                       "mean). Rows go to fab_maint_predictions; a re-run on the same log adds none.",
+        .description = "Warns per machine at its last sample: the estimated remaining useful life in hours (\"> CAP h\"\n"
+                       "when it is within 5% of the model's cap: the model can tell no more), the\n"
+                       "probability of failure within the model's target horizon, whether the alarm holds (the\n"
+                       "threshold crossed at the last --sustain evaluation times), and the sensors that drove it\n"
+                       "(occlusion: how much the failure logit falls when a sensor's features are replaced by\n"
+                       "their training mean). Rows go to fab_maint_predictions; a re-run on the same log adds none.",
         .options = predict_options,
         .n_options = 3,
         .min_args = 0,

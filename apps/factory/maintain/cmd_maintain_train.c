@@ -16,8 +16,9 @@
 
 typedef struct {
     const char *sensors, *failures, *out;
-    double horizon, cap, window, stride, val_fraction;
+    double horizon, target_horizon, cap, window, stride, val_fraction;
     long conditions, epochs, sustain;
+    fab_alarm_goal goal;
 } train_opts;
 
 static const mc_option train_options[] = {
@@ -25,6 +26,7 @@ static const mc_option train_options[] = {
     {"failures", 0, "FILE", "failure list: machine_id,failure_time", NULL},
     {"output", 'o', "MODEL", "model file to write (safetensors)", NULL},
     {"horizon", 0, "HOURS", "warn of failures within this many hours", "72"},
+    {"target-horizon", 0, "HOURS", "train the failure output on failures within this many hours", "horizon"},
     {"cap", 0, "HOURS", "remaining useful life target cap (piecewise-linear target)", "200"},
     {"window", 0, "HOURS", "hours of samples behind each evaluation time", "48"},
     {"stride", 0, "HOURS", "hours between evaluation times", "6"},
@@ -32,6 +34,8 @@ static const mc_option train_options[] = {
     {"epochs", 0, "N", "training epochs (early stopping on the held-out machines, patience 8)", "60"},
     {"val-fraction", 0, "X", "share of machines held out for early stopping and threshold calibration", "0.25"},
     {"sustain", 0, "N", "consecutive evaluation times above the threshold that make an alarm", "2"},
+    {"alarm-goal", 0, "GOAL", "alarm threshold goal on the held-out machines: precision:P (highest recall with"
+                              " precision >= P) or cost:R (fewest false alarms + R x missed failures)", "precision:0.85"},
 };
 
 static int train_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -41,97 +45,74 @@ static int train_option(const mc_ctx *ctx, void *user, int index, const char *ar
     case 1: o->failures = arg; return 0;
     case 2: o->out = arg; return 0;
     case 3: return mc_cli_real(ctx, "horizon", arg, 1, 24 * 365, &o->horizon);
-    case 4: return mc_cli_real(ctx, "cap", arg, 1, 24 * 3650, &o->cap);
-    case 5: return mc_cli_real(ctx, "window", arg, 8, 24 * 30, &o->window);
-    case 6: return mc_cli_real(ctx, "stride", arg, 0.25, 24 * 30, &o->stride);
-    case 7: return mc_cli_int(ctx, "conditions", arg, 1, FAB_MAX_CONDITIONS, &o->conditions);
-    case 8: return mc_cli_int(ctx, "epochs", arg, 1, 1000, &o->epochs);
-    case 9: return mc_cli_real(ctx, "val-fraction", arg, 0.05, 0.5, &o->val_fraction);
-    default: return mc_cli_int(ctx, "sustain", arg, 1, FAB_MAX_SUSTAIN, &o->sustain);
+    case 4: return mc_cli_real(ctx, "target-horizon", arg, 1, 24 * 365, &o->target_horizon);
+    case 5: return mc_cli_real(ctx, "cap", arg, 1, 24 * 3650, &o->cap);
+    case 6: return mc_cli_real(ctx, "window", arg, 8, 24 * 30, &o->window);
+    case 7: return mc_cli_real(ctx, "stride", arg, 0.25, 24 * 30, &o->stride);
+    case 8: return mc_cli_int(ctx, "conditions", arg, 1, FAB_MAX_CONDITIONS, &o->conditions);
+    case 9: return mc_cli_int(ctx, "epochs", arg, 1, 1000, &o->epochs);
+    case 10: return mc_cli_real(ctx, "val-fraction", arg, 0.05, 0.5, &o->val_fraction);
+    case 11: return mc_cli_int(ctx, "sustain", arg, 1, FAB_MAX_SUSTAIN, &o->sustain);
+    default:
+        if (fab_alarm_goal_parse(arg, &o->goal) == 0) return 0;
+        return mc_cli_usage_error(ctx, "--alarm-goal expects precision:P (0 < P <= 1) or cost:R (0 < R <= 1e6), got '%s'",
+                                  arg ? arg : "");
     }
 }
 
-/* Event-level quality of alarms on score over the held-out rows r (one block per machine of log):
- * the F1 of detections (alarms within the warning window) against false alarms and misses, less 1
- * when the median lead time falls short of the horizon, so that thresholds warning a horizon ahead
- * win. */
-static double alarm_quality(const double *score, double thr, const fab_rows *r, const fab_sensor_log *log, int sustain,
-                            double horizon, unsigned char *flag, double *starts, double *lead) {
-    fab_policy pol = {.warn_window = 3 * horizon, .unplanned_h = 24, .planned_h = 4, .interval = 1e9};
-    fab_policy_result res = {.lead = lead};
-    for (int i = 0; i < r->n; i++) flag[i] = score[i] >= thr;
-    for (int a = 0; a < r->n;) {
-        int b = a;
-        while (b < r->n && r->machine[b] == r->machine[a]) b++;
-        fab_policy_add_machine(&pol, &log->m[r->machine[a]], r->t + a, flag + a, b - a, sustain, starts, &res);
-        a = b;
-    }
-    int missed = res.failures - res.detected;
-    double f1 = res.detected ? 2.0 * res.detected / (2.0 * res.detected + res.false_alarms + missed) : 0;
-    return res.detected && fab_quantile(lead, res.detected, 0.5) >= horizon ? f1 : f1 - 1;
+/* F1 of detections against false alarms and misses. */
+static double alarm_f1(const fab_alarm_stats *s) {
+    int missed = s->failures - s->detected;
+    return s->detected ? 2.0 * s->detected / (2.0 * s->detected + s->false_alarms + missed) : 0;
 }
 
-/* The threshold on score among 200 quantiles of its held-out values with the best alarm quality;
- * where several reach it, the middle one of them, to stay clear of both edges of the plateau.
- * Returns the quality; *thr receives the threshold. */
-static double best_alarm_threshold(const double *score, const fab_rows *r, const fab_sensor_log *log, int sustain,
-                                   double horizon, double *thr) {
-    enum { CANDIDATES = 200 };
-    double best = -INFINITY, cand[CANDIDATES], quality[CANDIDATES];
-    int n = r->n;
-    double *sorted = malloc(sizeof(double) * (size_t)(n ? n : 1)), *starts = malloc(sizeof(double) * (size_t)(n ? n : 1)),
-           *lead = malloc(sizeof(double) * (size_t)(log->n_machines + 1));
-    unsigned char *flag = malloc((size_t)(n ? n : 1));
-    if (sorted && starts && lead && flag && n > 0) {
-        memcpy(sorted, score, sizeof(double) * (size_t)n);
-        fab_quantile(sorted, n, 0.5); /* sorts */
-        for (int q = 0; q < CANDIDATES; q++) {
-            cand[q] = sorted[(int)((double)q / CANDIDATES * (n - 1))];
-            quality[q] = alarm_quality(score, cand[q], r, log, sustain, horizon, flag, starts, lead);
-            if (quality[q] > best) best = quality[q];
-        }
-        int at_best = 0;
-        for (int q = 0; q < CANDIDATES; q++) at_best += quality[q] == best;
-        for (int q = 0, k = 0; q < CANDIDATES; q++)
-            if (quality[q] == best && k++ == at_best / 2) *thr = cand[q];
-    }
-    free(sorted);
-    free(starts);
-    free(lead);
-    free(flag);
-    return best;
+/* The held-out rows r with score as alarm rows. */
+static fab_alarm_rows alarm_rows(const fab_rows *r, const double *score, const fab_sensor_log *log) {
+    return (fab_alarm_rows){.n = r->n, .score = score, .t = r->t, .machine = r->machine, .machines = log->m};
 }
 
-/* The one-sensor baseline: the sensor, direction and threshold on its recent level with the best
- * alarm quality on the held-out machines. Returns the quality. */
-static double fit_baseline(fab_maint_model *m, const fab_rows *val, const fab_sensor_log *log) {
-    double best = -INFINITY, *score = malloc(sizeof(double) * (size_t)(val->n ? val->n : 1));
+/* The one-sensor baseline: the sensor, direction and threshold on its recent level that serve the
+ * goal best on the held-out machines. Returns 0, or -1 when out of memory. */
+static int fit_baseline(fab_maint_model *m, const fab_rows *val, const fab_sensor_log *log, const fab_alarm_goal *goal,
+                        double warn_window, fab_alarm_stats *best) {
+    double *score = malloc(sizeof(double) * (size_t)(val->n ? val->n : 1));
+    int found = 0, ok = score != NULL;
     for (int s = 0; score && s < m->spec.n_sensors; s++) {
         int k = fab_feature_recent(&m->spec, s);
         if (k < 0) continue;
         for (int sign = -1; sign <= 1; sign += 2) {
             for (int i = 0; i < val->n; i++) score[i] = sign * val->x[(size_t)i * val->F + k];
-            double thr = 0, q = best_alarm_threshold(score, val, log, m->sustain, m->horizon, &thr);
-            if (q > best) {
-                best = q;
+            fab_alarm_rows ar = alarm_rows(val, score, log);
+            fab_alarm_stats st;
+            if (fab_alarm_choose(&ar, m->sustain, warn_window, m->horizon, goal, &st) != 0) {
+                free(score);
+                return -1;
+            }
+            if (!found || fab_alarm_better(&st, best, goal, m->horizon)) {
+                found = 1;
+                *best = st;
                 m->base_feature = k;
                 m->base_sign = sign;
-                m->base_threshold = thr;
+                m->base_threshold = st.threshold;
             }
         }
     }
     free(score);
-    return best;
+    return ok && found ? 0 : -1;
 }
 
-/* The alarm threshold on the held-out machines. Returns the quality, or -INFINITY when out of memory. */
-static double calibrate(fab_maint_model *m, const fab_rows *val, const fab_sensor_log *log) {
-    double *p = malloc(sizeof(double) * (size_t)(val->n ? val->n : 1)), q = -INFINITY;
-    m->threshold = 0.5;
-    if (p && fab_maint_predict(m, val->x, val->n, NULL, p) == MC_OK)
-        q = best_alarm_threshold(p, val, log, m->sustain, m->horizon, &m->threshold);
+/* The alarm threshold on the failure-within-horizon probability of the held-out machines, for the
+ * model's goal. Returns 0, or -1 when out of memory. */
+static int calibrate(fab_maint_model *m, const fab_rows *val, const fab_sensor_log *log, double warn_window) {
+    double *p = malloc(sizeof(double) * (size_t)(val->n ? val->n : 1));
+    int rc = -1;
+    if (p && fab_maint_predict(m, val->x, val->n, NULL, p) == MC_OK) {
+        fab_alarm_rows ar = alarm_rows(val, p, log);
+        rc = fab_alarm_choose(&ar, m->sustain, warn_window, m->horizon, &m->goal, &m->alarm);
+        m->threshold = m->alarm.threshold;
+    }
     free(p);
-    return q;
+    return rc;
 }
 
 int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
@@ -139,20 +120,27 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
         .usage = "--sensors S.csv --failures F.csv -o MODEL [options]",
         .description = "Trains the maintenance model: windowed, condition-normalised features of every machine, an MoE\n"
                        "network for the remaining useful life and the probability of failure within the horizon,\n"
-                       "the alarm threshold calibrated on held-out machines (maximum F1), and a one-sensor threshold\n"
-                       "baseline calibrated the same way, all in one model file.",
+                       "the alarm threshold chosen on held-out machines for --alarm-goal (by default the highest\n"
+                       "recall with precision >= 0.85), and a one-sensor threshold baseline chosen the same way, all\n"
+                       "in one model file.",
         .options = train_options,
-        .n_options = 11,
+        .n_options = 13,
         .min_args = 0,
         .max_args = 0,
         .trains = 1,
     };
-    train_opts o = {.horizon = 72, .cap = 200, .window = 48, .stride = 6, .conditions = 3, .epochs = 60,
-                    .val_fraction = 0.25, .sustain = 2};
+    train_opts o = {.horizon = 72, .target_horizon = NAN, .cap = 200, .window = 48, .stride = 6, .conditions = 3,
+                    .epochs = 60,
+                    .val_fraction = 0.25, .sustain = 2, .goal = {FAB_GOAL_PRECISION, 0.85}};
     int code;
     if (mc_cli_parse(ctx, &spec, argc, argv, train_option, &o, &code) < 0) return code;
     if (!o.sensors || !o.failures || !o.out) {
         mc_cli_usage_error(ctx, "--sensors, --failures and -o MODEL are required");
+        return MC_EXIT_USAGE;
+    }
+    if (isnan(o.target_horizon)) o.target_horizon = o.horizon;
+    if (o.target_horizon < o.horizon) {
+        mc_cli_usage_error(ctx, "--target-horizon must be at least --horizon");
         return MC_EXIT_USAGE;
     }
     if (o.cap < o.horizon) {
@@ -164,7 +152,8 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
     fab_sensor_log log;
     if (fab_maint_read_inputs(run, o.sensors, o.failures, &log) != 0) return mc_run_end(run, MC_ERR_FORMAT);
     mc_status failure = MC_OK;
-    fab_maint_model m = {.horizon = o.horizon, .cap = o.cap, .sustain = (int)o.sustain};
+    fab_maint_model m = {.horizon = o.horizon, .target_horizon = o.target_horizon, .cap = o.cap,
+                         .sustain = (int)o.sustain, .goal = o.goal};
     fab_rows tr = {0}, va = {0};
     int *order = malloc(sizeof(int) * (size_t)log.n_machines);
     mc_rng *rng = mc_rng_create(ctx->seed);
@@ -196,12 +185,24 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
     mc_train_result res = {0};
     if (failure == MC_OK && (failure = fab_maint_fit(&m, &tr, &va, ctx->seed, (int)o.epochs, &res, &err)) != MC_OK)
         mc_log_error("train: %s", err.msg);
-    double f1 = 0, base_f1 = 0;
-    if (failure == MC_OK) {
-        f1 = calibrate(&m, &va, &log);
-        base_f1 = fit_baseline(&m, &va, &log);
-        if (f1 == -INFINITY || base_f1 == -INFINITY) failure = MC_ERR_NOMEM;
+    /* alarms judged as eval judges them by default: a warning window of 3 horizons */
+    double warn_window = 3 * m.horizon;
+    fab_alarm_stats base = {0};
+    char goal_text[48];
+    fab_alarm_goal_format(&m.goal, goal_text, sizeof goal_text);
+    if (failure == MC_OK && va.n < 1) {
+        mc_log_error("%s: the %d held-out machines give no feature rows to choose the alarm threshold on: use more"
+                     " machines or a larger --val-fraction", o.sensors, n_val);
+        failure = MC_ERR_ARG;
     }
+    if (failure == MC_OK && (calibrate(&m, &va, &log, warn_window) != 0 ||
+                             fit_baseline(&m, &va, &log, &m.goal, warn_window, &base) != 0))
+        failure = MC_ERR_NOMEM;
+    if (failure == MC_OK && !m.alarm.goal_met)
+        mc_log_warn("%s: no alarm threshold reaches %s on the %d held-out machines: the best precision is %.3f"
+                    " (%.3f short), recall %.3f",
+                    o.out, goal_text, m.alarm.machines, m.alarm.precision, fab_alarm_shortfall(&m.alarm, &m.goal),
+                    m.alarm.recall);
     /* the fixed-interval policy services at the 10th percentile of the observed lifetimes */
     double *life = malloc(sizeof(double) * (size_t)(log.n_machines ? log.n_machines : 1));
     int n_life = 0;
@@ -225,14 +226,19 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
         mc_store *st = mc_run_store(run);
         sqlite3_stmt *q;
         if (mc_store_stmt(st, "INSERT INTO fab_maint_models(path, horizon_h, cap_h, features, conditions, train_machines,"
-                              " val_machines, train_rows, val_rows, threshold, val_f1, baseline, baseline_f1, epochs, run_id)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                              " val_machines, train_rows, val_rows, threshold, val_f1, baseline, baseline_f1, epochs, run_id,"
+                              " alarm_goal, goal_met, goal_shortfall, val_precision, val_recall, val_lead_median_h)"
+                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+                              " ?19, ?20, ?21)"
                               " ON CONFLICT(path) DO UPDATE SET horizon_h = excluded.horizon_h, cap_h = excluded.cap_h,"
                               " features = excluded.features, conditions = excluded.conditions,"
                               " train_machines = excluded.train_machines, val_machines = excluded.val_machines,"
                               " train_rows = excluded.train_rows, val_rows = excluded.val_rows, threshold = excluded.threshold,"
                               " val_f1 = excluded.val_f1, baseline = excluded.baseline, baseline_f1 = excluded.baseline_f1,"
-                              " epochs = excluded.epochs, run_id = excluded.run_id", &q) != MC_OK) {
+                              " epochs = excluded.epochs, run_id = excluded.run_id, alarm_goal = excluded.alarm_goal,"
+                              " goal_met = excluded.goal_met, goal_shortfall = excluded.goal_shortfall,"
+                              " val_precision = excluded.val_precision, val_recall = excluded.val_recall,"
+                              " val_lead_median_h = excluded.val_lead_median_h", &q) != MC_OK) {
             failure = MC_ERR_DB;
         } else {
             sqlite3_bind_text(q, 1, o.out, -1, SQLITE_STATIC);
@@ -245,32 +251,55 @@ int fab_maintain_train(mc_ctx *ctx, int argc, char **argv) {
             sqlite3_bind_int(q, 8, tr.n);
             sqlite3_bind_int(q, 9, va.n);
             sqlite3_bind_double(q, 10, m.threshold);
-            sqlite3_bind_double(q, 11, f1 < 0 ? f1 + 1 : f1);
+            sqlite3_bind_double(q, 11, alarm_f1(&m.alarm));
             sqlite3_bind_text(q, 12, base_name, -1, SQLITE_STATIC);
-            sqlite3_bind_double(q, 13, base_f1 < 0 ? base_f1 + 1 : base_f1);
+            sqlite3_bind_double(q, 13, alarm_f1(&base));
             sqlite3_bind_int(q, 14, res.epochs_run);
             sqlite3_bind_text(q, 15, mc_run_id(run), -1, SQLITE_STATIC);
+            sqlite3_bind_text(q, 16, goal_text, -1, SQLITE_STATIC);
+            sqlite3_bind_int(q, 17, m.alarm.goal_met);
+            sqlite3_bind_double(q, 18, fab_alarm_shortfall(&m.alarm, &m.goal));
+            sqlite3_bind_double(q, 19, m.alarm.precision);
+            sqlite3_bind_double(q, 20, m.alarm.recall);
+            if (isnan(m.alarm.lead_median))
+                sqlite3_bind_null(q, 21);
+            else
+                sqlite3_bind_double(q, 21, m.alarm.lead_median);
             if (sqlite3_step(q) != SQLITE_DONE) failure = MC_ERR_DB;
         }
         if (failure == MC_ERR_DB) mc_log_error("%s: %s", ctx->db_path, sqlite3_errmsg(mc_store_db(st)));
     }
     if (failure == MC_OK) {
         mc_run_input_ok(run);
-        if (ctx->json)
-            mc_cli_print_json(json_pack("{s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s, s:f, s:b, s:f, s:f}",
-                                        "model", o.out, "horizon_h", m.horizon, "features", m.n_features, "conditions",
-                                        m.spec.n_cond, "train_machines", log.n_machines - n_val, "val_machines", n_val,
-                                        "train_rows", tr.n, "val_rows", va.n, "epochs", res.epochs_run, "threshold",
-                                        m.threshold, "val_f1", f1 < 0 ? f1 + 1 : f1, "val_lead_ok", f1 >= 0, "baseline",
-                                        base_name, "baseline_f1", base_f1 < 0 ? base_f1 + 1 : base_f1, "baseline_lead_ok",
-                                        base_f1 >= 0,
-                                        "fixed_interval_h", m.fixed_interval, "val_loss", res.best_val));
-        else
-            printf("%s\t%d features\t%d conditions\t%d/%d machines\t%d/%d rows\t%d epochs\tthreshold %.3f (held-out alarm"
-                   " F1 %.3f, median lead %s the horizon)\tbaseline %s (F1 %.3f, lead %s)\n",
+        const fab_alarm_stats *a = &m.alarm;
+        if (ctx->json) {
+            json_t *j = json_pack("{s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:s, s:b, s:f, s:f, s:f, s:o, s:i,"
+                                  " s:i, s:i, s:f, s:b}",
+                                  "model", o.out, "horizon_h", m.horizon, "features", m.n_features, "conditions",
+                                  m.spec.n_cond, "train_machines", log.n_machines - n_val, "val_machines", n_val,
+                                  "train_rows", tr.n, "val_rows", va.n, "epochs", res.epochs_run, "threshold", m.threshold,
+                                  "alarm_goal", goal_text, "goal_met", a->goal_met, "goal_shortfall",
+                                  fab_alarm_shortfall(a, &m.goal), "val_precision", a->precision, "val_recall", a->recall,
+                                  "val_lead_median_h", isnan(a->lead_median) ? json_null() : json_real(a->lead_median),
+                                  "val_failures", a->failures, "val_detected", a->detected, "val_false_alarms",
+                                  a->false_alarms, "val_f1", alarm_f1(a), "val_lead_ok",
+                                  a->detected && a->lead_median >= m.horizon);
+            json_object_update_new(j, json_pack("{s:s, s:f, s:f, s:f, s:b, s:f, s:f, s:f}", "baseline", base_name,
+                                                "baseline_precision", base.precision, "baseline_recall", base.recall,
+                                                "baseline_f1", alarm_f1(&base), "baseline_lead_ok",
+                                                base.detected && base.lead_median >= m.horizon, "fixed_interval_h",
+                                                m.fixed_interval, "val_loss", res.best_val, "target_horizon_h",
+                                                m.target_horizon));
+            mc_cli_print_json(j);
+        } else {
+            char lead[32] = "none";
+            if (!isnan(a->lead_median)) snprintf(lead, sizeof lead, "%.0f h", a->lead_median);
+            printf("%s\t%d features\t%d conditions\t%d/%d machines\t%d/%d rows\t%d epochs\tthreshold %.3f (%s %s;"
+                   " held-out precision %.3f, recall %.3f, median lead %s)\tbaseline %s (precision %.3f, recall %.3f)\n",
                    o.out, m.n_features, m.spec.n_cond, log.n_machines - n_val, n_val, tr.n, va.n, res.epochs_run,
-                   m.threshold, f1 < 0 ? f1 + 1 : f1, f1 >= 0 ? ">=" : "<", base_name,
-                   base_f1 < 0 ? base_f1 + 1 : base_f1, base_f1 >= 0 ? ">=" : "<");
+                   m.threshold, goal_text, a->goal_met ? "met" : "NOT met", a->precision, a->recall, lead, base_name,
+                   base.precision, base.recall);
+        }
     }
     free(order);
     mc_rng_destroy(rng);

@@ -63,7 +63,11 @@ void fab_rows_free(fab_rows *r) {
     memset(r, 0, sizeof *r);
 }
 
-int fab_row_trainable(const fab_rows *r, int i, double cap) { return !isnan(r->rul[i]) || r->left[i] >= cap; }
+int fab_rul_censored(const fab_maint_model *m, double rul) { return rul >= (1 - FAB_RUL_CENSOR_TOL) * m->cap; }
+
+int fab_row_trainable(const fab_rows *r, int i, double span) { return !isnan(r->rul[i]) || r->left[i] >= span; }
+
+double fab_maint_known_span(const fab_maint_model *m) { return fmax(m->cap, m->target_horizon); }
 
 const char *fab_maint_arch(int F, char *buf, size_t size) {
     snprintf(buf, size,
@@ -81,11 +85,11 @@ static int make_set(const fab_maint_model *m, const fab_rows *r, float **x, floa
     *y = malloc(sizeof(float) * 2 * (size_t)(r->n ? r->n : 1));
     if (!*x || !*y) return -1;
     for (int i = 0; i < r->n; i++) {
-        if (!fab_row_trainable(r, i, m->cap)) continue;
+        if (!fab_row_trainable(r, i, fab_maint_known_span(m))) continue;
         for (int k = 0; k < F; k++) (*x)[(size_t)n * F + k] = (float)((r->x[(size_t)i * F + k] - m->mean[k]) / m->sd[k]);
         double rul = isnan(r->rul[i]) ? m->cap : fmin(r->rul[i], m->cap);
         (*y)[2 * n] = (float)(rul / m->cap);
-        (*y)[2 * n + 1] = !isnan(r->rul[i]) && r->rul[i] <= m->horizon ? 1.0f : 0.0f;
+        (*y)[2 * n + 1] = !isnan(r->rul[i]) && r->rul[i] <= m->target_horizon ? 1.0f : 0.0f;
         n++;
     }
     return n;
@@ -93,18 +97,21 @@ static int make_set(const fab_maint_model *m, const fab_rows *r, float **x, floa
 
 mc_status fab_maint_fit(fab_maint_model *m, const fab_rows *train, const fab_rows *val, uint64_t seed, int epochs,
                         mc_train_result *res, mc_error *err) {
+    if (!(m->target_horizon >= m->horizon))
+        return mc_error_set(err, MC_ERR_ARG, "target horizon %g h is shorter than the horizon %g h", m->target_horizon,
+                            m->horizon);
     int F = m->n_features = fab_feature_count(&m->spec);
     long n = 0;
     for (int k = 0; k < F; k++) m->mean[k] = m->sd[k] = 0;
     for (int i = 0; i < train->n; i++) {
-        if (!fab_row_trainable(train, i, m->cap)) continue;
+        if (!fab_row_trainable(train, i, fab_maint_known_span(m))) continue;
         for (int k = 0; k < F; k++) m->mean[k] += train->x[(size_t)i * F + k];
         n++;
     }
     if (n < 20) return mc_error_set(err, MC_ERR_ARG, "%ld training rows: too few to train on", n);
     for (int k = 0; k < F; k++) m->mean[k] /= n;
     for (int i = 0; i < train->n; i++) {
-        if (!fab_row_trainable(train, i, m->cap)) continue;
+        if (!fab_row_trainable(train, i, fab_maint_known_span(m))) continue;
         for (int k = 0; k < F; k++) m->sd[k] += pow(train->x[(size_t)i * F + k] - m->mean[k], 2) / n;
     }
     for (int k = 0; k < F; k++) m->sd[k] = m->sd[k] > 1e-12 ? sqrt(m->sd[k]) : 1;
@@ -190,10 +197,20 @@ mc_status fab_maint_save(const fab_maint_model *m, const char *path, const mc_st
         json_array_append_new(mean, json_real(m->mean[k]));
         json_array_append_new(sd, json_real(m->sd[k]));
     }
-    json_t *j = json_pack("{s:o, s:o, s:o, s:f, s:f, s:f, s:i, s:{s:i, s:i, s:f}, s:f}", "features",
+    char goal[48];
+    const fab_alarm_stats *a = &m->alarm;
+    json_t *j = json_pack("{s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:i, s:{s:i, s:i, s:f}, s:f}", "features",
                           fab_spec_to_json(&m->spec), "mean", mean, "sd", sd, "horizon", m->horizon, "cap", m->cap,
+                          "target_horizon", m->target_horizon,
                           "threshold", m->threshold, "sustain", m->sustain, "baseline", "feature", m->base_feature,
                           "sign", m->base_sign, "threshold", m->base_threshold, "fixed_interval", m->fixed_interval);
+    json_object_set_new(j, "alarm",
+                        json_pack("{s:s, s:b, s:f, s:i, s:i, s:i, s:i, s:f, s:f, s:o}", "goal",
+                                  fab_alarm_goal_format(&m->goal, goal, sizeof goal), "goal_met", a->goal_met,
+                                  "shortfall", fab_alarm_shortfall(a, &m->goal), "machines", a->machines, "failures",
+                                  a->failures, "detected", a->detected, "false_alarms", a->false_alarms, "precision",
+                                  a->precision, "recall", a->recall, "lead_median_h",
+                                  isnan(a->lead_median) ? json_null() : json_real(a->lead_median)));
     char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(j);
     mc_st_meta *all = calloc((size_t)n_meta + 2, sizeof *all);
@@ -234,12 +251,35 @@ mc_status fab_maint_load(fab_maint_model *m, const char *path, mc_error *err) {
                  *base = json_object_get(j, "baseline");
     m->horizon = json_number_value(json_object_get(j, "horizon"));
     m->cap = json_number_value(json_object_get(j, "cap"));
+    /* files written before the target horizon existed trained output 1 on the horizon itself */
+    const json_t *target = json_object_get(j, "target_horizon");
+    m->target_horizon = target ? json_number_value(target) : m->horizon;
     m->threshold = json_number_value(json_object_get(j, "threshold"));
     m->sustain = (int)json_integer_value(json_object_get(j, "sustain"));
     m->base_feature = (int)json_integer_value(json_object_get(base, "feature"));
     m->base_sign = (int)json_integer_value(json_object_get(base, "sign"));
     m->base_threshold = json_number_value(json_object_get(base, "threshold"));
     m->fixed_interval = json_number_value(json_object_get(j, "fixed_interval"));
+    /* the goal and its held-out figures; files written before goals existed lack them */
+    const json_t *alarm = json_object_get(j, "alarm");
+    m->goal = (fab_alarm_goal){FAB_GOAL_PRECISION, NAN};
+    m->alarm = (fab_alarm_stats){.threshold = m->threshold, .precision = NAN, .recall = NAN, .lead_median = NAN};
+    if (alarm && (!json_is_object(alarm) ||
+                  fab_alarm_goal_parse(json_string_value(json_object_get(alarm, "goal")), &m->goal) != 0)) {
+        st = mc_error_set(err, MC_ERR_FORMAT, "%s: maintenance metadata: bad alarm goal", path);
+        goto done;
+    }
+    if (alarm) {
+        const json_t *lead = json_object_get(alarm, "lead_median_h");
+        m->alarm.goal_met = json_is_true(json_object_get(alarm, "goal_met"));
+        m->alarm.machines = (int)json_integer_value(json_object_get(alarm, "machines"));
+        m->alarm.failures = (int)json_integer_value(json_object_get(alarm, "failures"));
+        m->alarm.detected = (int)json_integer_value(json_object_get(alarm, "detected"));
+        m->alarm.false_alarms = (int)json_integer_value(json_object_get(alarm, "false_alarms"));
+        m->alarm.precision = json_number_value(json_object_get(alarm, "precision"));
+        m->alarm.recall = json_number_value(json_object_get(alarm, "recall"));
+        m->alarm.lead_median = json_is_number(lead) ? json_number_value(lead) : NAN;
+    }
     int F = m->n_features, bad = !json_is_array(mean) || !json_is_array(sd) || (int)json_array_size(mean) != F ||
                                  (int)json_array_size(sd) != F;
     for (int k = 0; k < F && !bad; k++) {
@@ -248,6 +288,7 @@ mc_status fab_maint_load(fab_maint_model *m, const char *path, mc_error *err) {
         bad = !isfinite(m->mean[k]) || !(m->sd[k] > 0) || !isfinite(m->sd[k]);
     }
     if (bad || !(m->horizon > 0 && m->horizon <= 24 * 365) || !(m->cap >= m->horizon && m->cap <= 24 * 3650) ||
+        !(m->target_horizon >= m->horizon && m->target_horizon <= 24 * 365) ||
         !(m->threshold >= 0 && m->threshold <= 1) || m->sustain < 1 || m->sustain > FAB_MAX_SUSTAIN || m->base_feature < 0 ||
         m->base_feature >= F || (m->base_sign != 1 && m->base_sign != -1) || !isfinite(m->base_threshold) ||
         !(m->fixed_interval > 0 && isfinite(m->fixed_interval)) || mc_model_input_size(m->net) != F ||

@@ -65,6 +65,16 @@ static const char *const maint_migrations[] = {
     " WITH done AS (SELECT p.* FROM fab_maint_predictions p JOIN runs r USING (run_id) WHERE r.status <> 'running')"
     " SELECT d.* FROM done d"
     " JOIN (SELECT machine_id, max(as_of) AS as_of FROM done GROUP BY machine_id) l USING (machine_id, as_of);",
+    /* 3: the alarm goal of a model and what it achieved on the held-out machines (NULL for models
+     * trained before goals); whether a predicted RUL is censored at the cap */
+    "ALTER TABLE fab_maint_models ADD COLUMN alarm_goal TEXT;"
+    "ALTER TABLE fab_maint_models ADD COLUMN goal_met INTEGER CHECK (goal_met IN (0, 1));"
+    "ALTER TABLE fab_maint_models ADD COLUMN goal_shortfall REAL;"
+    "ALTER TABLE fab_maint_models ADD COLUMN val_precision REAL;"
+    "ALTER TABLE fab_maint_models ADD COLUMN val_recall REAL;"
+    "ALTER TABLE fab_maint_models ADD COLUMN val_lead_median_h REAL;"
+    "ALTER TABLE fab_maint_predictions ADD COLUMN rul_censored INTEGER NOT NULL DEFAULT 0"
+    " CHECK (rul_censored IN (0, 1));",
 };
 
 mc_status fab_maint_schema_migrate(mc_store *s) {

@@ -49,22 +49,4 @@ double fab_expected_improvement(double mean, double std, double best, double xi)
 mc_status fab_surrogate_propose(fab_surrogate *s, const double *box_lo, const double *box_hi, int n_out, mc_rng *rng,
                                 double *x_out, double *mean, double *std, double *ei);
 
-/* A recipe's search space in physical units: each parameter's bounds, its largest change from one
- * batch to the next, and the current recipe. */
-typedef struct fab_recipe_space {
-    int d;
-    const char *const *names; /* for messages */
-    const double *min, *max, *max_step, *current;
-} fab_recipe_space;
-
-/* Proposes n_out recipes (x_out: n_out x d, physical units) from n >= 1 logged batches (X: n x d,
- * y: n) that maximise y (maximize = 1) or minimise it: the surrogate in unit coordinates over the
- * bounds, searched in the box where every parameter is within its bounds and within max_step of
- * the current recipe. pred, unc and ei (each may be NULL) receive the predicted objective, its
- * standard deviation and the expected improvement in the objective's own direction. A current
- * recipe farther than max_step outside its bounds leaves no room: MC_ERR_ARG naming the parameter. */
-mc_status fab_propose_recipes(const fab_surrogate_config *cfg, const fab_recipe_space *sp, const double *X,
-                              const double *y, int n, int maximize, int n_out, mc_rng *rng, double *x_out,
-                              double *pred, double *unc, double *ei, mc_error *err);
-
 #endif

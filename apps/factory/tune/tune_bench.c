@@ -16,6 +16,7 @@
 #include "moecore/run.h"
 #include "ppo.h"
 #include "process_sim.h"
+#include "recipe_propose.h"
 #include "surrogate_opt.h"
 #include "tune_schema.h"
 #include "tune_bench.h"
@@ -99,6 +100,7 @@ typedef struct sampler {
     int n_init;
     int window;      /* propose: fit the last `window` batches only (0 = all) */
     fab_surrogate_config cfg;
+    fab_propose_config propose; /* propose: the engine of tune propose, as shipped */
 } sampler;
 
 static void sampler_free(sampler *s) {
@@ -118,6 +120,7 @@ static int sampler_init(sampler *s, int method, const fab_process *p, int budget
     s->y = malloc(sizeof(double) * (size_t)budget);
     if (!s->X || !s->y) return -1;
     fab_surrogate_config_default(&s->cfg);
+    fab_propose_config_default(&s->propose);
     if (method == M_GRID) {
         /* the fewest levels whose grid holds the budget, cells tried in a seeded order */
         int cells = 1;
@@ -155,8 +158,8 @@ static void to_physical(const fab_process *p, const double *u, double *x) {
     fab_process_clip(p, x);
 }
 
-/* The advisory mode run online: the surrogate on the last batches, one recipe within max_step of
- * the current (last) one. */
+/* The advisory mode run online: tune propose's engine on the last batches, one recipe within
+ * max_step of the current (last) one. */
 static mc_status propose_next(sampler *s, mc_rng *rng, double *u) {
     const fab_process *p = s->proc;
     int d = s->d, first = s->window > 0 && s->n > s->window ? s->n - s->window : 0, m = s->n - first;
@@ -165,7 +168,8 @@ static mc_status propose_next(sampler *s, mc_rng *rng, double *u) {
     for (int k = 0; k < m; k++) to_physical(p, s->X + (size_t)(first + k) * d, X + (size_t)k * d);
     fab_recipe_space sp = {d, p->param_names, p->lo, p->hi, p->max_step, X + (size_t)(m - 1) * d};
     mc_error err;
-    mc_status st = fab_propose_recipes(&s->cfg, &sp, X, s->y + first, m, 1, 1, rng, x, NULL, NULL, NULL, &err);
+    mc_status st = fab_propose_recipes(&s->propose, &sp, X, s->y + first, NULL, m, 1, 1, rng, x, NULL, NULL, NULL, NULL,
+                                         &err);
     free(X);
     for (int i = 0; st == MC_OK && i < d; i++) u[i] = (x[i] - p->lo[i]) / (p->hi[i] - p->lo[i]);
     return st;
@@ -656,7 +660,8 @@ int fab_tune_bench(mc_ctx *ctx, int argc, char **argv) {
         .usage = "[options]",
         .description = "Simulation study of process tuning (docs/factory.md). Stationary study: the fixed recipe, random\n"
                        "search, grid search, the surrogate optimiser (bootstrap MLP ensemble, expected improvement) and\n"
-                       "propose (the same within max_step of the last recipe) each try --budget recipes; reported are\n"
+                       "propose (tune propose's engine, a Gaussian process with expected improvement, within max_step\n"
+                       "of the last recipe) each try --budget recipes; reported are\n"
                        "the mean true yield of the recipes tried, the regret of the best measured recipe against the\n"
                        "simulator's optimum, and the samples needed to come within --within % of it. Drift study: over\n"
                        "--horizon batches of a drifting process, the optimisers explore for --budget batches and then\n"

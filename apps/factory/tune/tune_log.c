@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_LINE 4096
 #define MAX_COLS FAB_SURROGATE_MAX_DIM + 2
@@ -74,11 +75,18 @@ static int csv_next(csv_reader *r, char *reason, size_t size) {
     }
 }
 
+/* A finite number: 0; -1 when s is not a number; -2 when it is one but infinite or out of range. */
 static int parse_number(const char *s, double *out) {
     char *end;
     errno = 0;
     *out = strtod(s, &end);
-    return *s != '\0' && *end == '\0' && errno == 0 && isfinite(*out) ? 0 : -1;
+    if (*s == '\0' || *end != '\0' || isnan(*out)) return -1;
+    return errno == 0 && isfinite(*out) ? 0 : -2;
+}
+
+/* A cell that says "not measured yet": empty, NA or NaN (any case). */
+static int is_missing(const char *s) {
+    return *s == '\0' || strcasecmp(s, "na") == 0 || strcasecmp(s, "nan") == 0;
 }
 
 /* A timestamp as seconds: ISO 8601 (YYYY-MM-DD, optionally [T ]HH:MM[:SS[.fff]] and Z), or a plain
@@ -166,10 +174,11 @@ int fab_read_bounds(const char *path, fab_bounds_table *b, char *reason, size_t 
             break;
         }
         double v[3];
+        int bad;
         for (int k = 0; k < 3 && rc == 1; k++)
-            if (parse_number(r.field[col[k + 1]], &v[k]) != 0) {
-                snprintf(reason, size, "line %d: %s of '%s' is not a number: '%.40s'", r.line, want[k + 1], name,
-                         r.field[col[k + 1]]);
+            if ((bad = parse_number(r.field[col[k + 1]], &v[k])) != 0) {
+                snprintf(reason, size, "line %d: %s of '%s' is not %s: '%.40s'", r.line, want[k + 1], name,
+                         bad == -2 ? "a finite number" : "a number", r.field[col[k + 1]]);
                 rc = -1;
             }
         if (rc != 1) break;
@@ -273,22 +282,34 @@ int fab_read_history(const char *path, const fab_bounds_table *b, const char *ob
         prev = ts;
         if (h->n == h->cap) {
             int cap = h->cap ? 2 * h->cap : 64;
-            double *X = realloc(h->X, sizeof(double) * (size_t)cap * (size_t)b->d), *y = X ? realloc(h->y, sizeof(double) * (size_t)cap) : NULL;
+            double *X = realloc(h->X, sizeof(double) * (size_t)cap * (size_t)b->d);
             if (X) h->X = X;
+            double *y = realloc(h->y, sizeof(double) * (size_t)cap);
             if (y) h->y = y;
-            if (!X || !y) {
+            unsigned char *pending = realloc(h->pending, (size_t)cap);
+            if (pending) h->pending = pending;
+            int *line = realloc(h->line, sizeof(int) * (size_t)cap);
+            if (line) h->line = line;
+            if (!X || !y || !pending || !line) {
                 snprintf(reason, size, "out of memory");
                 rc = -1;
                 break;
             }
             h->cap = cap;
         }
+        h->line[h->n] = r.line;
+        h->pending[h->n] = is_missing(r.field[obj_col]);
         for (int i = 0; i <= b->d && rc == 1; i++) {
             int c = i < b->d ? col[i] : obj_col;
             double *dst = i < b->d ? &h->X[(size_t)h->n * b->d + i] : &h->y[h->n];
-            if (parse_number(r.field[c], dst) != 0) {
-                snprintf(reason, size, "line %d: '%.40s' in column '%s' is not a number", r.line, r.field[c],
-                         i < b->d ? b->names[i] : objective);
+            if (i == b->d && h->pending[h->n]) {
+                *dst = NAN; /* a batch not measured yet */
+                break;
+            }
+            int bad = parse_number(r.field[c], dst);
+            if (bad) {
+                snprintf(reason, size, "line %d: '%.40s' in column '%s' is not %s", r.line, r.field[c],
+                         i < b->d ? b->names[i] : objective, bad == -2 ? "a finite number" : "a number");
                 rc = -1;
             }
         }
@@ -300,10 +321,16 @@ int fab_read_history(const char *path, const fab_bounds_table *b, const char *ob
         rc = -1;
     }
     h->hash = r.hash;
-    if (rc != 0) {
-        free(h->X);
-        free(h->y);
-        h->X = h->y = NULL;
-    }
+    if (rc != 0) fab_history_free(h);
     return rc == 0 ? 0 : -1;
+}
+
+void fab_history_free(fab_history_table *h) {
+    free(h->X);
+    free(h->y);
+    free(h->pending);
+    free(h->line);
+    h->X = h->y = NULL;
+    h->pending = NULL;
+    h->line = NULL;
 }

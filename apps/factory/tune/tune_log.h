@@ -17,10 +17,14 @@ typedef struct fab_bounds_table {
     uint64_t hash;
 } fab_bounds_table;
 
-/* The logged batches: X (n x d, in the bounds' parameter order) and y. */
+/* The logged batches: X (n x d, in the bounds' parameter order) and y; pending[i] marks a batch
+ * whose objective is not measured yet (an empty, NA or NaN cell; y[i] is NAN), line[i] its line in
+ * the file. */
 typedef struct fab_history_table {
     int n, cap;
     double *X, *y;
+    unsigned char *pending;
+    int *line;
     uint64_t hash;
 } fab_history_table;
 
@@ -28,8 +32,10 @@ typedef struct fab_history_table {
 int fab_read_bounds(const char *path, fab_bounds_table *b, char *reason, size_t size);
 
 /* Reads the log of batches into *h with its columns in b's parameter order and the objective
- * column named objective; 0, or -1 with reason. The arrays are malloc'd: free h->X and h->y. */
+ * column named objective; 0, or -1 with reason. Parameters must be finite numbers; the objective
+ * may be missing (a pending batch). Release with fab_history_free. */
 int fab_read_history(const char *path, const fab_bounds_table *b, const char *objective, fab_history_table *h,
                      char *reason, size_t size);
+void fab_history_free(fab_history_table *h);
 
 #endif

@@ -50,6 +50,35 @@ static const char *const fab_tune_migrations[] = {
     " avg(mean_yield) AS mean_yield, avg(regret) AS regret, avg(samples_to_within) AS samples_to_within,"
     " count(samples_to_within) AS reached, avg(within_frac) AS within_frac"
     " FROM fab_tune_bench GROUP BY process, study, method, settings;",
+    /* 2: proposals say which engine and acquisition made them, whether they are exploratory (no
+     * prediction then), and how many batches were measured and pending */
+    "CREATE TABLE fab_tune_proposals_v2 ("
+    " history_hash TEXT NOT NULL,"
+    " bounds_hash TEXT NOT NULL,"
+    " objective TEXT NOT NULL,"
+    " direction TEXT NOT NULL CHECK (direction IN ('maximize', 'minimize')),"
+    " engine TEXT NOT NULL CHECK (engine IN ('gp', 'mlp')),"
+    " acquisition TEXT NOT NULL CHECK (acquisition IN ('ei', 'ucb')),"
+    " n INTEGER NOT NULL,"
+    " seed INTEGER NOT NULL,"
+    " rank INTEGER NOT NULL,"
+    " history TEXT NOT NULL,"
+    " settings TEXT NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('model', 'exploratory')),"
+    " predicted REAL,"
+    " uncertainty REAL,"
+    " expected_improvement REAL,"
+    " confidence_bound REAL,"
+    " measured INTEGER,"
+    " pending INTEGER,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (history_hash, bounds_hash, objective, direction, engine, acquisition, n, seed, rank))"
+    " STRICT, WITHOUT ROWID;"
+    "INSERT INTO fab_tune_proposals_v2 SELECT history_hash, bounds_hash, objective, direction, 'mlp', 'ei', n, seed,"
+    " rank, history, settings, 'model', predicted, uncertainty, expected_improvement, NULL, NULL, NULL, run_id"
+    " FROM fab_tune_proposals;"
+    "DROP TABLE fab_tune_proposals;"
+    "ALTER TABLE fab_tune_proposals_v2 RENAME TO fab_tune_proposals;",
 };
 
 mc_status fab_tune_schema_migrate(mc_store *s) {

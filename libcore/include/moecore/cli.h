@@ -86,6 +86,10 @@ int mc_cli_real(const mc_ctx *ctx, const char *name, const char *arg, double lo,
 /* Prints obj as one compact JSON line on stdout (the --json result format) and releases it;
  * prints nothing once stdout's reader has gone (mc_cli_stdout_closed). */
 void mc_cli_print_json(json_t *obj);
+/* mc_cli_print_json with reals printed to `digits` significant digits (1 to 17) rather than 17, for
+ * values that were rounded for display (a recipe that the CSV prints as 256.44073 then reads the same
+ * in JSON). */
+void mc_cli_print_json_digits(json_t *obj, int digits);
 
 /* Whether the reader of stdout has closed it, as `head` does after the lines it wanted. Programs
  * ignore SIGPIPE (mc_cli_main), so writing to such a stdout fails with EPIPE instead of killing the
