@@ -12,8 +12,10 @@ each batch is the optimum minus the noise-free value of the best recipe tried so
 minimised function: its value minus the minimum).
 
 Usage: tune_bo.py MOE_FACTORY OUT_DIR [--seeds N] [--budget B] [--problems a,b] [--methods a,b] [--jobs J]
+(PROPOSE_ARGS="--xi 0" in the environment passes options to every propose call; --add a.json,b.json
+summarises earlier runs' methods beside this run's, e.g. the slow reference run once.)
 Writes OUT_DIR/results.json (every curve), OUT_DIR/summary.md (median final regret per problem and
-method, the ratio to the reference) and OUT_DIR/regret_<problem>.png.
+method, the ratio to the reference), OUT_DIR/regret_<problem>.png and all of them in regret_all.png.
 """
 import argparse
 import concurrent.futures as cf
@@ -71,6 +73,7 @@ FUNCTIONS = {
     "ackley": (ackley, [-5] * 4, [5] * 4, 0.0, 0.1),
 }
 PROCESSES = ("moulding", "reactor")
+PROPOSE_ARGS = os.environ.get("PROPOSE_ARGS", "").split()  # extra options of tune propose, for variants
 
 
 class Problem:
@@ -163,7 +166,7 @@ def propose_cli(p, X, y, seed, engine, workdir):
             f.write(f"{k}," + ",".join(repr(float(t)) for t in x) + f",{v!r}\n")
     out = run([p.fab, "-q", "--db", os.path.join(workdir, "t.db"), "--seed", str(seed), "tune", "propose",
                "--history", hist, "--bounds", bounds, "--objective", "objective",
-               "--maximize" if p.maximize else "--minimize", "--engine", engine])
+               "--maximize" if p.maximize else "--minimize", "--engine", engine] + PROPOSE_ARGS)
     return np.array([float(v) for v in out.splitlines()[1].split(",")])
 
 
@@ -242,6 +245,8 @@ def main():
     ap.add_argument("--problems", default=",".join(list(FUNCTIONS) + list(PROCESSES)))
     ap.add_argument("--methods", default="gp,mlp,sklearn,random")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--add", default="", help="results.json files of earlier runs (same seeds and budget) to"
+                    " summarise beside this one's, for methods this run does not repeat")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -255,6 +260,10 @@ def main():
             print(f"{r['problem']:11s} {r['method']:8s} seed {r['seed']}: final regret {r['regret'][-1]:.4g}",
                   file=sys.stderr, flush=True)
     json.dump(results, open(os.path.join(a.out, "results.json"), "w"))
+    done = {(r["problem"], r["method"]) for r in results}
+    for path in filter(None, a.add.split(",")):
+        results += [r for r in json.load(open(path)) if (r["problem"], r["method"]) not in done
+                    and r["problem"] in a.problems.split(",") and r["seed"] < a.seeds]
     summarise(results, a)
 
 
@@ -265,12 +274,18 @@ def summarise(results, a):
 
     problems = list(dict.fromkeys(r["problem"] for r in results))
     methods = list(dict.fromkeys(r["method"] for r in results))
+    cols = 4
+    grid, axes = plt.subplots((len(problems) + cols - 1) // cols, cols, figsize=(13, 3.2 * ((len(problems) + 3) // 4)),
+                              squeeze=False)
+    for ax in axes.flat[len(problems):]:
+        ax.axis("off")
     lines = [f"Median final regret over {a.seeds} seeds, {a.budget} batches after d + 1 starting batches "
              "(interquartile range in brackets); ratio = propose (gp) / scikit-learn GP-EI.", "",
              "| problem | " + " | ".join(methods) + " | ratio |", "|---|" + "---|" * (len(methods) + 1)]
-    for pr in problems:
+    for pi, pr in enumerate(problems):
         cells, med = [], {}
         fig, ax = plt.subplots(figsize=(5, 3.4))
+        gax = axes.flat[pi]
         for m in methods:
             R = np.array([r["regret"] for r in results if r["problem"] == pr and r["method"] == m])
             if not len(R):
@@ -282,6 +297,7 @@ def summarise(results, a):
             cells.append(f"{med[m]:.3g} [{q1:.3g}, {q3:.3g}]")
             curve = np.median(R, axis=0)
             ax.plot(np.arange(1, len(curve) + 1), np.maximum(curve, 1e-6), label=m)
+            gax.plot(np.arange(1, len(curve) + 1), np.maximum(curve, 1e-6), label=m)
         ratio = med["gp"] / med["sklearn"] if "gp" in med and med.get("sklearn", 0) > 0 else float("nan")
         lines.append(f"| {pr} | " + " | ".join(cells) + f" | {ratio:.2f} |")
         ax.set_yscale("log")
@@ -292,6 +308,16 @@ def summarise(results, a):
         fig.tight_layout()
         fig.savefig(os.path.join(a.out, f"regret_{pr}.png"), dpi=80)
         plt.close(fig)
+        gax.set_yscale("log")
+        gax.set_title(pr, fontsize=10)
+        gax.set_xlabel("batches", fontsize=8)
+        if pi % cols == 0:
+            gax.set_ylabel("median regret", fontsize=8)
+        if pi == 0:
+            gax.legend(fontsize=7)
+    grid.tight_layout()
+    grid.savefig(os.path.join(a.out, "regret_all.png"), dpi=72)
+    plt.close(grid)
     text = "\n".join(lines) + "\n"
     open(os.path.join(a.out, "summary.md"), "w").write(text)
     print(text)

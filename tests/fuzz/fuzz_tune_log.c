@@ -1,6 +1,7 @@
 /* fuzz_tune_log.c: the readers of `moe-factory tune propose` on arbitrary bytes: the parameter
  * bounds (fab_read_bounds) and, with the bounds read, the log of batches (fab_read_history) with
  * the objective column "quality". An input holds the bounds, then a line "--8<--" and the log. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -26,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!reason[0]) abort();
         return 0;
     }
-    free(h.X);
-    free(h.y);
+    for (int r = 0; r < h.n; r++) /* a measured objective is finite; a pending one is NaN */
+        if (h.pending[r] ? !isnan(h.y[r]) : !isfinite(h.y[r])) abort();
+    fab_history_free(&h);
     return 0;
 }

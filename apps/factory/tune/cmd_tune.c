@@ -44,6 +44,8 @@ static const mc_option propose_options[] = {
     {"acquisition", 0, "ei|ucb", "expected improvement, or the upper confidence bound mean + kappa * sd (gp only)",
      "ei"},
     {"kappa", 0, "K", "the confidence bound's width in standard deviations, 0 to 10", "2"},
+    {"xi", 0, "X", "expected improvement's margin over the best batch, in standard deviations of the objective",
+     "0.01"},
 };
 
 static int propose_on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -79,7 +81,8 @@ static int propose_on_option(const mc_ctx *ctx, void *user, int index, const cha
         else if (strcmp(arg, "ucb") == 0) o->cfg.acquisition = FAB_ACQ_UCB;
         else return mc_cli_usage_error(ctx, "--acquisition expects ei or ucb, got '%s'", arg);
         return 0;
-    default: return mc_cli_real(ctx, "kappa", arg, 0, 10, &o->cfg.kappa);
+    case 10: return mc_cli_real(ctx, "kappa", arg, 0, 10, &o->cfg.kappa);
+    default: return mc_cli_real(ctx, "xi", arg, 0, 10, &o->cfg.xi);
     }
 }
 

@@ -8,16 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Priors, on the log of each hyperparameter (unit-cube inputs, standardised outputs), weak enough
- * that the fit is close to maximum likelihood and only keeps it away from degenerate corners:
- * length scales log-normal around 1 (scale 2: 0.02 to 50 within two standard deviations); the
- * signal variance around 1 (scale 3); the noise variance around e^-4 of the signal, wide enough for a noisy
- * line. Bounds keep the factorisation sane. */
+/* Priors, on the log of the length scales and the signal variance (unit-cube inputs, standardised
+ * outputs), weak enough that the fit is close to maximum likelihood and only keeps it away from
+ * degenerate corners: length scales log-normal around 1 (scale 2: 0.02 to 50 within two standard
+ * deviations), the signal variance around 1 (scale 3). The noise variance has none: an informative
+ * one (around e^-4, scale 1.5) blurred objectives whose noise is tiny beside their range (the
+ * Rosenbrock valley) and gained nothing elsewhere. Bounds keep the factorisation sane. */
 #define PRIOR_LOG_LENGTH_MEAN 0.0
 #define PRIOR_LOG_LENGTH_SD 2.0
 #define PRIOR_LOG_SIGNAL_SD 3.0
-#define PRIOR_LOG_NOISE_MEAN (-4.0)
-#define PRIOR_LOG_NOISE_SD 1.5
+#define START_LOG_NOISE (-4.0) /* where the fit starts, and the spread of random starts */
+#define START_LOG_NOISE_SD 1.5
 #define LOG_LENGTH_MIN (-4.6) /* 0.01 */
 #define LOG_LENGTH_MAX 4.6    /* 100 */
 #define LOG_SIGNAL_MIN (-6.9)
@@ -84,11 +85,9 @@ static double log_prior(const double *theta, int d, double *grad) {
         if (grad) grad[k] = -(theta[k] - mu) / (s * s);
     }
     lp -= 0.5 * theta[d] * theta[d] / (PRIOR_LOG_SIGNAL_SD * PRIOR_LOG_SIGNAL_SD);
-    double z = theta[d + 1] - PRIOR_LOG_NOISE_MEAN;
-    lp -= 0.5 * z * z / (PRIOR_LOG_NOISE_SD * PRIOR_LOG_NOISE_SD);
     if (grad) {
         grad[d] = -theta[d] / (PRIOR_LOG_SIGNAL_SD * PRIOR_LOG_SIGNAL_SD);
-        grad[d + 1] = -z / (PRIOR_LOG_NOISE_SD * PRIOR_LOG_NOISE_SD);
+        grad[d + 1] = 0;
     }
     return lp;
 }
@@ -230,7 +229,7 @@ mc_status fab_gp_fit(fab_gp **out, const double *X, const double *y, const doubl
         double mu = PRIOR_LOG_LENGTH_MEAN;
         for (int k = 0; k < d; k++) theta[k] = mu + (s ? PRIOR_LOG_LENGTH_SD * mc_rng_normal(rng) : 0);
         theta[d] = s ? PRIOR_LOG_SIGNAL_SD * mc_rng_normal(rng) : 0;
-        theta[d + 1] = PRIOR_LOG_NOISE_MEAN + (s ? PRIOR_LOG_NOISE_SD * mc_rng_normal(rng) : 0);
+        theta[d + 1] = START_LOG_NOISE + (s ? START_LOG_NOISE_SD * mc_rng_normal(rng) : 0);
         for (int k = 0; k < p; k++) theta[k] = fmin(ub[k], fmax(lb[k], theta[k]));
         double val = -HUGE_VAL;
         nlopt_result r = nlopt_optimize(opt, theta, &val);

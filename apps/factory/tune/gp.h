@@ -1,7 +1,8 @@
 /* gp.h: Gaussian-process regression for process tuning: a Matern-5/2 kernel with one length scale
  * per input (ARD), on inputs in unit coordinates and standardised outputs, with a constant mean.
  * The length scales, the signal variance and the noise variance maximise the log marginal
- * likelihood plus weak log-normal priors (a MAP fit), from several starts, by L-BFGS (NLopt) with
+ * likelihood plus weak log-normal priors on the length scales and the signal (a MAP fit), from
+ * several starts, by L-BFGS (NLopt) with
  * the analytic gradient; the Cholesky factor and solves are LAPACKE's and CBLAS's. Observations
  * may carry a relative noise weight (older batches of a drifting line count less). Fantasies (points
  * added at a value without refitting the hyperparameters) serve batch proposals by the kriging

@@ -98,7 +98,6 @@ typedef struct sampler {
     int levels;      /* grid: levels per parameter */
     double *design;  /* surrogate: the initial Latin hypercube */
     int n_init;
-    int window;      /* propose: fit the last `window` batches only (0 = all) */
     fab_surrogate_config cfg;
     fab_propose_config propose; /* propose: the engine of tune propose, as shipped */
 } sampler;
@@ -158,17 +157,17 @@ static void to_physical(const fab_process *p, const double *u, double *x) {
     fab_process_clip(p, x);
 }
 
-/* The advisory mode run online: tune propose's engine on the last batches, one recipe within
+/* The advisory mode run online: tune propose's engine on the batches so far, one recipe within
  * max_step of the current (last) one. */
 static mc_status propose_next(sampler *s, mc_rng *rng, double *u) {
     const fab_process *p = s->proc;
-    int d = s->d, first = s->window > 0 && s->n > s->window ? s->n - s->window : 0, m = s->n - first;
+    int d = s->d, m = s->n;
     double *X = malloc(sizeof(double) * (size_t)m * (size_t)d), x[FAB_MAX_PARAMS];
     if (!X) return MC_ERR_NOMEM;
-    for (int k = 0; k < m; k++) to_physical(p, s->X + (size_t)(first + k) * d, X + (size_t)k * d);
+    for (int k = 0; k < m; k++) to_physical(p, s->X + (size_t)k * d, X + (size_t)k * d);
     fab_recipe_space sp = {d, p->param_names, p->lo, p->hi, p->max_step, X + (size_t)(m - 1) * d};
     mc_error err;
-    mc_status st = fab_propose_recipes(&s->propose, &sp, X, s->y + first, NULL, m, 1, 1, rng, x, NULL, NULL, NULL, NULL,
+    mc_status st = fab_propose_recipes(&s->propose, &sp, X, s->y, NULL, m, 1, 1, rng, x, NULL, NULL, NULL, NULL,
                                          &err);
     free(X);
     for (int i = 0; st == MC_OK && i < d; i++) u[i] = (x[i] - p->lo[i]) / (p->hi[i] - p->lo[i]);
@@ -327,7 +326,8 @@ static void drift_metrics(const bench_opts *o, curve *c, bench_result *r) {
 }
 
 /* Drift study of a stationary optimiser (or the fixed recipe): it explores for its budget, then
- * keeps its best measured recipe; propose instead moves every batch, from the last 30 batches. */
+ * keeps its best measured recipe; propose instead moves every batch, from all batches so far with
+ * a half-life of 30 batches (tune propose --half-life 30). */
 static mc_status run_drift_sampler(const mc_ctx *ctx, const bench_opts *o, fab_process_kind kind, int method, int seed,
                                    curve *c, bench_result *r) {
     fab_process p;
@@ -336,7 +336,7 @@ static mc_status run_drift_sampler(const mc_ctx *ctx, const bench_opts *o, fab_p
     sampler s = {0};
     int budget = o->budget < o->horizon && method != M_PROPOSE ? o->budget : o->horizon;
     mc_status st = rng && drift && sampler_init(&s, method, &p, budget, rng) == 0 ? MC_OK : MC_ERR_NOMEM;
-    s.window = 30;
+    s.propose.half_life = 30;
     for (int t = 0; t < o->horizon && st == MC_OK; t++) {
         double u[FAB_MAX_PARAMS], x[FAB_MAX_PARAMS], out[FAB_MAX_OUTPUTS];
         if (t < budget) {
