@@ -111,6 +111,35 @@ static void test_length_scales_and_fit(void **state) {
     mc_rng_destroy(r);
 }
 
+/* 400 rows: the hyperparameters come from the last 300, the model conditions on all 400; the
+ * first 100 rows cover x0 < 0.3 only, so a good fit there shows that they count. */
+static void test_long_history(void **state) {
+    (void)state;
+    mc_rng *r = mc_rng_create(8);
+    double X[400 * 2], y[400];
+    for (int i = 0; i < 400; i++) {
+        X[2 * i] = i < 100 ? 0.3 * mc_rng_uniform(r) : 0.3 + 0.7 * mc_rng_uniform(r);
+        X[2 * i + 1] = mc_rng_uniform(r);
+        y[i] = wave(X + 2 * i) + 0.01 * mc_rng_normal(r);
+    }
+    fab_gp *g;
+    mc_error err;
+    assert_int_equal(fab_gp_fit(&g, X, y, NULL, 400, 2, 3, r, &err), MC_OK);
+    fab_gp_hyper h;
+    fab_gp_hyperparameters(g, &h, NULL);
+    assert_true(h.length[1] > 5 * h.length[0]);
+    double T[2], se = 0, mean, sd;
+    for (int i = 0; i < 50; i++) {
+        T[0] = 0.02 + 0.26 * mc_rng_uniform(r);
+        T[1] = 0.05 + 0.9 * mc_rng_uniform(r);
+        assert_int_equal(fab_gp_predict(g, T, 1, &mean, &sd), MC_OK);
+        se += (mean - wave(T)) * (mean - wave(T));
+    }
+    assert_true(sqrt(se / 50) < 0.02);
+    fab_gp_destroy(g);
+    mc_rng_destroy(r);
+}
+
 static void test_log_ei(void **state) {
     (void)state;
     for (double z = -5.9; z < 4; z += 0.37) {
@@ -233,7 +262,8 @@ static void test_exploratory(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradient),          cmocka_unit_test(test_posterior_by_hand),
-        cmocka_unit_test(test_length_scales_and_fit), cmocka_unit_test(test_log_ei),
+        cmocka_unit_test(test_length_scales_and_fit), cmocka_unit_test(test_long_history),
+        cmocka_unit_test(test_log_ei),
         cmocka_unit_test(test_closed_loop),       cmocka_unit_test(test_batches_and_pending),
         cmocka_unit_test(test_exploratory),
     };

@@ -27,6 +27,7 @@
 #define LOG_NOISE_MAX 0.7     /* 2 */
 #define JITTER 1e-9
 #define FIT_MAX_EVAL 250
+#define FIT_MAX_ROWS 300 /* the hyperparameters of a longer history are fitted on its last 300 rows */
 
 struct fab_gp {
     int n, cap, d;
@@ -179,6 +180,36 @@ void fab_gp_destroy(fab_gp *g) {
     free(g);
 }
 
+/* A long history: every evaluation of the likelihood costs O(n^3), so the hyperparameters are
+ * fitted on the last FIT_MAX_ROWS rows (the ones a drifting line trusts most) and the model then
+ * conditions on all n (one factorisation). The signal and noise variances are carried over in the
+ * objective's units. */
+static mc_status fit_on_recent(fab_gp *g, const double *X, const double *y, const double *w, int n, int d, int starts,
+                               mc_rng *rng, fab_gp **out, mc_error *err) {
+    int k = FIT_MAX_ROWS;
+    fab_gp *sub;
+    mc_status st = fab_gp_fit(&sub, X + (size_t)(n - k) * d, y + (n - k), w ? w + (n - k) : NULL, k, d, starts, rng, err);
+    if (st != MC_OK) {
+        fab_gp_destroy(g);
+        return st;
+    }
+    double r = sub->y_sd > 0 && g->y_sd > 0 ? sub->y_sd / g->y_sd : 1, theta[FAB_GP_MAX_DIM + 2];
+    g->h = sub->h;
+    g->h.signal = fmin(exp(LOG_SIGNAL_MAX), fmax(exp(LOG_SIGNAL_MIN), g->h.signal * r * r));
+    g->h.noise = fmin(exp(LOG_NOISE_MAX), fmax(exp(LOG_NOISE_MIN), g->h.noise * r * r));
+    fab_gp_destroy(sub);
+    for (int q = 0; q < d; q++) theta[q] = log(g->h.length[q]);
+    theta[d] = log(g->h.signal);
+    theta[d + 1] = log(g->h.noise);
+    g->log_post = fab_gp_log_posterior(g, theta, NULL);
+    if (refactor(g) != MC_OK) {
+        fab_gp_destroy(g);
+        return mc_error_set(err, MC_ERR_INTERNAL, "gp: the kernel matrix is not positive definite");
+    }
+    *out = g;
+    return MC_OK;
+}
+
 mc_status fab_gp_fit(fab_gp **out, const double *X, const double *y, const double *w, int n, int d, int starts,
                      mc_rng *rng, mc_error *err) {
     *out = NULL;
@@ -203,6 +234,7 @@ mc_status fab_gp_fit(fab_gp **out, const double *X, const double *y, const doubl
         g->y[i] = (y[i] - mean) / scale;
         g->w[i] = w ? w[i] : 1;
     }
+    if (n > FIT_MAX_ROWS) return fit_on_recent(g, X, y, w, n, d, starts, rng, out, err);
     int p = d + 2;
     double lb[FAB_GP_MAX_DIM + 2], ub[FAB_GP_MAX_DIM + 2], theta[FAB_GP_MAX_DIM + 2], best[FAB_GP_MAX_DIM + 2];
     for (int k = 0; k < d; k++) {

@@ -25,7 +25,8 @@ typedef struct fab_gp_hyper {
 
 /* Fits a GP to n >= 1 observations (X: n x d unit coordinates, y: n), each with noise weight w[i]
  * (>= 1: the noise variance of row i is noise * w[i]; NULL for all 1), maximising the posterior of
- * the hyperparameters from `starts` starting points (the prior's centre and random draws from rng).
+ * the hyperparameters from `starts` starting points (the prior's centre and random draws from rng);
+ * beyond 300 observations, on the last 300, the model then conditioning on all n.
  * Owned by the caller; fab_gp_destroy accepts NULL. */
 mc_status fab_gp_fit(fab_gp **out, const double *X, const double *y, const double *w, int n, int d, int starts,
                      mc_rng *rng, mc_error *err);
