@@ -355,85 +355,6 @@ static int simulate_on_option(const mc_ctx *ctx, void *user, int index, const ch
     }
 }
 
-/* The recipes file for process p: a header naming each of its parameters once (any order), then one
- * recipe per line, every value a finite number within the bounds. 0 with *X (malloc'd, n x
- * n_params) and *n, or -1 after an error naming the file and the line. */
-static int read_recipes(const char *path, const fab_process *p, double **X, int *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        mc_log_error("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[4096];
-    int col[FAB_MAX_PARAMS], ncols = 0, lineno = 0, cap = 0, rc = 0;
-    *X = NULL;
-    *n = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = '\0';
-        if (!line[0]) continue;
-        char *field[FAB_MAX_PARAMS + 1];
-        int nf = 0;
-        for (char *tok = line, *comma;; tok = comma + 1) {
-            if (nf == FAB_MAX_PARAMS + 1) break;
-            comma = strchr(tok, ',');
-            if (comma) *comma = '\0';
-            field[nf++] = tok;
-            if (!comma) break;
-        }
-        if (ncols == 0) { /* the header */
-            ncols = nf;
-            for (int i = 0; i < p->n_params && rc == 0; i++) {
-                col[i] = -1;
-                for (int k = 0; k < nf; k++)
-                    if (strcmp(field[k], p->param_names[i]) == 0) col[i] = k;
-                if (col[i] < 0) {
-                    mc_log_error("%s: line 1: no column for the %s process's parameter '%s'", path,
-                                 fab_process_name(p->kind), p->param_names[i]);
-                    rc = -1;
-                }
-            }
-            continue;
-        }
-        if (nf != ncols) {
-            mc_log_error("%s: line %d: %d fields, the header has %d", path, lineno, nf, ncols);
-            rc = -1;
-            break;
-        }
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 64;
-            double *g = realloc(*X, sizeof(double) * (size_t)cap * FAB_MAX_PARAMS);
-            if (!g) {
-                mc_log_error("%s: out of memory", path);
-                rc = -1;
-                break;
-            }
-            *X = g;
-        }
-        for (int i = 0; i < p->n_params && rc == 0; i++) {
-            char *end;
-            double v = strtod(field[col[i]], &end);
-            if (end == field[col[i]] || *end || !isfinite(v) || v < p->lo[i] || v > p->hi[i]) {
-                mc_log_error("%s: line %d: %s '%s' is not a number within [%g, %g]", path, lineno, p->param_names[i],
-                             field[col[i]], p->lo[i], p->hi[i]);
-                rc = -1;
-            }
-            (*X)[(size_t)*n * FAB_MAX_PARAMS + i] = v;
-        }
-        if (rc == 0) (*n)++;
-    }
-    if (rc == 0 && ncols == 0) {
-        mc_log_error("%s: empty file", path);
-        rc = -1;
-    }
-    fclose(f);
-    if (rc != 0) {
-        free(*X);
-        *X = NULL;
-    }
-    return rc;
-}
-
 /* A line's log from the simulator: by default the recipe starts at the fixed one and, batch by
  * batch, each parameter moves by a uniform fraction of +-max_step / 2 with probability 1/2 (an
  * engineer's small trials); with --recipes, the given recipes in order. The measured objective is
@@ -482,7 +403,12 @@ static int tune_simulate(mc_ctx *ctx, int argc, char **argv) {
         return fflush(stdout) == 0 ? MC_EXIT_OK : MC_EXIT_FAILURE;
     }
     double *recipes = NULL;
-    if (o.recipes && read_recipes(o.recipes, &p, &recipes, &o.batches) != 0) return MC_EXIT_FAILURE;
+    char reason[300];
+    if (o.recipes && fab_read_recipes(o.recipes, p.n_params, p.param_names, p.lo, p.hi, &recipes, &o.batches, reason,
+                                      sizeof reason) != 0) {
+        mc_log_error("%s: %s", o.recipes, reason);
+        return MC_EXIT_FAILURE;
+    }
     mc_rng *rng = mc_rng_create(ctx->seed);
     if (!rng) {
         free(recipes);
@@ -495,7 +421,7 @@ static int tune_simulate(mc_ctx *ctx, int argc, char **argv) {
     const time_t start = 1793512800; /* 2026-11-01T06:00:00Z */
     for (int k = 0; k < o.batches; k++) {
         if (recipes)
-            memcpy(x, recipes + (size_t)k * FAB_MAX_PARAMS, sizeof(double) * (size_t)p.n_params);
+            memcpy(x, recipes + (size_t)k * p.n_params, sizeof(double) * (size_t)p.n_params);
         else
             for (int i = 0; k > 0 && i < p.n_params; i++)
                 if (mc_rng_uniform(rng) < 0.5) x[i] += p.max_step[i] * (mc_rng_uniform(rng) - 0.5);

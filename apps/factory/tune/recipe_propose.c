@@ -75,13 +75,17 @@ typedef struct acq_ctx {
 
 /* The acquisition to maximise at a ctx->x: log expected improvement (a smooth landscape where EI
  * itself underflows to 0) or the upper confidence bound, in standardised units. */
+static double acquisition_of(const acq_ctx *a, double mu, double s) {
+    if (a->cfg->acquisition == FAB_ACQ_UCB) return (mu + a->cfg->kappa * s) / a->y_sd;
+    return log(s / a->y_sd) + fab_log_ei_unit((mu - a->best - a->cfg->xi * a->y_sd) / s);
+}
+
 static double acquisition(const acq_ctx *a, const double *x, double *mean, double *sd) {
     double mu, s;
     fab_gp_predict(a->g, x, 1, &mu, &s);
     if (mean) *mean = mu;
     if (sd) *sd = s;
-    if (a->cfg->acquisition == FAB_ACQ_UCB) return (mu + a->cfg->kappa * s) / a->y_sd;
-    return log(s / a->y_sd) + fab_log_ei_unit((mu - a->best - a->cfg->xi * a->y_sd) / s);
+    return acquisition_of(a, mu, s);
 }
 
 static double nlopt_acq(unsigned n, const double *u, double *grad, void *data) {
@@ -99,9 +103,11 @@ static mc_status maximise_acquisition(acq_ctx *a, const double *lo, const double
                                       int n_centres, const double *current, mc_rng *rng, double *x_best) {
     int d = a->d, n_uni = 500 + 150 * d, n_loc = n_centres > 0 ? 2 * n_uni / 3 : 0, m = n_uni + n_loc + 1;
     double *c = malloc(sizeof(double) * (size_t)m * (size_t)d), *v = malloc(sizeof(double) * (size_t)m);
-    if (!c || !v) {
+    double *sd = malloc(sizeof(double) * (size_t)m);
+    if (!c || !v || !sd) {
         free(c);
         free(v);
+        free(sd);
         return MC_ERR_NOMEM;
     }
     for (int j = 0; j < m; j++) {
@@ -114,9 +120,18 @@ static mc_status maximise_acquisition(acq_ctx *a, const double *lo, const double
                                   : lo[i] + w * mc_rng_uniform(rng);
             x[i] = fmin(hi[i], fmax(lo[i], u));
         }
-        v[j] = acquisition(a, x, NULL, NULL);
+    }
+    if (fab_gp_predict(a->g, c, m, v, sd) != MC_OK) { /* the candidates scored in one pass */
+        free(c);
+        free(v);
+        free(sd);
+        return MC_ERR_NOMEM;
+    }
+    for (int j = 0; j < m; j++) {
+        v[j] = acquisition_of(a, v[j], sd[j]);
         if (!isfinite(v[j])) v[j] = -1e300;
     }
+    free(sd);
     a->n_free = 0;
     double flo[MAX_D], fhi[MAX_D], u[MAX_D];
     for (int i = 0; i < d; i++)

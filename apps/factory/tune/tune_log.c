@@ -334,3 +334,63 @@ void fab_history_free(fab_history_table *h) {
     h->pending = NULL;
     h->line = NULL;
 }
+
+int fab_read_recipes(const char *path, int d, const char *const *names, const double *lo, const double *hi, double **X,
+                     int *n, char *reason, size_t size) {
+    csv_reader r = {.path = path, .hash = 14695981039346656037u};
+    int col[FAB_SURROGATE_MAX_DIM], cap = 0, cols = 0;
+    *X = NULL;
+    *n = 0;
+    if (d < 1 || d > FAB_SURROGATE_MAX_DIM) {
+        snprintf(reason, size, "invalid number of parameters");
+        return -1;
+    }
+    if (!(r.f = fopen(path, "rb"))) {
+        snprintf(reason, size, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    int rc = csv_next(&r, reason, size);
+    if (rc == 0) {
+        snprintf(reason, size, "empty file");
+        rc = -1;
+    }
+    for (int i = 0; i < d && rc == 1; i++)
+        if ((col[i] = header_index(&r, names[i])) < 0) {
+            snprintf(reason, size, "line 1: no column for parameter '%s'", names[i]);
+            rc = -1;
+        }
+    cols = r.n_fields;
+    while (rc == 1 && (rc = csv_next(&r, reason, size)) == 1) {
+        if (r.n_fields != cols) {
+            snprintf(reason, size, "line %d: %d fields, the header has %d", r.line, r.n_fields, cols);
+            rc = -1;
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            double *g = realloc(*X, sizeof(double) * (size_t)cap * (size_t)d);
+            if (!g) {
+                snprintf(reason, size, "out of memory");
+                rc = -1;
+                break;
+            }
+            *X = g;
+        }
+        for (int i = 0; i < d && rc == 1; i++) {
+            double *v = &(*X)[(size_t)*n * d + i];
+            if (parse_number(r.field[col[i]], v) != 0 || *v < lo[i] || *v > hi[i]) {
+                snprintf(reason, size, "line %d: %s '%.40s' is not a number within [%g, %g]", r.line, names[i],
+                         r.field[col[i]], lo[i], hi[i]);
+                rc = -1;
+            }
+        }
+        if (rc == 1) (*n)++;
+    }
+    fclose(r.f);
+    if (rc != 0) {
+        free(*X);
+        *X = NULL;
+        *n = 0;
+    }
+    return rc == 0 ? 0 : -1;
+}

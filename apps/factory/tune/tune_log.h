@@ -1,6 +1,7 @@
 /* tune_log.h: the files of a real line that `tune propose` reads: the log of batches
- * (timestamp,<parameter>...,<objective>) and the parameter bounds (name,min,max,max_step), read
- * strictly: a clear reason naming the line for every problem. */
+ * (timestamp,<parameter>...,<objective>) and the parameter bounds (name,min,max,max_step), and the
+ * recipes `tune simulate --recipes` runs, read strictly: a clear reason naming the line for every
+ * problem. */
 #ifndef MOE_FACTORY_TUNE_LOG_H
 #define MOE_FACTORY_TUNE_LOG_H
 
@@ -37,5 +38,11 @@ int fab_read_bounds(const char *path, fab_bounds_table *b, char *reason, size_t 
 int fab_read_history(const char *path, const fab_bounds_table *b, const char *objective, fab_history_table *h,
                      char *reason, size_t size);
 void fab_history_free(fab_history_table *h);
+
+/* Reads recipes to run (a header naming each of the d parameters once, any order, other columns
+ * ignored; then one recipe per line, each value a finite number within [lo, hi]) into *X (malloc'd,
+ * n x d, the parameters in the order of names); 0, or -1 with reason naming the line. */
+int fab_read_recipes(const char *path, int d, const char *const *names, const double *lo, const double *hi, double **X,
+                     int *n, char *reason, size_t size);
 
 #endif
