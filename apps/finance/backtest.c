@@ -1,7 +1,9 @@
 /* backtest.c: the daily simulation of backtest.h. Per calendar day: orders decided at the last
  * close fill at the open (a position whose stop the open has gapped through is closed there
  * instead), stops fill intraday at their level, the book is marked at the close, and the new
- * targets are decided from the signals of that close. */
+ * targets are decided from the signals of that close. With fills at the next close, the held
+ * position meets its stop during the day first and the order fills at the close. A target whose
+ * stop the close has already crossed is published flat: the position would be stopped at once. */
 #include "backtest.h"
 
 #include <math.h>
@@ -12,6 +14,7 @@
 #include "factors.h"
 
 void fin_bt_config_default(fin_bt_config *c) {
+    c->fill = FIN_FILL_NEXT_OPEN;
     fin_sizing_default(&c->sizing);
     c->ewma_lambda = 0.94;
     c->atr_days = 22;
@@ -105,6 +108,36 @@ static void move_to(book *b, asset_state *s, double q, double px, int prev) {
         return;
     }
     trade(b, s, q - s->shares, px);
+}
+
+/* Fills s's pending order at px (an open or a close), the stop of a new position from bar prev. The
+ * stop the position would have after the fill: a price beyond it closes a held position there
+ * (and blocks its side) or cancels an entry. */
+static void fill_pending(book *b, asset_state *s, double px, int prev) {
+    if (!s->has_pending) return;
+    const fin_bt_config *c = b->c;
+    double q = s->pending;
+    int same = q != 0 && side_of(q) == side_of(s->shares);
+    double fill = px * (1 + side_of(q) * c->slippage_bps * 1e-4);
+    double level = same ? s->stop : q != 0 ? initial_stop(c, s, side_of(q), fill, prev) : NAN;
+    if (q != 0 && !isnan(level) && (q > 0 ? px <= level : px >= level)) {
+        if (same) s->blocked = side_of(q);
+        q = 0;
+    }
+    move_to(b, s, q, px, prev);
+    s->has_pending = 0;
+}
+
+/* A held position whose stop bar's range reaches is closed at the stop (its side blocked).
+ * Returns 1 when it was. */
+static int stop_intraday(book *b, asset_state *s, int bar) {
+    const fin_prices *p = s->a->p;
+    if (s->shares == 0 || isnan(s->stop) || !(s->shares > 0 ? p->low[bar] <= s->stop : p->high[bar] >= s->stop)) return 0;
+    s->blocked = side_of(s->shares);
+    trade(b, s, -s->shares, s->stop);
+    close_trade(b, s, s->stop);
+    s->stop = NAN;
+    return 1;
 }
 
 /* The calendar: the sorted distinct dates of every asset within [start, end]. */
@@ -206,27 +239,12 @@ int fin_backtest_run(const fin_bt_config *c, const fin_bt_asset *a, int n_assets
                 s->bh_base = p->close[bar];
                 continue;
             }
-            double o = p->open[bar];
-            if (s->has_pending) {
-                /* the stop the position would have after the open; an open beyond it closes a held
-                 * position there (and blocks its side) or cancels an entry */
-                double q = s->pending;
-                int same = q != 0 && side_of(q) == side_of(s->shares);
-                double fill = o * (1 + side_of(q) * c->slippage_bps * 1e-4);
-                double level = same ? s->stop : q != 0 ? initial_stop(c, s, side_of(q), fill, prev) : NAN;
-                if (q != 0 && !isnan(level) && (q > 0 ? o <= level : o >= level)) {
-                    if (same) s->blocked = side_of(q);
-                    q = 0;
-                }
-                move_to(&b, s, q, o, prev);
-                s->has_pending = 0;
-            }
-            if (s->shares != 0 && !isnan(s->stop) &&
-                (s->shares > 0 ? p->low[bar] <= s->stop : p->high[bar] >= s->stop)) {
-                s->blocked = side_of(s->shares);
-                trade(&b, s, -s->shares, s->stop);
-                close_trade(&b, s, s->stop);
-                s->stop = NAN;
+            if (c->fill == FIN_FILL_NEXT_OPEN) {
+                fill_pending(&b, s, p->open[bar], prev);
+                stop_intraday(&b, s, bar);
+            } else {
+                if (stop_intraday(&b, s, bar)) s->has_pending = 0; /* stopped out: no re-entry at the close */
+                fill_pending(&b, s, p->close[bar], bar);
             }
         }
         /* the close: mark, benchmark, decide */
@@ -283,10 +301,18 @@ int fin_backtest_run(const fin_bt_config *c, const fin_bt_asset *a, int n_assets
                 s->pending = hold ? s->shares : wt * equity / close;
                 s->has_pending = 1;
             }
-            /* the stop for tomorrow: the held position's, or a new entry's from today's close */
+            /* the stop for tomorrow: the held position's, or a new entry's from today's close; a
+             * close already beyond it makes the target flat (a held position leaves, its side
+             * blocked), so that no published position contradicts its own stop */
             int ps = s->has_pending ? side_of(s->pending) : side_of(s->shares);
-            out->stop[(size_t)t * n_assets + i] = ps == 0 ? NAN : ps == side_of(s->shares) ? s->stop
-                                                : initial_stop(c, s, ps, p->close[s->last], s->last);
+            double level = ps == 0 ? NAN : ps == side_of(s->shares) ? s->stop : initial_stop(c, s, ps, p->close[s->last], s->last);
+            if (traded_today && ps != 0 && !isnan(level) && (ps > 0 ? p->close[s->last] <= level : p->close[s->last] >= level)) {
+                if (ps == side_of(s->shares)) s->blocked = ps;
+                s->pending = 0;
+                out->weight[(size_t)t * n_assets + i] = 0;
+                level = NAN;
+            }
+            out->stop[(size_t)t * n_assets + i] = level;
         }
     }
     if (ok) {
@@ -300,6 +326,9 @@ int fin_backtest_run(const fin_bt_config *c, const fin_bt_asset *a, int n_assets
         out->strategy.turnover = avg > 0 ? b.traded / avg * FIN_DAYS_PER_YEAR / (T - 1) : NAN;
         for (int t = 1; t < T; t++) ret[t - 1] = out->benchmark[t] / out->benchmark[t - 1] - 1;
         fin_performance_compute(ret, T - 1, &out->buy_and_hold);
+        double scale = out->strategy.annual_vol > 0 ? out->buy_and_hold.annual_vol / out->strategy.annual_vol : NAN;
+        for (int t = 1; t < T; t++) ret[t - 1] = scale * (out->equity[t] / out->equity[t - 1] - 1);
+        fin_performance_compute(ret, T - 1, &out->at_bh_vol);
     }
     for (int i = 0; st && i < n_assets; i++) {
         free(st[i].var);

@@ -1,5 +1,6 @@
 /* backtest.h: the daily portfolio simulation of moe-finance. Signals known at a bar's close set
- * the target weights; orders fill at the next bar's open with costs and slippage; positions carry
+ * the target weights; orders fill at the next bar's open (or, as a choice, its close) with costs
+ * and slippage; positions carry
  * an ATR chandelier trailing stop and a maximum-loss stop that fill intraday; the result is the
  * equity curve beside buy-and-hold on the same dates, with empyrical's statistics. */
 #ifndef MOE_FINANCE_BACKTEST_H
@@ -11,7 +12,15 @@
 #include "prices.h"
 #include "sizing.h"
 
+/* When an order decided at a close fills. */
+typedef enum fin_fill {
+    FIN_FILL_NEXT_OPEN,  /* the next bar's open (a price file of closes only, whose opens are the
+                          * previous closes, fills there at the deciding close) */
+    FIN_FILL_NEXT_CLOSE  /* the next bar's close: a full day after the decision */
+} fin_fill;
+
 typedef struct fin_bt_config {
+    fin_fill fill;          /* FIN_FILL_NEXT_OPEN */
     fin_sizing sizing;
     double ewma_lambda;     /* EWMA decay of the variance (RiskMetrics 0.94) */
     int atr_days;           /* chandelier window: highest high (lowest low) and ATR over atr_days (22) */
@@ -42,6 +51,9 @@ typedef struct fin_bt_result {
     double *weight;       /* (n_days, n_assets) target weight decided at each close */
     double *stop;         /* (n_days, n_assets) stop level in force for the next day, NAN when none */
     fin_performance strategy, buy_and_hold;
+    fin_performance at_bh_vol; /* the strategy's daily returns scaled by buy-and-hold's volatility over
+                                * its own (constant leverage, no extra costs): its return at
+                                * buy-and-hold's risk */
 } fin_bt_result;
 
 /* Simulates the assets from the first date >= start to the last date <= end (either may be NULL).

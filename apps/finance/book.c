@@ -56,6 +56,11 @@ int fin_book_on_option(const mc_ctx *ctx, fin_book_opts *o, int index, const cha
     case 14: return mc_cli_real(ctx, "cost-bps", arg, 0, 1000, &c->cost_bps);
     case 15: return mc_cli_real(ctx, "slippage-bps", arg, 0, 1000, &c->slippage_bps);
     case 16: return mc_cli_real(ctx, "rebalance-band", arg, 0, 1, &c->rebalance_band);
+    case 17:
+        if (strcmp(arg, "next-open") == 0) c->fill = FIN_FILL_NEXT_OPEN;
+        else if (strcmp(arg, "next-close") == 0) c->fill = FIN_FILL_NEXT_CLOSE;
+        else return mc_cli_usage_error(ctx, "--fill expects next-open or next-close, got '%s'", arg);
+        return 0;
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
@@ -115,7 +120,7 @@ static int symbol_signals(const fin_book_opts *o, fin_forecaster *f, const fin_p
         snprintf(reason, size, "out of memory");
         return -1;
     }
-    if (fin_regime_walk_run(&o->walk, p, bull, bear, reason, size) != 0) return -1;
+    if (fin_regime_walk_run(&o->walk, p, bull, bear, NULL, reason, size) != 0) return -1;
     if (fc && fin_forecast_path(f, p, fc) != 0) {
         snprintf(reason, size, "out of memory");
         return -1;
@@ -267,13 +272,14 @@ int fin_book_simulate(const fin_book *k, fin_batch *b, const fin_book_opts *o, c
 
 json_t *fin_book_config(const fin_book_opts *o) {
     const fin_bt_config *c = &o->bt;
-    return json_pack("{s:s?, s:s, s:f, s:f, s:f, s:f, s:[f,f,f], s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:I}",
+    return json_pack("{s:s?, s:s, s:f, s:f, s:f, s:f, s:[f,f,f], s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:s, s:I}",
                      "model", o->model, "side", c->sizing.long_short ? "long-short" : "long-flat", "target_vol",
                      c->sizing.target_vol, "max_leverage", c->sizing.max_leverage, "max_gross", c->max_gross, "kelly",
                      c->sizing.kelly, "regime_scale", c->sizing.scale[0], c->sizing.scale[1], c->sizing.scale[2], "states",
                      o->walk.states, "refit", o->walk.refit, "atr_days", c->atr_days, "atr_mult", c->atr_mult, "max_loss",
                      c->max_loss, "cost_bps", c->cost_bps, "slippage_bps", c->slippage_bps, "ewma_lambda", c->ewma_lambda,
-                     "rebalance_band", c->rebalance_band, "seed", (json_int_t)o->walk.seed);
+                     "rebalance_band", c->rebalance_band, "fill", c->fill == FIN_FILL_NEXT_CLOSE ? "next-close" : "next-open",
+                     "seed", (json_int_t)o->walk.seed);
 }
 
 int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k, const fin_book_opts *o) {

@@ -38,8 +38,9 @@ typedef struct fin_book_opts {
     {"cost-bps", 0, "X", "commission, basis points of traded notional", "5"},                                               \
     {"slippage-bps", 0, "X", "fill price moved against each order, basis points", "5"},                                     \
     {"rebalance-band", 0, "X", "keep a position while its weight is within X of the target", "0.05"},                      \
+    {"fill", 0, "next-open|next-close", "when an order decided at a close fills", "next-open"},                            \
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"}
-enum { FIN_BOOK_N_OPTIONS = 18 };
+enum { FIN_BOOK_N_OPTIONS = 19 };
 
 /* Parses option index (< FIN_BOOK_N_OPTIONS) of FIN_BOOK_OPTIONS; 0, or a usage error. */
 int fin_book_on_option(const mc_ctx *ctx, fin_book_opts *o, int index, const char *arg);

@@ -161,6 +161,7 @@ int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.signals_out) != 0) return MC_EXIT_FAILURE;
     fin_book book;
+    if (o.store) o.book.walk.cache = b.run; /* the regime fits are kept with the statistics */
     fin_book_open(&book, &b, &o.book);
     fin_bt_result r;
     int simulated = fin_book_simulate(&book, &b, &o.book, "backtest", &r) == 0;
@@ -178,9 +179,9 @@ int fin_cmd_backtest(mc_ctx *ctx, int argc, char **argv) {
         if (ctx->json) {
             json_t *syms = json_array();
             for (int i = 0; i < book.n_assets; i++) json_array_append_new(syms, json_string(book.assets[i].p->symbol));
-            mc_cli_print_json(json_pack("{s:o, s:s, s:s, s:o, s:o, s:o}", "symbols", syms, "first_date", r.date[0], "last_date",
+            mc_cli_print_json(json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}", "symbols", syms, "first_date", r.date[0], "last_date",
                                         r.date[r.n_days - 1], "config", fin_book_config(&o.book), "strategy",
-                                        perf_json(&r.strategy), "buy_and_hold", perf_json(&r.buy_and_hold)));
+                                        perf_json(&r.strategy), "buy_and_hold", perf_json(&r.buy_and_hold), "strategy_at_bh_vol", perf_json(&r.at_bh_vol)));
         } else if (b.csv != stdout) {
             print_text(&r, &book);
         }

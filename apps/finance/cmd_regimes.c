@@ -1,6 +1,6 @@
-/* cmd_regimes.c: `moe-finance regimes`: a Gaussian HMM per symbol over daily return features,
- * with its Viterbi path, smoothed probabilities, labelled states, transition matrix, expected
- * durations, log-likelihood and BIC; as JSON, CSV and database rows. */
+/* cmd_regimes.c: `moe-finance regimes`: the walk-forward market regimes of each symbol, the same
+ * ones `backtest` and `run` trade on (regime_walk.h), with the full-sample fit's smoothed label
+ * beside them; as text, JSON, CSV and database rows written incrementally. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,26 +9,24 @@
 #include "batch.h"
 #include "commands.h"
 #include "hmm.h"
-
-enum { F_RET = 1, F_VOL = 2, F_VOLCHG = 4 };
+#include "moecore/log.h"
+#include "regime_walk.h"
 
 typedef struct {
-    int k;          /* 0 = auto (2..4 by BIC) */
-    int features;   /* F_* bits */
-    int window;     /* realised volatility window */
-    int restarts;
+    fin_regime_walk walk;
     const char *output;
-    int store;
+    int store, rebuild, new_only;
     fin_bad_rows policy;
+    int json;
 } regimes_opts;
 
 static const mc_option options[] = {
-    {"states", 0, "2|3|4|auto", "number of regimes; auto picks 2 to 4 by BIC", "auto"},
-    {"features", 0, "LIST", "comma-separated: ret (log return, %), vol (realised volatility), volchg (volume change, %)", "ret"},
-    {"window", 0, "N", "days of the realised volatility", "20"},
-    {"restarts", 0, "N", "seeded restarts of Baum-Welch; the best likelihood wins", "5"},
-    {"output", 'o', "FILE", "CSV of date,symbol,state,label,p_<label>... per bar; '-' for stdout", NULL},
-    {"store", 0, NULL, "store the models and the per-date regimes in the database", NULL},
+    {"states", 0, "2|3", "number of regimes (as backtest's and run's --states)", "2"},
+    {"refit", 0, "N", "days between refits of the walk-forward model (as backtest's and run's --refit)", "252"},
+    {"output", 'o', "FILE", "CSV date,symbol,state,label,p_state,pf_bull,pf_bear,label_full,p_bull,p_bear per bar; '-' for stdout", NULL},
+    {"store", 0, NULL, "store the regimes of the days not stored yet, the model in force and the fits in the database", NULL},
+    {"rebuild", 0, NULL, "with --store: rewrite every stored day of each symbol, not only the new ones", NULL},
+    {"new-only", 0, NULL, "with --store: the CSV holds only the rows stored by this run", NULL},
     {"bad-rows", 0, "reject|drop", "a bad price row rejects its file, or is dropped with a warning", "reject"},
 };
 
@@ -37,151 +35,176 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     long v;
     switch (index) {
     case 0:
-        if (strcmp(arg, "auto") == 0) {
-            o->k = 0;
-            return 0;
-        }
-        if (mc_cli_int(ctx, "states", arg, 2, 4, &v) != 0) return -1;
-        o->k = (int)v;
+        if (mc_cli_int(ctx, "states", arg, 2, 3, &v) != 0) return -1;
+        o->walk.states = (int)v;
         return 0;
-    case 1: {
-        o->features = 0;
-        char buf[128];
-        snprintf(buf, sizeof buf, "%s", arg);
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            if (strcmp(t, "ret") == 0) o->features |= F_RET;
-            else if (strcmp(t, "vol") == 0) o->features |= F_VOL;
-            else if (strcmp(t, "volchg") == 0) o->features |= F_VOLCHG;
-            else return mc_cli_usage_error(ctx, "--features: unknown feature '%s' (ret, vol, volchg)", t);
-        }
-        if (!(o->features & F_RET)) return mc_cli_usage_error(ctx, "--features must include ret");
+    case 1:
+        if (mc_cli_int(ctx, "refit", arg, 1, 100000, &v) != 0) return -1;
+        o->walk.refit = (int)v;
         return 0;
-    }
-    case 2:
-        if (mc_cli_int(ctx, "window", arg, 2, 250, &v) != 0) return -1;
-        o->window = (int)v;
-        return 0;
-    case 3:
-        if (mc_cli_int(ctx, "restarts", arg, 1, 100, &v) != 0) return -1;
-        o->restarts = (int)v;
-        return 0;
-    case 4: o->output = arg; return 0;
-    case 5: o->store = 1; return 0;
+    case 2: o->output = arg; return 0;
+    case 3: o->store = 1; return 0;
+    case 4: o->rebuild = 1; return 0;
+    case 5: o->new_only = 1; return 0;
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
 
-/* Features of one symbol: rows where every feature is defined; first[i] is the bar of row i. */
-static int build_features(const fin_prices *p, const regimes_opts *o, double **x_out, int **bar_out, int *D_out) {
-    int D = 1 + !!(o->features & F_VOL) + !!(o->features & F_VOLCHG);
-    double *x = malloc(sizeof(double) * (size_t)D * (size_t)(p->n > 0 ? p->n : 1));
-    int *bar = malloc(sizeof(int) * (size_t)(p->n > 0 ? p->n : 1));
-    double *ret = malloc(sizeof(double) * (size_t)(p->n > 0 ? p->n : 1));
-    if (!x || !bar || !ret) {
-        free(x); free(bar); free(ret);
-        return -1;
+/* The hindsight view: one fit on every return of the symbol, its Viterbi labels and smoothed bull
+ * and bear probabilities per bar (NULL / NAN at bar 0, which has no return). */
+typedef struct {
+    fin_hmm m;
+    const char *label[8];
+    const char **bar_label; /* (n) */
+    double *p_bull, *p_bear; /* (n) */
+} full_fit;
+
+static void full_free(full_fit *f) {
+    fin_hmm_free(&f->m);
+    free(f->bar_label);
+    free(f->p_bull);
+    free(f->p_bear);
+    memset(f, 0, sizeof *f);
+}
+
+static int full_sample(const fin_regime_walk *w, const fin_prices *p, full_fit *f, char *reason, size_t size) {
+    int n = p->n, T = n - 1, rc = -1;
+    memset(f, 0, sizeof *f);
+    double *x = malloc(sizeof(double) * (size_t)n), *gamma = malloc(sizeof(double) * (size_t)n * (size_t)w->states);
+    int *path = malloc(sizeof(int) * (size_t)n);
+    f->bar_label = calloc((size_t)n, sizeof *f->bar_label);
+    f->p_bull = malloc(sizeof(double) * (size_t)n);
+    f->p_bear = malloc(sizeof(double) * (size_t)n);
+    if (!x || !gamma || !path || !f->bar_label || !f->p_bull || !f->p_bear) {
+        snprintf(reason, size, "out of memory");
+        goto done;
     }
-    int T = 0;
-    for (int t = 1; t < p->n; t++) {
-        ret[t] = 100.0 * log(p->close[t] / p->close[t - 1]);
-        double vol = NAN, volchg = NAN;
-        if (o->features & F_VOL) {
-            if (t >= o->window) { /* sample standard deviation of the last window returns */
-                double m = 0, s = 0;
-                for (int j = t - o->window + 1; j <= t; j++) m += ret[j];
-                m /= o->window;
-                for (int j = t - o->window + 1; j <= t; j++) s += (ret[j] - m) * (ret[j] - m);
-                vol = sqrt(s / (o->window - 1));
-            }
-            if (isnan(vol)) continue;
+    for (int i = 0; i < T; i++) x[i] = 100.0 * log(p->close[i + 1] / p->close[i]);
+    fin_hmm_options o;
+    fin_hmm_options_default(&o);
+    o.K = w->states;
+    o.restarts = w->restarts;
+    o.seed = w->seed;
+    o.min_stay = 1.0 - 1.0 / w->min_days;
+    char err[256];
+    if (fin_hmm_fit(x, T, 1, &o, &f->m, err, sizeof err) != 0) {
+        snprintf(reason, size, "%s: full-sample regime model: %s", p->symbol, err);
+        goto done;
+    }
+    if (fin_hmm_viterbi(&f->m, x, T, path) != 0 || fin_hmm_posteriors(&f->m, x, T, gamma, NULL) != 0) {
+        snprintf(reason, size, "%s: full-sample regime model: degenerate covariance", p->symbol);
+        goto done;
+    }
+    fin_hmm_label(&f->m, f->label);
+    f->p_bull[0] = f->p_bear[0] = NAN;
+    for (int i = 0; i < T; i++) {
+        double bull = 0, bear = 0;
+        for (int k = 0; k < f->m.K; k++) {
+            double g = gamma[(size_t)i * f->m.K + k];
+            if (strcmp(f->label[k], "bull") == 0) bull += g;
+            else if (strcmp(f->label[k], "bear") == 0) bear += g;
         }
-        if (o->features & F_VOLCHG) volchg = 100.0 * log((p->volume[t] + 1.0) / (p->volume[t - 1] + 1.0));
-        double *row = x + (int64_t)T * D;
-        int d = 0;
-        row[d++] = ret[t];
-        if (o->features & F_VOL) row[d++] = vol;
-        if (o->features & F_VOLCHG) row[d++] = volchg;
-        bar[T++] = t;
+        f->bar_label[i + 1] = f->label[path[i]];
+        f->p_bull[i + 1] = bull;
+        f->p_bear[i + 1] = bear;
     }
-    free(ret);
-    *x_out = x;
-    *bar_out = bar;
-    *D_out = D;
-    return T;
+    rc = 0;
+done:
+    free(x);
+    free(gamma);
+    free(path);
+    return rc;
 }
 
-static const char *features_name(int f) {
-    static char buf[32];
-    snprintf(buf, sizeof buf, "ret%s%s", f & F_VOL ? ",vol" : "", f & F_VOLCHG ? ",volchg" : "");
-    return buf;
-}
-
-/* The model as JSON: states with label, mean, covariance, expected duration; the transitions. */
-static json_t *model_json(const fin_hmm *m, const char **label, const char *symbol, int T, double bic, const char *today) {
-    json_t *states = json_array();
+/* The model in force at the last bar, as JSON: per state its label, mean and variance of the daily
+ * return (%) and expected spell in days; the transitions. */
+static json_t *model_json(const fin_hmm *m, const char *const *label) {
+    json_t *states = json_array(), *A = json_array();
     for (int k = 0; k < m->K; k++) {
-        json_t *mu = json_array(), *cov = json_array();
-        for (int d = 0; d < m->D; d++) json_array_append_new(mu, json_real(m->mu[(int64_t)k * m->D + d]));
-        for (int d = 0; d < m->D * m->D; d++) json_array_append_new(cov, json_real(m->cov[(int64_t)k * m->D * m->D + d]));
-        double stay = m->A[(int64_t)k * m->K + k];
-        json_array_append_new(states, json_pack("{s:i, s:s, s:o, s:o, s:f}", "state", k, "label", label[k], "mean", mu,
-                                                "cov", cov, "expected_days", stay < 1 ? 1.0 / (1.0 - stay) : 1e308));
-    }
-    json_t *A = json_array();
-    for (int i = 0; i < m->K; i++) {
+        double stay = m->A[k * m->K + k];
+        json_array_append_new(states, json_pack("{s:i, s:s, s:f, s:f, s:f}", "state", k, "label", label[k], "mean", m->mu[k],
+                                                "var", m->cov[k], "expected_days", stay < 1 ? 1.0 / (1.0 - stay) : 1e308));
         json_t *row = json_array();
-        for (int j = 0; j < m->K; j++) json_array_append_new(row, json_real(m->A[(int64_t)i * m->K + j]));
+        for (int j = 0; j < m->K; j++) json_array_append_new(row, json_real(m->A[k * m->K + j]));
         json_array_append_new(A, row);
     }
-    return json_pack("{s:s, s:i, s:i, s:f, s:f, s:i, s:o, s:o, s:s}", "symbol", symbol, "states", m->K, "bars", T,
-                     "loglik", m->loglik, "bic", bic, "iterations", m->iterations, "model", states, "transitions", A,
-                     "date", today);
+    return json_pack("{s:o, s:o}", "states", states, "transitions", A);
 }
 
-/* Probability mass of the states labelled want in row t of probs (T, K). */
-static double mass(const fin_hmm *m, const char **label, const double *probs, int t, const char *want) {
-    double s = 0;
-    for (int k = 0; k < m->K; k++)
-        if (strcmp(label[k], want) == 0) s += probs[(int64_t)t * m->K + k];
-    return s;
+static void bind_real(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
 }
 
-static int store_symbol(mc_run *run, const fin_prices *p, const fin_hmm *m, const char **label, const int *path,
-                        const double *gamma, const double *filt, const int *bar, int T, const char *features,
-                        const char *model, double bic, char *reason, size_t size) {
+/* The first bar after the symbol's stored days (all of them deleted first with rebuild); a warning
+ * when the stored last day no longer matches this run's value for it (prices or settings changed).
+ * -1 on a database error. */
+static int first_new_bar(mc_store *s, const fin_prices *p, const fin_regime_detail *d, const double *pf_bull, int rebuild) {
+    sqlite3_stmt *st;
+    if (rebuild) {
+        if (mc_store_stmt(s, "DELETE FROM fin_regimes WHERE symbol = ?1", &st) != MC_OK) return -1;
+        sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+        return sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    }
+    if (mc_store_stmt(s, "SELECT date, label, pf_bull FROM fin_regimes WHERE symbol = ?1 ORDER BY date DESC LIMIT 1", &st) != MC_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : -1;
+    }
+    char last[11], label[16];
+    snprintf(last, sizeof last, "%s", (const char *)sqlite3_column_text(st, 0));
+    snprintf(label, sizeof label, "%s", (const char *)sqlite3_column_text(st, 1));
+    double stored = sqlite3_column_double(st, 2);
+    sqlite3_reset(st);
+    int t = 0;
+    while (t < p->n && strcmp(p->date[t], last) <= 0) t++;
+    int at = t - 1; /* the stored last day's bar, when the file has that day */
+    if (at >= 0 && strcmp(p->date[at], last) == 0 && d->label[at] &&
+        (strcmp(d->label[at], label) != 0 || !(fabs(pf_bull[at] - stored) <= 1e-9)))
+        mc_log_warn("%s: the stored regime of %s (%s, p_bull %.4f) differs from this run's (%s, %.4f): the prices or the "
+                    "settings changed; the stored days are kept, --rebuild rewrites them",
+                    p->symbol, last, label, stored, d->label[at], pf_bull[at]);
+    return t;
+}
+
+/* Stores the model in force and the days from the first not stored yet, whose bar goes to *from. */
+static int store_symbol(mc_run *run, const regimes_opts *o, const fin_prices *p, const fin_regime_detail *d, const double *pf_bull,
+                        const double *pf_bear, const full_fit *f, const char *model, int *from, char *reason, size_t size) {
     mc_store *s = mc_run_store(run);
     sqlite3_stmt *st;
-    if (mc_store_stmt(s, "INSERT INTO fin_regime_models(symbol, features, states, loglik, bic, model, run_id)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(symbol) DO UPDATE SET features = excluded.features,"
+    if (mc_store_stmt(s, "INSERT INTO fin_regime_models(symbol, features, states, loglik, bic, model, fit_date, run_id)"
+                         " VALUES (?1, 'ret', ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(symbol) DO UPDATE SET features = excluded.features,"
                          " states = excluded.states, loglik = excluded.loglik, bic = excluded.bic, model = excluded.model,"
-                         " run_id = excluded.run_id", &st) != MC_OK)
+                         " fit_date = excluded.fit_date, run_id = excluded.run_id", &st) != MC_OK)
         goto db_error;
     sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, features, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, m->K);
-    sqlite3_bind_double(st, 4, m->loglik);
-    sqlite3_bind_double(st, 5, bic);
-    sqlite3_bind_text(st, 6, model, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, d->last.K);
+    sqlite3_bind_double(st, 3, d->last.loglik);
+    sqlite3_bind_double(st, 4, fin_hmm_bic(&d->last, d->last_returns));
+    sqlite3_bind_text(st, 5, model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, d->last_fit, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, mc_run_id(run), -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
-    /* a new fit replaces the symbol's previous path */
-    if (mc_store_stmt(s, "DELETE FROM fin_regimes WHERE symbol = ?1", &st) != MC_OK) goto db_error;
-    sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
-    for (int i = 0; i < T; i++) {
-        if (mc_store_stmt(s, "INSERT INTO fin_regimes(symbol, date, state, label, p_state, p_bull, p_bear, pf_bull, pf_bear, run_id)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10, ?8)", &st) != MC_OK)
+    if ((*from = first_new_bar(s, p, d, pf_bull, o->rebuild)) < 0) goto db_error;
+    for (int t = *from; t < p->n; t++) {
+        if (!d->label[t]) continue;
+        if (mc_store_stmt(s, "INSERT INTO fin_regimes(symbol, date, state, label, p_state, pf_bull, pf_bear, label_full, p_bull,"
+                             " p_bear, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st) != MC_OK)
             goto db_error;
         sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, p->date[bar[i]], 10, SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, path[i]);
-        sqlite3_bind_text(st, 4, label[path[i]], -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 5, gamma[(int64_t)i * m->K + path[i]]);
-        sqlite3_bind_double(st, 6, mass(m, label, gamma, i, "bull"));
-        sqlite3_bind_double(st, 7, mass(m, label, gamma, i, "bear"));
-        sqlite3_bind_text(st, 8, mc_run_id(run), -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 9, mass(m, label, filt, i, "bull"));
-        sqlite3_bind_double(st, 10, mass(m, label, filt, i, "bear"));
+        sqlite3_bind_text(st, 2, p->date[t], 10, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, d->state[t]);
+        sqlite3_bind_text(st, 4, d->label[t], -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 5, d->p_state[t]);
+        sqlite3_bind_double(st, 6, pf_bull[t]);
+        sqlite3_bind_double(st, 7, pf_bear[t]);
+        sqlite3_bind_text(st, 8, f->bar_label[t], -1, SQLITE_STATIC);
+        bind_real(st, 9, f->p_bull[t]);
+        bind_real(st, 10, f->p_bear[t]);
+        sqlite3_bind_text(st, 11, mc_run_id(run), -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
     }
     return 0;
@@ -190,114 +213,96 @@ db_error:
     return -1;
 }
 
-/* One symbol: features, fit, path, probabilities, output. Returns 0 or -1 with reason. */
-static int fit_symbol(mc_run *run, const mc_ctx *ctx, const regimes_opts *o, const fin_prices *p, FILE *csv,
-                      int csv_on_stdout, char *reason, size_t size) {
-    double *x;
-    int *bar, D;
-    int T = build_features(p, o, &x, &bar, &D);
-    if (T < 0) {
+/* One symbol: the walk, the full-sample fit, the outputs. Returns 0 or -1 with reason. */
+static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *csv, char *reason, size_t size) {
+    const regimes_opts *o = user;
+    (void)index;
+    fin_regime_walk w = o->walk;
+    w.cache = o->store ? b->run : NULL;
+    fin_regime_detail d;
+    full_fit f = {0};
+    json_t *j = NULL;
+    char *model = NULL;
+    double *pf_bull = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1)), *pf_bear = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1));
+    int rc = -1;
+    if (!pf_bull || !pf_bear) {
+        memset(&d, 0, sizeof d);
         snprintf(reason, size, "out of memory");
-        return -1;
-    }
-    fin_hmm m = {0};
-    fin_hmm_options ho;
-    fin_hmm_options_default(&ho);
-    ho.restarts = o->restarts;
-    ho.seed = ctx->seed;
-    char err[256];
-    int rc = o->k ? (ho.K = o->k, fin_hmm_fit(x, T, D, &ho, &m, err, sizeof err))
-                  : fin_hmm_fit_auto(x, T, D, 2, 4, &ho, &m, err, sizeof err);
-    int *path = NULL;
-    double *gamma = NULL, *filt = NULL;
-    if (rc != 0) {
-        snprintf(reason, size, "%s: %s", p->symbol, err);
         goto done;
     }
-    path = malloc(sizeof(int) * (size_t)T);
-    gamma = malloc(sizeof(double) * (size_t)T * (size_t)m.K);
-    filt = malloc(sizeof(double) * (size_t)T * (size_t)m.K);
-    double ll;
-    if (!path || !gamma || !filt || fin_hmm_viterbi(&m, x, T, path) != 0 || fin_hmm_posteriors(&m, x, T, gamma, &ll) != 0 ||
-        fin_hmm_filtered(&m, x, T, filt) != 0) {
-        snprintf(reason, size, "%s: out of memory", p->symbol);
-        rc = -1;
-        goto done;
-    }
-    const char *label[8];
-    fin_hmm_label(&m, label);
-    double bic = fin_hmm_bic(&m, T);
-    json_t *j = model_json(&m, label, p->symbol, T, bic, p->date[bar[T - 1]]);
-    json_object_set_new(j, "regime", json_string(label[path[T - 1]]));
-    json_object_set_new(j, "p_regime", json_real(gamma[(int64_t)(T - 1) * m.K + path[T - 1]]));
-    json_object_set_new(j, "pf_bull", json_real(mass(&m, label, filt, T - 1, "bull")));
-    json_object_set_new(j, "pf_bear", json_real(mass(&m, label, filt, T - 1, "bear")));
-    char *model = json_dumps(json_object_get(j, "model"), JSON_COMPACT);
-    if (o->store)
-        rc = store_symbol(run, p, &m, label, path, gamma, filt, bar, T, features_name(o->features), model, bic, reason, size);
-    free(model);
-    if (rc == 0 && csv) {
-        for (int i = 0; i < T; i++) {
-            fprintf(csv, "%s,%s,%d,%s", p->date[bar[i]], p->symbol, path[i], label[path[i]]);
-            for (int k = 0; k < m.K; k++) fprintf(csv, ",%.6f", gamma[(int64_t)i * m.K + k]);
-            for (int k = m.K; k < 4; k++) fputc(',', csv);
-            for (int k = 0; k < m.K; k++) fprintf(csv, ",%.6f", filt[(int64_t)i * m.K + k]);
-            for (int k = m.K; k < 4; k++) fputc(',', csv);
-            fputc('\n', csv);
+    if (fin_regime_walk_run(&w, p, pf_bull, pf_bear, &d, reason, size) != 0 || full_sample(&w, p, &f, reason, size) != 0) goto done;
+    int last = p->n - 1, since = last;
+    while (since > 0 && d.label[since - 1] && strcmp(d.label[since - 1], d.label[last]) == 0) since--;
+    j = model_json(&d.last, d.last_label);
+    model = json_dumps(j, JSON_COMPACT);
+    int from = 0;
+    if (o->store && store_symbol(b->run, o, p, &d, pf_bull, pf_bear, &f, model, &from, reason, size) != 0) goto done;
+    if (csv) {
+        for (int t = o->new_only ? from : 0; t < p->n; t++) {
+            if (!d.label[t]) continue;
+            fprintf(csv, "%s,%s,%d,%s,%.6f,%.6f,%.6f,%s,%.6f,%.6f\n", p->date[t], p->symbol, d.state[t], d.label[t], d.p_state[t],
+                    pf_bull[t], pf_bear[t], f.bar_label[t], f.p_bull[t], f.p_bear[t]);
         }
     }
-    if (rc == 0 && !csv_on_stdout) {
-        if (ctx->json) {
+    if (b->csv != stdout) {
+        if (o->json) {
+            json_object_set_new(j, "symbol", json_string(p->symbol));
+            json_object_set_new(j, "date", json_string(p->date[last]));
+            json_object_set_new(j, "regime", json_string(d.label[last]));
+            json_object_set_new(j, "since", json_string(p->date[since]));
+            json_object_set_new(j, "p_regime", json_real(d.p_state[last]));
+            json_object_set_new(j, "pf_bull", json_real(pf_bull[last]));
+            json_object_set_new(j, "pf_bear", json_real(pf_bear[last]));
+            json_object_set_new(j, "regime_full", json_string(f.bar_label[last]));
+            json_object_set_new(j, "fits", json_integer(d.fits));
+            json_object_set_new(j, "last_fit", json_string(d.last_fit));
+            json_object_set_new(j, "loglik", json_real(d.last.loglik));
+            json_object_set_new(j, "bic", json_real(fin_hmm_bic(&d.last, d.last_returns)));
             mc_cli_print_json(j);
             j = NULL;
         } else {
-            int since = T - 1; /* the first day of the current run of today's label */
-            while (since > 0 && strcmp(label[path[since - 1]], label[path[T - 1]]) == 0) since--;
-            printf("%s\t%d states\tloglik %.2f\tBIC %.2f\t%s since %s (p %.2f)\n", p->symbol, m.K, m.loglik, bic,
-                   label[path[T - 1]], p->date[bar[since]], gamma[(int64_t)(T - 1) * m.K + path[T - 1]]);
+            printf("%s\t%d states\t%s since %s (p %.2f)\tfull-sample fit: %s\tlast fit %s\n", p->symbol, d.last.K, d.label[last],
+                   p->date[since], d.p_state[last], f.bar_label[last], d.last_fit);
         }
     }
-    json_decref(j);
+    rc = 0;
 done:
-    free(path);
-    free(gamma);
-    free(filt);
-    free(x);
-    free(bar);
-    fin_hmm_free(&m);
+    json_decref(j);
+    free(model);
+    free(pf_bull);
+    free(pf_bear);
+    fin_regime_detail_free(&d);
+    full_free(&f);
     return rc;
-}
-
-typedef struct {
-    const mc_ctx *ctx;
-    const regimes_opts *o;
-} regimes_job;
-
-static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
-    regimes_job *j = user;
-    (void)index;
-    return fit_symbol(b->run, j->ctx, j->o, p, rows, b->csv == stdout, reason, size);
 }
 
 int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
     static const mc_cli_spec spec = {
         .usage = "[options] PRICES...",
-        .description = "Fits a Gaussian hidden Markov model to each symbol's daily returns (and optionally realised\n"
-                       "volatility and volume change), labels its states bull, bear or sideways, and reports the\n"
-                       "regime of every day (docs/finance.md). Each price file is one input.",
+        .description = "Reports each symbol's market regime (bull, bear or sideways) day by day as the book of backtest and\n"
+                       "run sees it: a Gaussian hidden Markov model of the daily returns refitted every --refit days on the\n"
+                       "returns so far and read through its filtered probabilities, so a day's regime uses no later data.\n"
+                       "Beside it, the label of one fit on the whole series (hindsight). docs/finance.md. Each price file is\n"
+                       "one input.",
         .options = options,
         .n_options = 7,
         .min_args = 1,
         .max_args = -1,
     };
-    regimes_opts o = {.k = 0, .features = F_RET, .window = 20, .restarts = 5, .policy = FIN_BAD_ROWS_REJECT};
+    regimes_opts o = {.policy = FIN_BAD_ROWS_REJECT};
+    fin_regime_walk_default(&o.walk);
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
+    if ((o.rebuild || o.new_only) && !o.store) {
+        mc_cli_usage_error(ctx, "--%s concerns stored days: it needs --store", o.rebuild ? "rebuild" : "new-only");
+        return MC_EXIT_USAGE;
+    }
+    o.walk.seed = ctx->seed;
+    o.json = ctx->json;
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
-    if (b.csv) fputs("date,symbol,state,label,p_state0,p_state1,p_state2,p_state3,pf_state0,pf_state1,pf_state2,pf_state3\n", b.csv);
-    regimes_job job = {ctx, &o};
-    fin_batch_each_file(&b, "regimes", o.policy, o.store, regimes_symbol, &job);
+    if (b.csv) fputs("date,symbol,state,label,p_state,pf_bull,pf_bear,label_full,p_bull,p_bear\n", b.csv);
+    fin_batch_each_file(&b, "regimes", o.policy, o.store, regimes_symbol, &o);
     return fin_batch_end(&b);
 }

@@ -158,6 +158,7 @@ int fin_cmd_run(mc_ctx *ctx, int argc, char **argv) {
         b.failure = MC_ERR_IO;
     }
     fin_book book;
+    o.book.walk.cache = b.run; /* the regime fits are kept, so that tomorrow's run refits only on schedule */
     fin_book_open(&book, &b, &o.book);
     fin_bt_result r;
     position *pos = NULL;

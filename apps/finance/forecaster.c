@@ -118,7 +118,7 @@ int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int target
         char msg[256];
         fin_regime_walk_default(&w);
         w.seed = f->regime_seed;
-        if (fin_regime_walk_run(&w, p, pb, pr, msg, sizeof msg) != 0)
+        if (fin_regime_walk_run(&w, p, pb, pr, NULL, msg, sizeof msg) != 0)
             for (int t = 0; t < p->n; t++) pb[t] = pr[t] = NAN;
     }
     int rows = 0;

@@ -1,6 +1,7 @@
 /* hmm.c: the Gaussian hidden Markov model of moe-finance's regime detection: full-covariance
  * emissions evaluated through GSL's Cholesky factorisation, a scaled forward-backward pass,
- * Baum-Welch with seeded k-means++ restarts, log-space Viterbi, and BIC model selection. */
+ * Baum-Welch with seeded k-means++ restarts (and a bound on persistence), log-space Viterbi, BIC,
+ * the labels of the states and their matching across fits. */
 #include "hmm.h"
 
 #include <float.h>
@@ -28,6 +29,7 @@ void fin_hmm_options_default(fin_hmm_options *o)
     o->tol = 1e-6;
     o->var_floor = 1e-6;
     o->seed = 1;
+    o->min_stay = 0.0;
 }
 
 void fin_hmm_free(fin_hmm *m)
@@ -77,6 +79,7 @@ static void hmm_copy(fin_hmm *dst, const fin_hmm *src)
     memcpy(dst->cov, src->cov, sizeof(double) * K * D * D);
     dst->loglik = src->loglik;
     dst->iterations = src->iterations;
+    dst->T = src->T;
 }
 
 static int all_finite(const double *x, size_t n)
@@ -351,7 +354,7 @@ static void init_params(fin_hmm *m, const double *x, int T, const double *dcov, 
 
 /* M-step from the last forward_backward: pi, A (from the expected transitions), means and
  * covariances (plus the floor). gamma (T, K) and xi (K, K) are scratch. */
-static void m_step(fin_hmm *m, const double *x, int T, const hmm_work *w, const double *floor,
+static void m_step(fin_hmm *m, const double *x, int T, const hmm_work *w, const double *floor, double min_stay,
                    double *gamma, double *xi)
 {
     int K = m->K, D = m->D;
@@ -372,6 +375,11 @@ static void m_step(fin_hmm *m, const double *x, int T, const hmm_work *w, const 
         if (s > 0.0)
             for (int j = 0; j < K; j++)
                 m->A[i * K + j] = xi[i * K + j] / s;
+        /* the maximiser under A_ii >= min_stay: A_ii at the bound, the rest in proportion */
+        double off = s - xi[i * K + i];
+        if (K > 1 && s > 0.0 && m->A[i * K + i] < min_stay)
+            for (int j = 0; j < K; j++)
+                m->A[i * K + j] = j == i ? min_stay : off > 0.0 ? (1.0 - min_stay) * xi[i * K + j] / off : (1.0 - min_stay) / (K - 1);
         m->pi[i] = gamma[i];
     }
     for (int k = 0; k < K; k++) {
@@ -418,7 +426,7 @@ static int baum_welch(fin_hmm *m, const double *x, int T, const fin_hmm_options 
         m->iterations = it;
         if (ll - prev < o->tol || it == o->max_iter)
             break;
-        m_step(m, x, T, w, floor, gamma, xi);
+        m_step(m, x, T, w, floor, o->min_stay, gamma, xi);
         prev = ll;
     }
     return 0;
@@ -437,10 +445,11 @@ int fin_hmm_fit(const double *x, int T, int D, const fin_hmm_options *o, fin_hmm
         return -1;
     }
     if (o->K < 1 || o->K > HMM_MAX_K || o->restarts < 1 || o->max_iter < 1 ||
-        !(o->tol >= 0.0) || !isfinite(o->tol) || !(o->var_floor > 0.0) || !isfinite(o->var_floor)) {
+        !(o->tol >= 0.0) || !isfinite(o->tol) || !(o->var_floor > 0.0) || !isfinite(o->var_floor) ||
+        !(o->min_stay >= 0.0 && o->min_stay < 1.0)) {
         set_err(err, err_size,
                 "hmm: bad options (K = %d must be 1..%d, restarts and max_iter >= 1, tol >= 0, "
-                "var_floor > 0)", o->K, HMM_MAX_K);
+                "var_floor > 0, 0 <= min_stay < 1)", o->K, HMM_MAX_K);
         return -1;
     }
     int K = o->K;
@@ -489,6 +498,7 @@ int fin_hmm_fit(const double *x, int T, int D, const fin_hmm_options *o, fin_hmm
         set_err(err, err_size, "hmm: every restart failed numerically (K = %d)", K);
         goto done;
     }
+    out->T = T;
     rc = 0;
 done:
     if (rc != 0) {
@@ -608,56 +618,96 @@ double fin_hmm_bic(const fin_hmm *m, int T)
     return -2.0 * m->loglik + p * log((double)T);
 }
 
-int fin_hmm_fit_auto(const double *x, int T, int D, int k_min, int k_max,
-                     const fin_hmm_options *o, fin_hmm *out, char *err, size_t err_size)
-{
-    if (!out || !o) {
-        set_err(err, err_size, "hmm: no options or output model given");
-        return -1;
-    }
-    memset(out, 0, sizeof *out);
-    if (k_min < 1 || k_max < k_min || k_max > HMM_MAX_K) {
-        set_err(err, err_size, "hmm: bad state range %d..%d (need 1 <= k_min <= k_max <= %d)",
-                k_min, k_max, HMM_MAX_K);
-        return -1;
-    }
-    fin_hmm_options ok = *o;
-    double best_bic = HUGE_VAL;
-    for (int K = k_min; K <= k_max; K++) {
-        if (K > k_min && (long long)T < (long long)K * (D + 2))
-            break;
-        fin_hmm cand;
-        ok.K = K;
-        if (fin_hmm_fit(x, T, D, &ok, &cand, err, err_size) != 0) {
-            fin_hmm_free(out);
-            memset(out, 0, sizeof *out);
-            return -1;
+/* Drift and volatility of state k's first feature. */
+static double state_mean(const fin_hmm *m, int k) { return m->mu[(int64_t)k * m->D]; }
+static double state_sd(const fin_hmm *m, int k) { return sqrt(m->cov[(int64_t)k * m->D * m->D]); }
+
+/* pi (K) = the stationary distribution of m's transitions (power iteration from uniform). */
+static void stationary(const fin_hmm *m, double *pi) {
+    int K = m->K;
+    double next[HMM_MAX_K];
+    for (int k = 0; k < K; k++) pi[k] = 1.0 / K;
+    for (int it = 0; it < 10000; it++) {
+        double change = 0.0;
+        for (int j = 0; j < K; j++) {
+            next[j] = 0.0;
+            for (int i = 0; i < K; i++) next[j] += pi[i] * m->A[i * K + j];
         }
-        double bic = fin_hmm_bic(&cand, T);
-        if (K == k_min || bic < best_bic) {
-            fin_hmm_free(out);
-            *out = cand;
-            best_bic = bic;
-        } else {
-            fin_hmm_free(&cand);
+        for (int k = 0; k < K; k++) {
+            change += fabs(next[k] - pi[k]);
+            pi[k] = next[k];
         }
+        if (change < 1e-12) break;
     }
-    return 0;
 }
 
 void fin_hmm_label(const fin_hmm *m, const char **label) {
-    int order[8];
-    for (int k = 0; k < m->K; k++) order[k] = k;
-    for (int i = 1; i < m->K; i++) {
-        for (int j = i; j > 0; j--) {
-            int a = order[j - 1], b = order[j];
-            double ma = m->mu[(int64_t)a * m->D], mb = m->mu[(int64_t)b * m->D];
-            double va = m->cov[(int64_t)a * m->D * m->D], vb = m->cov[(int64_t)b * m->D * m->D];
-            if (ma < mb || (ma == mb && va > vb)) {
-                order[j - 1] = b;
-                order[j] = a;
-            }
-        }
+    int K = m->K, wildest = 0;
+    double pi[HMM_MAX_K];
+    for (int k = 0; k < K; k++) {
+        label[k] = "sideways";
+        if (state_sd(m, k) > state_sd(m, wildest)) wildest = k;
     }
-    for (int r = 0; r < m->K; r++) label[order[r]] = r == 0 ? "bull" : r == m->K - 1 ? "bear" : "sideways";
+    if (K < 2) return;
+    stationary(m, pi);
+    /* the most volatile state gained clearly more than another: not bear */
+    int clearly_higher = 0;
+    for (int k = 0; k < K; k++) {
+        if (k == wildest) continue;
+        double nw = pi[wildest] * m->T, nk = pi[k] * m->T;
+        double se = nw > 0 && nk > 0 ? sqrt(state_sd(m, wildest) * state_sd(m, wildest) / nw + state_sd(m, k) * state_sd(m, k) / nk) : 0.0;
+        if (state_mean(m, wildest) - state_mean(m, k) > 2.0 * se) clearly_higher = 1;
+    }
+    if (!clearly_higher) label[wildest] = "bear";
+    int bull = -1;
+    for (int k = 0; k < K; k++) {
+        if (k == wildest || !(state_mean(m, k) > 0)) continue;
+        if (bull < 0 || state_mean(m, k) / state_sd(m, k) > state_mean(m, bull) / state_sd(m, bull)) bull = k;
+    }
+    if (bull >= 0) label[bull] = "bull";
+}
+
+/* Cost of continuing state a of p with state b of q. */
+static double match_cost(const fin_hmm *p, int a, const fin_hmm *q, int b, const double *pooled_sd) {
+    int D = p->D;
+    double c = 0.0;
+    for (int d = 0; d < D; d++) {
+        double z = (p->mu[(int64_t)a * D + d] - q->mu[(int64_t)b * D + d]) / pooled_sd[d];
+        double v = 0.5 * log(p->cov[(int64_t)a * D * D + d * D + d] / q->cov[(int64_t)b * D * D + d * D + d]);
+        c += z * z + v * v;
+    }
+    return c;
+}
+
+/* Depth-first search over the permutations of cost (K, K), cost[b * K + a] for next's b and prev's a. */
+static void match_search(const double *cost, int K, int b, int used, double sum, int *cur, double *best, int *perm) {
+    if (sum >= *best) return;
+    if (b == K) {
+        *best = sum;
+        memcpy(perm, cur, sizeof(int) * (size_t)K);
+        return;
+    }
+    for (int a = 0; a < K; a++)
+        if (!(used >> a & 1)) {
+            cur[b] = a;
+            match_search(cost, K, b + 1, used | 1 << a, sum + cost[b * K + a], cur, best, perm);
+        }
+}
+
+int fin_hmm_match(const fin_hmm *prev, const fin_hmm *next, int *perm) {
+    int K = prev->K, D = prev->D;
+    if (K != next->K || D != next->D || K < 1 || K > HMM_MAX_K) return -1;
+    double pooled_sd[64], cost[HMM_MAX_K * HMM_MAX_K];
+    if (D > 64) return -1;
+    for (int d = 0; d < D; d++) {
+        double v = 0.0;
+        for (int k = 0; k < K; k++) v += prev->cov[(int64_t)k * D * D + d * D + d] / K;
+        pooled_sd[d] = v > 0 ? sqrt(v) : 1.0;
+    }
+    for (int b = 0; b < K; b++)
+        for (int a = 0; a < K; a++) cost[b * K + a] = match_cost(prev, a, next, b, pooled_sd);
+    int cur[HMM_MAX_K];
+    double best = HUGE_VAL;
+    match_search(cost, K, 0, 0, 0.0, cur, &best, perm);
+    return 0;
 }

@@ -1,6 +1,6 @@
 /* hmm.h: market-regime detection in moe-finance with a Gaussian hidden Markov model: K hidden
  * regimes, each emitting a D-dimensional feature vector (e.g. returns) from a full-covariance
- * normal, fitted by Baum-Welch with seeded restarts, decoded by Viterbi, sized by BIC. */
+ * normal, fitted by Baum-Welch with seeded restarts, decoded by Viterbi, scored by BIC. */
 #ifndef MOE_FINANCE_HMM_H
 #define MOE_FINANCE_HMM_H
 
@@ -14,6 +14,7 @@ typedef struct fin_hmm {
     double *mu;          /* (K, D) means */
     double *cov;         /* (K, D, D) full covariances */
     double loglik;       /* log-likelihood of the training data under these parameters */
+    int T;               /* rows of the training data */
     int iterations;      /* EM iterations (E-steps) of the best restart */
 } fin_hmm;
 
@@ -27,6 +28,9 @@ typedef struct fin_hmm_options {
                           * covariance after each M-step (default 1e-6; a feature of zero variance
                           * gets var_floor itself), so no state collapses, even on repeated prices */
     unsigned long long seed; /* seeds the mt19937 generator of the initialisations (default 1) */
+    double min_stay;     /* persistence: every self-transition probability is held at or above this,
+                          * so that no state lasts less than 1 / (1 - min_stay) steps on average (the
+                          * M-step maximises under that constraint); default 0: unconstrained */
 } fin_hmm_options;
 
 void fin_hmm_options_default(fin_hmm_options *o);
@@ -54,16 +58,21 @@ int fin_hmm_filtered(const fin_hmm *m, const double *x, int T, double *alpha);
 /* Free parameters p = (K-1) + K(K-1) + K D + K D (D+1)/2; returns BIC = -2 loglik + p ln T. */
 double fin_hmm_bic(const fin_hmm *m, int T);
 
-/* Fits K = k_min..k_max (1 <= k_min <= k_max <= 8) with the other options of o and keeps the
- * lowest BIC. Values of K above k_min that the series is too short for (T < K (D + 2)) are
- * skipped. Returns 0 or -1 with err as fin_hmm_fit. */
-int fin_hmm_fit_auto(const double *x, int T, int D, int k_min, int k_max,
-                     const fin_hmm_options *o, fin_hmm *out, char *err, size_t err_size);
 
-/* label[k] = "bull", "bear" or "sideways" for each state: by mean of the first feature (the
- * return), highest bull, lowest bear, the rest sideways; equal means are ordered by variance (the
- * calmer one the more bullish). label has room for m->K entries. */
+/* label[k] = "bull", "bear" or "sideways" for each state, from the mean mu_k and standard deviation
+ * sigma_k of the first feature (the return) and the state's expected days n_k (its stationary share
+ * of m->T): bear is the most volatile state unless its mean is higher than another state's by more
+ * than two standard errors (sqrt(sigma_a^2 / n_a + sigma_b^2 / n_b)); bull is, of the other states
+ * with mu_k > 0 except the most volatile, the one with the highest mu_k / sigma_k; every other state
+ * is sideways (K = 1: sideways). So a calm advance is never bear, a volatile spell is bear unless it
+ * clearly gained more, and a volatile rally is at most sideways. label has room for m->K entries. */
 void fin_hmm_label(const fin_hmm *m, const char **label);
+
+/* The states of next matched to those of prev (same K and D): perm[k] is the state of prev that
+ * state k of next continues, chosen over all permutations to minimise the summed distance of the
+ * means (in units of prev's pooled standard deviation per feature) and of the log variances.
+ * Returns 0, or -1 when the shapes differ or K > 8. */
+int fin_hmm_match(const fin_hmm *prev, const fin_hmm *next, int *perm);
 
 /* Frees the arrays (NULL fields accepted) and zeroes them; does not free m itself. m may be NULL. */
 void fin_hmm_free(fin_hmm *m);

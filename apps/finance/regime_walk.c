@@ -6,16 +6,74 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hmm.h"
+#include "regime_cache.h"
 
 void fin_regime_walk_default(fin_regime_walk *w) {
-    *w = (fin_regime_walk){.states = 2, .first = 252, .refit = 252, .restarts = 2, .seed = 42};
+    *w = (fin_regime_walk){.states = 2, .first = 252, .refit = 252, .restarts = 2, .min_days = 20, .seed = 42};
 }
 
-int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p_bull, double *p_bear, char *err,
-                        size_t err_size) {
+void fin_regime_detail_free(fin_regime_detail *d) {
+    if (!d) return;
+    free(d->state);
+    free(d->p_state);
+    free(d->label);
+    fin_hmm_free(&d->last);
+    memset(d, 0, sizeof *d);
+}
+
+/* Renumbers m's states so that state k becomes perm[k]. */
+static void renumber(fin_hmm *m, const int *perm) {
+    int K = m->K, D = m->D;
+    fin_hmm c = {.K = K, .D = D};
+    c.pi = malloc(sizeof(double) * (size_t)K);
+    c.A = malloc(sizeof(double) * (size_t)K * K);
+    c.mu = malloc(sizeof(double) * (size_t)K * D);
+    c.cov = malloc(sizeof(double) * (size_t)K * D * D);
+    if (!c.pi || !c.A || !c.mu || !c.cov) {
+        fin_hmm_free(&c);
+        return; /* out of memory: the numbering stays, the labels are still right */
+    }
+    for (int k = 0; k < K; k++) {
+        int j = perm[k];
+        c.pi[j] = m->pi[k];
+        for (int l = 0; l < K; l++) c.A[j * K + perm[l]] = m->A[k * K + l];
+        memcpy(c.mu + (size_t)j * D, m->mu + (size_t)k * D, sizeof(double) * D);
+        memcpy(c.cov + (size_t)j * D * D, m->cov + (size_t)k * D * D, sizeof(double) * D * D);
+    }
+    memcpy(m->pi, c.pi, sizeof(double) * K);
+    memcpy(m->A, c.A, sizeof(double) * K * K);
+    memcpy(m->mu, c.mu, sizeof(double) * K * D);
+    memcpy(m->cov, c.cov, sizeof(double) * K * D * D);
+    fin_hmm_free(&c);
+}
+
+/* Labels of a new fit m, with m's states renumbered to continue those of prev (when there is one),
+ * so that a state keeps its number across refits and its label changes only when its own drift
+ * and risk do (fin_hmm_label). */
+static void label_fit(fin_hmm *m, const fin_hmm *prev, const char **label) {
+    int perm[8];
+    if (prev && fin_hmm_match(prev, m, perm) == 0) renumber(m, perm);
+    fin_hmm_label(m, label);
+}
+
+int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p_bull, double *p_bear,
+                        fin_regime_detail *detail, char *err, size_t err_size) {
     int n = p->n;
     for (int t = 0; t < n; t++) p_bull[t] = p_bear[t] = NAN;
+    if (detail) {
+        memset(detail, 0, sizeof *detail);
+        detail->state = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+        detail->p_state = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+        detail->label = calloc((size_t)(n > 0 ? n : 1), sizeof *detail->label);
+        if (!detail->state || !detail->p_state || !detail->label) {
+            snprintf(err, err_size, "out of memory");
+            return -1;
+        }
+        for (int t = 0; t < n; t++) {
+            detail->state[t] = -1;
+            detail->p_state[t] = NAN;
+        }
+    }
     if (n - 1 < w->first) {
         snprintf(err, err_size, "%s: %d returns, the regime model needs %d before its first fit", p->symbol, n > 0 ? n - 1 : 0,
                  w->first);
@@ -35,34 +93,62 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
     o.K = w->states;
     o.restarts = w->restarts;
     o.seed = w->seed;
+    o.min_stay = 1.0 - 1.0 / w->min_days;
     int rc = 0;
+    fin_hmm prev = {0};
+    fin_regime_fit_key key = {.symbol = p->symbol, .states = w->states, .min_days = w->min_days, .restarts = w->restarts,
+                              .seed = w->seed, .returns = 0, .hash = FIN_REGIME_HASH_START};
     for (int fit = w->first; fit < n && rc == 0; fit += w->refit) {
         /* bars fit .. fit + refit - 1 (returns up to index bar - 1) use the model fitted on x[0 .. fit - 1] */
         int upto = fit + w->refit < n ? fit + w->refit : n;
+        key.hash = fin_regime_hash(key.hash, x + key.returns, fit - key.returns);
+        key.returns = fit;
         fin_hmm m;
         char msg[256];
-        if (fin_hmm_fit(x, fit, 1, &o, &m, msg, sizeof msg) != 0) {
-            snprintf(err, err_size, "%s: regime model at %s: %s", p->symbol, p->date[fit], msg);
-            rc = -1;
-            break;
+        if (!(w->cache && fin_regime_cache_get(w->cache, &key, &m))) {
+            if (fin_hmm_fit(x, fit, 1, &o, &m, msg, sizeof msg) != 0) {
+                snprintf(err, err_size, "%s: regime model at %s: %s", p->symbol, p->date[fit], msg);
+                rc = -1;
+                break;
+            }
+            if (w->cache) fin_regime_cache_put(w->cache, &key, &m);
         }
         const char *label[8];
-        fin_hmm_label(&m, label);
+        label_fit(&m, prev.mu ? &prev : NULL, label);
         if (fin_hmm_filtered(&m, x, upto - 1, alpha) != 0) {
             snprintf(err, err_size, "%s: regime model at %s: degenerate covariance", p->symbol, p->date[fit]);
             rc = -1;
         }
         for (int bar = fit; rc == 0 && bar < upto; bar++) {
+            const double *a = alpha + (size_t)(bar - 1) * m.K;
             double bull = 0, bear = 0;
+            int best = 0;
             for (int k = 0; k < m.K; k++) {
-                double a = alpha[(size_t)(bar - 1) * m.K + k];
-                if (strcmp(label[k], "bull") == 0) bull += a;
-                else if (strcmp(label[k], "bear") == 0) bear += a;
+                if (strcmp(label[k], "bull") == 0) bull += a[k];
+                else if (strcmp(label[k], "bear") == 0) bear += a[k];
+                if (a[k] > a[best]) best = k;
             }
             p_bull[bar] = bull;
             p_bear[bar] = bear;
+            if (detail) {
+                detail->state[bar] = best;
+                detail->p_state[bar] = a[best];
+                detail->label[bar] = label[best];
+            }
         }
-        fin_hmm_free(&m);
+        fin_hmm_free(&prev);
+        prev = m;
+        if (detail) {
+            snprintf(detail->last_fit, sizeof detail->last_fit, "%s", p->date[fit]);
+            detail->last_returns = fit;
+            detail->fits++;
+        }
+    }
+    if (detail && rc == 0) {
+        detail->last = prev;
+        fin_hmm_label(&prev, detail->last_label);
+    } else {
+        fin_hmm_free(&prev);
     }
     free(x);
     free(alpha);

@@ -129,6 +129,31 @@ static const char *const fin_migrations[] = {
     " WITH done AS (SELECT p.* FROM fin_positions p JOIN runs r USING (run_id) WHERE r.status <> 'running')"
     " SELECT d.* FROM done d"
     " JOIN (SELECT symbol, max(date) AS date FROM done GROUP BY symbol) l USING (symbol, date);",
+    /* 8: one regime story: fin_regimes holds the walk-forward filtered regimes the book trades on
+     * (the rows of earlier versions, labelled by a full-sample fit, are removed: the next run writes
+     * them again), with the full-sample fit's label beside them; the walk's fits are kept */
+    "DELETE FROM fin_regimes;"
+    "DELETE FROM fin_regime_models;"
+    "ALTER TABLE fin_regimes ADD COLUMN label_full TEXT CHECK (label_full IN ('bull', 'bear', 'sideways'));"
+    "ALTER TABLE fin_regime_models ADD COLUMN fit_date TEXT;"
+    "CREATE TABLE fin_regime_fits ("
+    " symbol TEXT NOT NULL,"
+    " returns INTEGER NOT NULL,"
+    " states INTEGER NOT NULL,"
+    " min_days INTEGER NOT NULL,"
+    " restarts INTEGER NOT NULL,"
+    " seed INTEGER NOT NULL,"
+    " data_hash INTEGER NOT NULL,"
+    " model TEXT NOT NULL,"
+    " run_id TEXT NOT NULL REFERENCES runs(run_id),"
+    " PRIMARY KEY (symbol, returns, states, min_days, restarts, seed)) STRICT;"
+    "DROP VIEW fin_latest_regimes;"
+    "CREATE VIEW fin_latest_regimes AS"
+    " WITH done AS (SELECT g.* FROM fin_regimes g JOIN runs r USING (run_id) WHERE r.status <> 'running')"
+    " SELECT d.symbol, d.date, d.label, d.p_state, d.pf_bull, d.pf_bear, d.label_full, d.p_bull, d.p_bear, m.states,"
+    " m.fit_date FROM done d"
+    " JOIN (SELECT symbol, max(date) AS date FROM done GROUP BY symbol) l USING (symbol, date)"
+    " JOIN fin_regime_models m USING (symbol);",
 };
 
 mc_status fin_schema_migrate(mc_store *s) {

@@ -203,6 +203,84 @@ static void test_stop_block_and_release(void **state) {
     free(m);
 }
 
+/* Fills at the next close: the shares decided at bar 20's close (1 / close20) are bought at bar
+ * 21's close, 1% dearer, so the first day earns nothing and the book holds 1.01 of stock on 1 of
+ * equity through the second day (gaining 1.01%). */
+static void test_next_close_fills(void **state) {
+    (void)state;
+    market *m = malloc(sizeof *m);
+    make_market(m);
+    fin_bt_config c;
+    plain_config(&c);
+    c.fill = FIN_FILL_NEXT_CLOSE;
+    fin_bt_result r;
+    run(&c, m, &r);
+    assert_double_equal(r.equity[1], 1.0, 1e-12);
+    assert_double_equal(r.equity[2], 1.0101, 1e-12);
+    assert_double_equal(r.weight[1], 1.0, 1e-15);
+    fin_bt_result_free(&r);
+    /* a stop reached during the day closes the held position there, and the order of the day
+     * before (still long) does not buy it back at the close */
+    double c25 = m->close[25];
+    m->low[26] = c25 * 0.85;
+    m->close[26] = c25 * 0.86;
+    m->open[26] = c25;
+    m->high[26] = c25 * 1.001;
+    c.max_loss = 0.10;
+    c.rebalance_band = 0.5;
+    run(&c, m, &r);
+    /* 1 / close20 shares bought at close21 (cash -0.01), sold at 10% below that fill */
+    assert_double_equal(r.equity[6], 1.01 * 0.9 - 0.01, 1e-12);
+    /* flat through bar 27, whose close breaks out above the highs and re-enters at bar 28's close */
+    assert_double_equal(r.equity[7], r.equity[6], 1e-15);
+    assert_double_equal(r.equity[8], r.equity[6], 1e-15);
+    assert_true(r.weight[7] > 0);
+    assert_int_equal(r.strategy.trades, 2);
+    fin_bt_result_free(&r);
+    free(m);
+}
+
+/* No published target contradicts its stop: a close below the stop of a held long makes the
+ * target flat, with no stop, instead of a long the next open would stop out. */
+static void test_target_agrees_with_stop(void **state) {
+    (void)state;
+    market *m = malloc(sizeof *m);
+    make_market(m);
+    fin_bt_config c;
+    plain_config(&c);
+    c.atr_days = 5;
+    c.atr_mult = 1;
+    c.rebalance_band = 0.5;
+    /* a steady rise, then a close far below the chandelier level (highest high - 1 ATR) but above
+     * the stop in force before that close, so that only the level raised at the close is crossed */
+    for (int t = 0; t < N_BARS; t++) {
+        m->high[t] = m->close[t] * 1.001;
+        m->low[t] = m->close[t] * 0.999;
+        m->open[t] = m->close[t];
+    }
+    fin_bt_result r;
+    run(&c, m, &r);
+    for (int t = 0; t < r.n_days; t++) {
+        double w = r.weight[t], s = r.stop[t], close = m->close[20 + t];
+        if (w > 0) assert_true(!isnan(s) && s < close);
+    }
+    fin_bt_result_free(&r);
+    m->close[30] = m->close[29] * 0.985;
+    m->low[30] = m->close[30] * 0.999;
+    m->open[30] = m->close[29];
+    m->high[30] = m->close[29] * 1.001;
+    run(&c, m, &r);
+    int flat = 0;
+    for (int t = 0; t < r.n_days; t++) {
+        double w = r.weight[t], s = r.stop[t], close = m->close[20 + t];
+        if (w > 0) assert_true(!isnan(s) && s < close);
+        flat += t == 10 && w == 0 && isnan(s);
+    }
+    assert_int_equal(flat, 1);
+    fin_bt_result_free(&r);
+    free(m);
+}
+
 static void test_bad_ranges(void **state) {
     (void)state;
     market *m = malloc(sizeof *m);
@@ -224,6 +302,8 @@ int main(void) {
         cmocka_unit_test(test_sizing_rules),
         cmocka_unit_test(test_next_open_fills_and_rebalancing),
         cmocka_unit_test(test_stop_block_and_release),
+        cmocka_unit_test(test_next_close_fills),
+        cmocka_unit_test(test_target_agrees_with_stop),
         cmocka_unit_test(test_bad_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

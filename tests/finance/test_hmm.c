@@ -1,6 +1,6 @@
 /* test_hmm.c: moe-finance's Gaussian HMM against hmmlearn's GaussianHMM (fixture written by
- * tests/finance/make_hmm_fixtures.py), plus BIC selection, constant series, bad input and
- * determinism. */
+ * tests/finance/make_hmm_fixtures.py), plus BIC, constant series, bad input, determinism, the
+ * labels, the persistence bound and the matching of states across fits. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -244,8 +244,8 @@ static void test_reference_parameters(void **state)
     free(s.x);
 }
 
-/* (c) BIC picks the number of states the series were drawn with. */
-static void test_fit_auto(void **state)
+/* (c) BIC: the number of states the series were drawn with has a lower BIC than its neighbours. */
+static void test_bic(void **state)
 {
     (void)state;
     fin_hmm_options o;
@@ -256,9 +256,8 @@ static void test_fit_auto(void **state)
     for (int c = 0; c < 2; c++) {
         series s = get_series(names[c]);
         fin_hmm m;
-        assert_int_equal(fin_hmm_fit_auto(s.x, s.T, s.D, 1, 5, &o, &m, err, sizeof err), 0);
-        assert_int_equal(m.K, want[c]);
-        /* The chosen model's BIC is below its neighbours'. */
+        o.K = want[c];
+        assert_int_equal(fin_hmm_fit(s.x, s.T, s.D, &o, &m, err, sizeof err), 0);
         for (int K = want[c] - 1; K <= want[c] + 1; K += 2) {
             fin_hmm n;
             o.K = K;
@@ -313,12 +312,6 @@ static void test_constant_series(void **state)
     for (int t = 0; t < T; t++)
         assert_true(path[t] >= 0 && path[t] < m.K);
     fin_hmm_free(&m);
-
-    /* BIC on a constant series keeps one state. */
-    assert_int_equal(fin_hmm_fit_auto(x, T, D, 1, 4, &o, &m, err, sizeof err), 0);
-    assert_int_equal(m.K, 1);
-    assert_true(isfinite(m.loglik));
-    fin_hmm_free(&m);
     free(path);
     free(gamma);
     free(x);
@@ -356,7 +349,6 @@ static void test_errors(void **state)
     assert_int_equal(fin_hmm_fit(x, 20, 1, &o, &m, err, sizeof err), -1);
     assert_true(strlen(err) > 0);
     fin_hmm_options_default(&o);
-    assert_int_equal(fin_hmm_fit_auto(x, 20, 1, 3, 2, &o, &m, err, sizeof err), -1);
     assert_int_equal(fin_hmm_fit(NULL, 20, 1, &o, &m, NULL, 0), -1);
 
     /* Decoding refuses non-finite input too. */
@@ -396,15 +388,136 @@ static void test_determinism(void **state)
     free(s.x);
 }
 
+/* A 1-feature model with the given means, standard deviations, self-transitions and T. */
+static fin_hmm toy(int K, const double *mu, const double *sd, const double *stay, int T)
+{
+    fin_hmm m = {.K = K, .D = 1, .T = T};
+    m.pi = malloc(sizeof(double) * K);
+    m.A = malloc(sizeof(double) * K * K);
+    m.mu = malloc(sizeof(double) * K);
+    m.cov = malloc(sizeof(double) * K);
+    for (int k = 0; k < K; k++) {
+        m.pi[k] = 1.0 / K;
+        m.mu[k] = mu[k];
+        m.cov[k] = sd[k] * sd[k];
+        for (int j = 0; j < K; j++)
+            m.A[k * K + j] = j == k ? stay[k] : (1 - stay[k]) / (K - 1);
+    }
+    return m;
+}
+
+static void expect_labels(int K, const double *mu, const double *sd, const double *stay, int T, const char *const *want)
+{
+    fin_hmm m = toy(K, mu, sd, stay, T);
+    const char *label[8];
+    fin_hmm_label(&m, label);
+    for (int k = 0; k < K; k++)
+        if (strcmp(label[k], want[k]) != 0)
+            fail_msg("state %d (mean %g, sd %g): %s, expected %s", k, mu[k], sd[k], label[k], want[k]);
+    fin_hmm_free(&m);
+}
+
+/* The labelling rule of hmm.h on the cases that matter. */
+static void test_labels(void **state)
+{
+    (void)state;
+    double stay[3] = {0.98, 0.95, 0.95};
+    /* the textbook split: a calm advance and a volatile decline */
+    expect_labels(2, (double[]){0.06, -0.10}, (double[]){0.8, 2.0}, stay, 2000, (const char *[]){"bull", "bear"});
+    /* the same means, calm and volatile: the calm advance is bull, never bear; the volatile state
+     * did not gain clearly more, so it is bear */
+    expect_labels(2, (double[]){0.03, 0.04}, (double[]){0.7, 1.6}, stay, 2000, (const char *[]){"bull", "bear"});
+    /* states given in the other order */
+    expect_labels(2, (double[]){0.04, 0.03}, (double[]){1.6, 0.7}, stay, 2000, (const char *[]){"bear", "bull"});
+    /* a volatile rally that gained clearly more (0.73 a day against -0.03, about 9 standard errors
+     * on 250 days): neither state is bull or bear */
+    expect_labels(2, (double[]){-0.03, 0.73}, (double[]){0.67, 1.73}, (double[]){0.99, 0.97}, 250,
+                  (const char *[]){"sideways", "sideways"});
+    /* the same means on 25 days are within two standard errors: the volatile state is bear */
+    expect_labels(2, (double[]){-0.03, 0.2}, (double[]){0.67, 1.73}, (double[]){0.99, 0.97}, 25,
+                  (const char *[]){"sideways", "bear"});
+    /* a calm decline beside a volatile one: bear, and no bull */
+    expect_labels(2, (double[]){-0.01, -0.05}, (double[]){0.6, 1.9}, stay, 2000, (const char *[]){"sideways", "bear"});
+    /* three states: calm advance, middle, crash */
+    expect_labels(3, (double[]){0.05, 0.02, -0.2}, (double[]){0.6, 1.1, 2.5}, stay, 3000,
+                  (const char *[]){"bull", "sideways", "bear"});
+    /* three states where the middle one has the best return per risk */
+    expect_labels(3, (double[]){0.01, 0.09, -0.2}, (double[]){0.6, 1.1, 2.5}, stay, 3000,
+                  (const char *[]){"sideways", "bull", "bear"});
+    /* one state: no regime */
+    expect_labels(1, (double[]){0.05}, (double[]){1.0}, (double[]){1.0}, 100, (const char *[]){"sideways"});
+}
+
+/* min_stay: a series with short volatile bursts fits a short-lived state without it and a state of
+ * at least 1 / (1 - min_stay) days with it; the constrained fit's likelihood is lower (it is a
+ * constrained maximum) but close. */
+static void test_min_stay(void **state)
+{
+    (void)state;
+    enum { T = 1500 };
+    double *x = malloc(sizeof(double) * T);
+    unsigned long long u = 12345;
+    for (int t = 0; t < T; t++) {
+        /* Box-Muller on a 64-bit LCG; a 3-day burst of volatility every 60 days */
+        u = u * 6364136223846793005ull + 1442695040888963407ull;
+        double a = ((u >> 11) + 0.5) / 9007199254740992.0;
+        u = u * 6364136223846793005ull + 1442695040888963407ull;
+        double b = ((u >> 11) + 0.5) / 9007199254740992.0;
+        double z = sqrt(-2 * log(a)) * cos(2 * M_PI * b);
+        x[t] = t % 60 < 3 ? 4.0 * z : 0.7 * z + 0.03;
+    }
+    fin_hmm_options o;
+    fin_hmm_options_default(&o);
+    o.restarts = 3;
+    fin_hmm free_fit, held;
+    char err[200];
+    assert_int_equal(fin_hmm_fit(x, T, 1, &o, &free_fit, err, sizeof err), 0);
+    o.min_stay = 0.95;
+    assert_int_equal(fin_hmm_fit(x, T, 1, &o, &held, err, sizeof err), 0);
+    double shortest_free = fmin(free_fit.A[0], free_fit.A[3]), shortest_held = fmin(held.A[0], held.A[3]);
+    assert_true(shortest_free < 0.8);            /* the bursts: about 3 days */
+    assert_true(shortest_held >= 0.95 - 1e-12);  /* held at the bound */
+    for (int k = 0; k < 2; k++)
+        assert_true(fabs(held.A[2 * k] + held.A[2 * k + 1] - 1.0) < 1e-12);
+    assert_true(held.loglik < free_fit.loglik);
+    assert_true(held.loglik > free_fit.loglik - 0.05 * fabs(free_fit.loglik));
+    o.min_stay = 1.0;
+    assert_int_equal(fin_hmm_fit(x, T, 1, &o, &held, err, sizeof err), -1);
+    fin_hmm_free(&free_fit);
+    free(x);
+}
+
+/* fin_hmm_match recovers a permutation of slightly moved states. */
+static void test_match(void **state)
+{
+    (void)state;
+    double stay[3] = {0.98, 0.95, 0.95};
+    fin_hmm prev = toy(3, (double[]){0.05, 0.01, -0.2}, (double[]){0.6, 1.1, 2.5}, stay, 1000);
+    fin_hmm next = toy(3, (double[]){-0.18, 0.055, 0.0}, (double[]){2.3, 0.65, 1.2}, stay, 1000);
+    int perm[3];
+    assert_int_equal(fin_hmm_match(&prev, &next, perm), 0);
+    assert_int_equal(perm[0], 2);
+    assert_int_equal(perm[1], 0);
+    assert_int_equal(perm[2], 1);
+    fin_hmm two = toy(2, (double[]){0.0, 0.0}, (double[]){1.0, 2.0}, stay, 1000);
+    assert_int_equal(fin_hmm_match(&prev, &two, perm), -1);
+    fin_hmm_free(&prev);
+    fin_hmm_free(&next);
+    fin_hmm_free(&two);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_matches_hmmlearn),
         cmocka_unit_test(test_reference_parameters),
-        cmocka_unit_test(test_fit_auto),
+        cmocka_unit_test(test_bic),
         cmocka_unit_test(test_constant_series),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_min_stay),
+        cmocka_unit_test(test_match),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }
