@@ -1,6 +1,7 @@
 /* cmd_factors.c: `moe-finance factors`: price CSVs in, factor values out, as CSV and in the
  * results store, one transaction per input file. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,9 +111,87 @@ static int store_values(mc_run *run, const fin_prices *p, const double *v, const
     return 0;
 }
 
-/* One symbol of a file: compute, store, write. */
+/* A price file read in the first pass. */
+typedef struct {
+    const char *path;
+    fin_prices *sym;
+    int n_sym;
+    double **fz; /* per symbol: (n bars, fundamental count) */
+} loaded;
+
+enum { MAX_AHEAD = 16 };
+
+/* A symbol computed ahead of its file's transaction: its factor values and, when a CSV is written,
+ * its rows. The values' buffer is kept from symbol to symbol: fresh pages for every symbol cost
+ * more than its factors. */
+typedef struct {
+    int file, sym; /* in the loaded files */
+    int ok;        /* 0: out of memory */
+    double *v;     /* (bars, factor count) */
+    size_t v_size; /* values v has room for */
+    char *csv;
+    size_t csv_len;
+} computed;
+
+/* The symbols of all loaded files in input order, computed a few at a time in parallel (the
+ * factors and the formatting of their rows are most of the work) ahead of the transactions, which
+ * then store and write them in input order on one thread. */
+typedef struct {
+    const loaded *L;
+    int nl, csv;
+    const fund_cols *fc;
+    computed held[MAX_AHEAD];
+    int n_held;
+} ahead;
+
+static void compute_one(const ahead *a, computed *c) {
+    const fin_prices *p = &a->L[c->file].sym[c->sym];
+    fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
+    size_t size = (size_t)(p->n ? p->n : 1) * (size_t)fin_factor_count();
+    if (size > c->v_size) {
+        free(c->v);
+        c->v = malloc(sizeof(double) * size);
+        c->v_size = c->v ? size : 0;
+    }
+    c->ok = c->v && fin_factors_compute(&s, c->v) == 0;
+    if (c->ok && a->csv) {
+        FILE *mem = open_memstream(&c->csv, &c->csv_len);
+        if (mem) write_rows(mem, p, c->v, a->L[c->file].fz ? a->L[c->file].fz[c->sym] : NULL, a->fc->count);
+        c->ok = mem && fclose(mem) == 0;
+    }
+}
+
+/* Forgets the symbols held, keeping their value buffers unless all is set. */
+static void ahead_clear(ahead *a, int all) {
+    for (int k = 0; k < MAX_AHEAD; k++) {
+        free(a->held[k].csv);
+        a->held[k].csv = NULL;
+        if (all) free(a->held[k].v);
+    }
+    a->n_held = 0;
+}
+
+/* Symbol sym of loaded file `file`, computed with the symbols after it unless it was already. */
+static const computed *ahead_get(ahead *a, int file, int sym) {
+    for (int k = 0; k < a->n_held; k++)
+        if (a->held[k].file == file && a->held[k].sym == sym) return &a->held[k];
+    ahead_clear(a, 0);
+    int want = 2 * omp_get_max_threads() < MAX_AHEAD ? 2 * omp_get_max_threads() : MAX_AHEAD;
+    for (int f = file, s = sym; f < a->nl && a->n_held < want; f++, s = 0)
+        for (; s < a->L[f].n_sym && a->n_held < want; s++, a->n_held++) {
+            a->held[a->n_held].file = f;
+            a->held[a->n_held].sym = s;
+        }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int k = 0; k < a->n_held; k++) compute_one(a, &a->held[k]);
+    return &a->held[0];
+}
+
+/* One symbol of a file: store and write what was computed. */
 typedef struct {
     const factors_opts *o;
+    ahead *ahead;
+    int file;          /* in the loaded files */
     double *const *fz; /* the file's fundamental columns per symbol, or NULL */
     const fund_cols *fc;
     long bars;         /* of the file so far */
@@ -120,19 +199,15 @@ typedef struct {
 
 static int factors_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
     factors_job *j = user;
-    int nf = fin_factor_count(), rc = 0;
-    double *v = malloc(sizeof(double) * (size_t)(p->n ? p->n : 1) * (size_t)nf);
-    fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
-    if (!v || fin_factors_compute(&s, v) != 0) {
+    const computed *c = ahead_get(j->ahead, j->file, index);
+    if (!c->ok) {
         snprintf(reason, size, "out of memory");
-        rc = -1;
-    } else {
-        const double *fzi = j->fz ? j->fz[index] : NULL;
-        if (j->o->store) rc = store_values(b->run, p, v, fzi, j->fc, reason, size);
-        if (rc == 0 && rows) write_rows(rows, p, v, fzi, j->fc->count);
-        j->bars += p->n;
+        return -1;
     }
-    free(v);
+    int rc = 0;
+    if (j->o->store) rc = store_values(b->run, p, c->v, j->fz ? j->fz[index] : NULL, j->fc, reason, size);
+    if (rc == 0 && rows) fwrite(c->csv, 1, c->csv_len, rows);
+    j->bars += p->n;
     return rc;
 }
 
@@ -147,14 +222,6 @@ static void print_summary(const mc_ctx *ctx, const char *path, const fin_prices 
         printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
     }
 }
-
-/* A price file read in the first pass. */
-typedef struct {
-    const char *path;
-    fin_prices *sym;
-    int n_sym;
-    double **fz; /* per symbol: (n bars, fundamental count) */
-} loaded;
 
 /* Joins the fundamentals to every loaded symbol and z-scores them across all of them. */
 static int fundamentals_for(loaded *L, int nl, const fund_cols *fc, int lag) {
@@ -220,13 +287,15 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
         if (fin_batch_read(&b, i, o.policy, &L[nl].sym, &L[nl].n_sym) == 0) L[nl++].path = b.in.paths[i];
     if (b.failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) b.failure = MC_ERR_NOMEM;
     mc_progress *bar = mc_progress_start("factors", nl);
+    ahead ah = {.L = L, .nl = nl, .csv = b.csv != NULL, .fc = &fc};
     for (int i = 0; i < nl && b.failure == MC_OK; i++) {
-        factors_job job = {&o, L[i].fz, &fc, 0};
+        factors_job job = {&o, &ah, i, L[i].fz, &fc, 0};
         if (fin_batch_file(&b, L[i].path, L[i].sym, L[i].n_sym, o.store, factors_symbol, &job) == 0 && b.csv != stdout)
             print_summary(ctx, L[i].path, L[i].sym, L[i].n_sym, job.bars, fin_factor_count() + fc.count);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);
+    ahead_clear(&ah, 1);
     for (int i = 0; i < nl; i++) {
         for (int s = 0; L[i].fz && s < L[i].n_sym; s++) free(L[i].fz[s]);
         free(L[i].fz);

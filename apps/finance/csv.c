@@ -27,7 +27,16 @@ int fin_csv_split(char *line, char **f, int max) {
 int fin_date_days(const char *s) {
     int y, m, d;
     char tail;
-    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) return INT_MIN;
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return INT_MIN;
+    int digits = 1;
+    for (int i = 0; i < 10; i++) digits &= i == 4 || i == 7 || (s[i] >= '0' && s[i] <= '9');
+    if (digits) { /* what sscanf reads from the usual form, without its cost (a quarter of reading prices) */
+        y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+        m = (s[5] - '0') * 10 + (s[6] - '0');
+        d = (s[8] - '0') * 10 + (s[9] - '0');
+    } else if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3) {
+        return INT_MIN;
+    }
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     if (y < 1800 || y > 2200 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1] || (m == 2 && d == 29 && !leap)) return INT_MIN;

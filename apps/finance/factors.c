@@ -63,277 +63,373 @@ int fin_factor_index(const char *name) {
 
 /* ---- Alpha158: one bar ------------------------------------------------------------------------- */
 
-/* KBAR and PRICE factors (index 0..12 in names order) of one bar. Qlib's Alpha158 has no vwap
+/* KBAR and PRICE factors (index 0..12 in names order) of one bar into y. Qlib's Alpha158 has no vwap
  * here, so VWAP0 uses the typical price (high + low + close) / 3 as its proxy. */
-static double bar_factor(int k, double o, double h, double l, double c) {
+static void bar_factors(double o, double h, double l, double c, double *y) {
     double top = fmax(o, c), bottom = fmin(o, c), range = h - l + 1e-12;
-    switch (k) {
-    case 0: return (c - o) / o;               /* KMID */
-    case 1: return (h - l) / o;               /* KLEN */
-    case 2: return (c - o) / range;           /* KMID2 */
-    case 3: return (h - top) / o;             /* KUP */
-    case 4: return (h - top) / range;         /* KUP2 */
-    case 5: return (bottom - l) / o;          /* KLOW */
-    case 6: return (bottom - l) / range;      /* KLOW2 */
-    case 7: return (2 * c - h - l) / o;       /* KSFT */
-    case 8: return (2 * c - h - l) / range;   /* KSFT2 */
-    case 9: return o / c;                     /* OPEN0 */
-    case 10: return h / c;                    /* HIGH0 */
-    case 11: return l / c;                    /* LOW0 */
-    default: return (h + l + c) / 3.0 / c;    /* VWAP0 */
-    }
+    y[0] = (c - o) / o;               /* KMID */
+    y[1] = (h - l) / o;               /* KLEN */
+    y[2] = (c - o) / range;           /* KMID2 */
+    y[3] = (h - top) / o;             /* KUP */
+    y[4] = (h - top) / range;         /* KUP2 */
+    y[5] = (bottom - l) / o;          /* KLOW */
+    y[6] = (bottom - l) / range;      /* KLOW2 */
+    y[7] = (2 * c - h - l) / o;       /* KSFT */
+    y[8] = (2 * c - h - l) / range;   /* KSFT2 */
+    y[9] = o / c;                     /* OPEN0 */
+    y[10] = h / c;                    /* HIGH0 */
+    y[11] = l / c;                    /* LOW0 */
+    y[12] = (h + l + c) / 3.0 / c;    /* VWAP0 */
 }
 
 /* ---- Alpha158: rolling windows ----------------------------------------------------------------- */
 
-/* The bars and the series derived from them that the rolling operators read; a derived series is
+/* The series the rolling operators read: the bars and those derived from them; a derived series is
  * NAN on bar 0, where it needs the previous bar. */
+enum {
+    S_HIGH, S_LOW, S_CLOSE, S_VOLUME,
+    S_CHG,          /* close - previous close */
+    S_RET,          /* close / previous close */
+    S_ROSE, S_FELL, /* 1 when close is above (below) the previous close, else 0 */
+    S_LOG_VOL,      /* log(volume + 1) */
+    S_LOG_VOL_RET,  /* log(volume / previous volume + 1) */
+    S_VCHG,         /* volume - previous volume */
+    S_WVOL,         /* |close / previous close - 1| * volume */
+    N_SERIES
+};
+
+enum { N_DERIVED = N_SERIES - S_CHG };
+
 typedef struct {
     int n;
-    const double *high, *low, *close, *volume;
-    double *chg;          /* close - previous close */
-    double *ret;          /* close / previous close */
-    double *rose, *fell;  /* 1 when close is above (below) the previous close, else 0 */
-    double *log_vol;      /* log(volume + 1) */
-    double *log_vol_ret;  /* log(volume / previous volume + 1) */
-    double *vchg;         /* volume - previous volume */
-    double *wvol;         /* |close / previous close - 1| * volume */
-    /* the finite closes of the latest windows[w] bars in ascending order, kept bar by bar for
-     * QTLU and QTLD (a window with a non-finite close is NAN anyway) */
-    double sorted_close[N_WINDOWS][64];
-    int n_sorted[N_WINDOWS];
+    const double *x[N_SERIES];
+    /* run[k][t]: how many bars in a row up to bar t have a finite x[k]; a window of d bars ending at
+     * t is reported when run[k][t] >= d for every series k it reads */
+    int *run[N_SERIES];
 } bars;
 
-enum { N_DERIVED = 8 };
-
-static void derive(bars *b, double *space) {
-    double **series[N_DERIVED] = {&b->chg, &b->ret, &b->rose, &b->fell, &b->log_vol, &b->log_vol_ret,
-                                  &b->vchg, &b->wvol};
-    for (int k = 0; k < N_DERIVED; k++) *series[k] = space + (size_t)k * b->n;
-    const double *c = b->close, *v = b->volume;
-    for (int t = 0; t < b->n; t++) {
-        b->log_vol[t] = log(v[t] + 1);
+/* Fills the derived series (space: N_DERIVED series of n) and the runs (runs: N_SERIES of n). */
+static void derive(bars *b, double *space, int *runs) {
+    int n = b->n;
+    double *chg = space, *ret = chg + n, *rose = ret + n, *fell = rose + n, *log_vol = fell + n,
+           *log_vol_ret = log_vol + n, *vchg = log_vol_ret + n, *wvol = vchg + n;
+    const double *c = b->x[S_CLOSE], *v = b->x[S_VOLUME];
+    for (int t = 0; t < n; t++) {
+        log_vol[t] = log(v[t] + 1);
         if (t == 0) {
-            b->chg[t] = b->ret[t] = b->rose[t] = b->fell[t] = b->log_vol_ret[t] = b->vchg[t] = b->wvol[t] = NAN;
+            chg[t] = ret[t] = rose[t] = fell[t] = log_vol_ret[t] = vchg[t] = wvol[t] = NAN;
             continue;
         }
-        b->chg[t] = c[t] - c[t - 1];
-        b->ret[t] = c[t] / c[t - 1];
-        b->rose[t] = c[t] > c[t - 1];
-        b->fell[t] = c[t] < c[t - 1];
-        b->log_vol_ret[t] = log(v[t] / v[t - 1] + 1);
-        b->vchg[t] = v[t] - v[t - 1];
-        b->wvol[t] = fabs(b->ret[t] - 1) * v[t];
+        chg[t] = c[t] - c[t - 1];
+        ret[t] = c[t] / c[t - 1];
+        rose[t] = c[t] > c[t - 1];
+        fell[t] = c[t] < c[t - 1];
+        log_vol_ret[t] = log(v[t] / v[t - 1] + 1);
+        vchg[t] = v[t] - v[t - 1];
+        wvol[t] = fabs(ret[t] - 1) * v[t];
+    }
+    b->x[S_CHG] = chg, b->x[S_RET] = ret, b->x[S_ROSE] = rose, b->x[S_FELL] = fell;
+    b->x[S_LOG_VOL] = log_vol, b->x[S_LOG_VOL_RET] = log_vol_ret, b->x[S_VCHG] = vchg, b->x[S_WVOL] = wvol;
+    for (int k = 0; k < N_SERIES; k++) {
+        int *r = b->run[k] = runs + (size_t)k * n;
+        for (int t = 0; t < n; t++) r[t] = isfinite(b->x[k][t]) ? (t ? r[t - 1] : 0) + 1 : 0;
     }
 }
 
-/* The d values of x ending at bar t, or NULL when the window starts before bar 0 or holds a
- * non-finite value. */
-static const double *window(const double *x, int t, int d) {
-    if (t < d - 1) return NULL;
-    const double *w = x + t - d + 1;
-    for (int i = 0; i < d; i++)
-        if (!isfinite(w[i])) return NULL;
-    return w;
+static int complete(const bars *b, int k, int t, int d) { return b->run[k][t] >= d; }
+
+/* The sums of a window the operators read: of the deviations of close, log volume, return, log volume
+ * ratio, volume and weighted volume from their anchors (see block), their squares, the products the
+ * correlations need, and the close deviations times their bar's position; the rises and falls; the
+ * gains, losses and absolute moves of close and of volume. */
+enum {
+    M_C, M_CC, M_JC, M_L, M_LL, M_CL, M_R, M_RR, M_Q, M_QQ, M_RQ, M_V, M_VV, M_W, M_WW,
+    M_UP, M_DOWN, M_GAIN, M_LOSS, M_MOVE, M_VGAIN, M_VLOSS, M_VMOVE, N_SUMS
+};
+
+/* The series measured from anchors, in the order of block.anchor. */
+enum { A_CLOSE, A_LOG_VOL, A_RET, A_LOG_VOL_RET, A_VOLUME, A_WVOL, N_ANCHORS };
+static const int anchored[N_ANCHORS] = {S_CLOSE, S_LOG_VOL, S_RET, S_LOG_VOL_RET, S_VOLUME, S_WVOL};
+
+/* Room for the longest window (and one bar more while a bar enters before the oldest leaves). */
+enum { MAX_WINDOW = 64 };
+
+/* Adds bar j, at position pos, to the sums s. */
+static void add_bar(const bars *b, int j, int pos, const double *anchor, double *s) {
+    const double *const *x = b->x;
+    double c = x[S_CLOSE][j] - anchor[A_CLOSE], l = x[S_LOG_VOL][j] - anchor[A_LOG_VOL],
+           r = x[S_RET][j] - anchor[A_RET], q = x[S_LOG_VOL_RET][j] - anchor[A_LOG_VOL_RET],
+           v = x[S_VOLUME][j] - anchor[A_VOLUME], w = x[S_WVOL][j] - anchor[A_WVOL];
+    double chg = x[S_CHG][j], vchg = x[S_VCHG][j];
+    s[M_C] += c, s[M_CC] += c * c, s[M_JC] += pos * c;
+    s[M_L] += l, s[M_LL] += l * l, s[M_CL] += c * l;
+    s[M_R] += r, s[M_RR] += r * r, s[M_Q] += q, s[M_QQ] += q * q, s[M_RQ] += r * q;
+    s[M_V] += v, s[M_VV] += v * v, s[M_W] += w, s[M_WW] += w * w;
+    s[M_UP] += x[S_ROSE][j], s[M_DOWN] += x[S_FELL][j];
+    s[M_GAIN] += chg > 0 ? chg : 0, s[M_LOSS] += chg < 0 ? -chg : 0, s[M_MOVE] += fabs(chg);
+    s[M_VGAIN] += vchg > 0 ? vchg : 0, s[M_VLOSS] += vchg < 0 ? -vchg : 0, s[M_VMOVE] += fabs(vchg);
 }
 
-static double mean(const double *w, int d) {
-    double s = 0;
-    for (int i = 0; i < d; i++) s += w[i];
-    return s / d;
-}
+/* The window sums of the bars [start, end), windows of d bars. A running sum (adding the bar that
+ * enters, subtracting the one that leaves) would keep the rounding of every bar that has left and
+ * could never move its anchors. Instead the bars are cut into blocks of d: a window ending in a block
+ * is a tail of the block before and a head of its own, the tails summed backwards and the heads
+ * forwards, each from zero, so that a sum only ever holds bars of its window and is as accurate as
+ * the window summed directly, at two additions a bar. The anchors are the values on the block's first
+ * bar, which every window ending in the block holds: deviations stay within the window's range, so
+ * that squares lose no digits to the mean (and a flat window sums exact zeros). Positions count from
+ * the block's first bar. */
+typedef struct {
+    int start, end;
+    double anchor[N_ANCHORS];
+    double sum[MAX_WINDOW][N_SUMS]; /* sum[t - start]: over the window ending at bar t (t >= d - 1) */
+} block;
 
-/* Sample standard deviation (ddof = 1, as pandas' rolling std). */
-static double stdev(const double *w, int d) {
-    double m = mean(w, d), s = 0;
-    for (int i = 0; i < d; i++) s += (w[i] - m) * (w[i] - m);
-    return sqrt(s / (d - 1));
-}
-
-/* Position of the first largest (sign = 1) or smallest (sign = -1) value. */
-static int argext(const double *w, int d, double sign) {
-    int best = 0;
-    for (int i = 1; i < d; i++)
-        if (sign * w[i] > sign * w[best]) best = i;
-    return best;
-}
-
-/* Quantile q of the d values of s, sorted ascending, with linear interpolation between order
- * statistics (pandas' default). */
-static double quantile_sorted(const double *s, int d, double q) {
-    double pos = q * (d - 1);
-    int lo = (int)pos;
-    if (lo + 1 >= d) return s[lo];
-    return s[lo] + (s[lo + 1] - s[lo]) * (pos - lo);
-}
-
-/* Inserts x into the ascending array s of *n values (room for one more). */
-static void sorted_insert(double *s, int *n, double x) {
-    int lo = 0, hi = *n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (s[mid] <= x) lo = mid + 1;
-        else hi = mid;
+static void block_sums(const bars *b, int d, int start, block *k) {
+    k->start = start;
+    k->end = start + d < b->n ? start + d : b->n;
+    for (int a = 0; a < N_ANCHORS; a++) k->anchor[a] = b->x[anchored[a]][start];
+    double tail[MAX_WINDOW][N_SUMS], head[N_SUMS] = {0}; /* tail[i]: bars start - i .. start - 1 */
+    memset(tail[0], 0, sizeof tail[0]);
+    for (int i = 1; i < d && i <= start; i++) {
+        memcpy(tail[i], tail[i - 1], sizeof tail[i]);
+        add_bar(b, start - i, -i, k->anchor, tail[i]);
     }
-    memmove(s + lo + 1, s + lo, sizeof(double) * (size_t)(*n - lo));
-    s[lo] = x;
-    (*n)++;
-}
-
-/* Removes one value equal to x from the ascending array s of *n values (it is there). */
-static void sorted_remove(double *s, int *n, double x) {
-    int lo = 0, hi = *n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (s[mid] < x) lo = mid + 1;
-        else hi = mid;
+    for (int t = start; t < k->end; t++) {
+        add_bar(b, t, t - start, k->anchor, head);
+        int i = d - 1 - (t - start); /* bars of the block before in the window */
+        if (i > start) {             /* the window would begin before bar 0: not reported */
+            memset(k->sum[t - start], 0, sizeof k->sum[0]);
+            continue;
+        }
+        for (int m = 0; m < N_SUMS; m++) k->sum[t - start][m] = head[m] + tail[i][m];
     }
-    memmove(s + lo, s + lo + 1, sizeof(double) * (size_t)(*n - lo - 1));
-    (*n)--;
 }
 
-/* Least squares of w against x = 1..d; sd is the sample standard deviation of w. */
-typedef struct { double slope, intercept, r2, sd; } fit;
-
-static fit regress(const double *w, int d) {
-    double xm = (d + 1) / 2.0, ym = mean(w, d), sxy = 0, syy = 0, sxx = 0;
-    for (int i = 0; i < d; i++) {
-        double dx = i + 1 - xm, dy = w[i] - ym;
-        sxx += dx * dx;
-        sxy += dx * dy;
-        syy += dy * dy;
-    }
-    fit f = {sxy / sxx, 0, sxy * sxy / (sxx * syy), sqrt(syy / (d - 1))};
-    f.intercept = ym - f.slope * xm;
-    return f;
-}
+/* The sum of squared deviations from the mean, from the sum and the sum of squares of d values;
+ * rounding can take a zero just below it. */
+static double dev_squares(double s, double ss, int d) { return fmax(ss - s * s / d, 0); }
 
 /* Qlib drops Rsquare and Corr where a window's standard deviation is within 2e-5 of zero. */
 #define FLAT_SD 2e-5
 
-static double corr(const double *a, const double *b, int d) {
-    double ma = mean(a, d), mb = mean(b, d), sab = 0, saa = 0, sbb = 0;
-    for (int i = 0; i < d; i++) {
-        sab += (a[i] - ma) * (b[i] - mb);
-        saa += (a[i] - ma) * (a[i] - ma);
-        sbb += (b[i] - mb) * (b[i] - mb);
-    }
+/* The correlation from the cross products and the squared deviations of two series over d values. */
+static double corr(double sab, double saa, double sbb, int d) {
     if (sqrt(saa / (d - 1)) <= FLAT_SD || sqrt(sbb / (d - 1)) <= FLAT_SD) return NAN;
     return sab / sqrt(saa * sbb);
 }
 
-/* (gain_weight * gains + loss_weight * losses) / (|changes| + 1e-12) over a window of changes, where
- * gains and losses are the sums of the positive and of the negated negative changes: weights
- * (1, 0) give SUMP, (0, 1) SUMN, (1, -1) SUMD. */
-static double move_ratio(const double *w, int d, double gain_weight, double loss_weight) {
-    double gain = 0, loss = 0, total = 0;
-    for (int i = 0; i < d; i++) {
-        gain += w[i] > 0 ? w[i] : 0; /* fmax(w, 0) without the libm call: w is finite */
-        loss += w[i] < 0 ? -w[i] : 0;
-        total += fabs(w[i]);
+/* (gain_weight * gain + loss_weight * loss) / (move + 1e-12), from a window's sums of positive
+ * changes, negated negative changes and absolute changes: weights (1, 0) give SUMP, (0, 1) SUMN,
+ * (1, -1) SUMD. */
+static double move_ratio(double gain, double loss, double move, double gain_weight, double loss_weight) {
+    return (gain_weight * gain + loss_weight * loss) / (move + 1e-12);
+}
+
+/* Bar indices of a sliding window, those that a later bar of the window beats (or matches, unless
+ * the first of equal extremes is wanted) dropped, so that the front is the window's extreme:
+ * amortised O(1) a bar. at has room for an index a bar. */
+typedef struct {
+    int *at, head, tail;
+    int bad; /* the latest bar with a non-finite value, or -1 */
+} deque;
+
+static deque deque_new(int *at) { return (deque){at, 0, 0, -1}; }
+
+/* Adds bar t of x: sign 1 keeps the highest, -1 the lowest; first keeps the first of equal values. */
+static void deque_push(deque *q, const double *x, int t, double sign, int first) {
+    if (!isfinite(x[t])) {
+        q->bad = t;
+        q->head = q->tail;
+        return;
     }
-    return (gain_weight * gain + loss_weight * loss) / (total + 1e-12);
-}
-
-typedef double (*rolling_op)(const bars *b, int t, int d);
-
-/* Declares w, the window of series x ending at bar t, and returns NAN when there is none. */
-#define WINDOW_OR_NAN(x)                          \
-    const double *w = window(b->x, t, d);         \
-    if (!w) return NAN
-
-static double op_roc(const bars *b, int t, int d) { return t >= d ? b->close[t - d] / b->close[t] : NAN; }
-static double op_ma(const bars *b, int t, int d) { WINDOW_OR_NAN(close); return mean(w, d) / b->close[t]; }
-static double op_std(const bars *b, int t, int d) { WINDOW_OR_NAN(close); return stdev(w, d) / b->close[t]; }
-static double op_beta(const bars *b, int t, int d) { WINDOW_OR_NAN(close); return regress(w, d).slope / b->close[t]; }
-static double op_rsqr(const bars *b, int t, int d) {
-    WINDOW_OR_NAN(close);
-    fit f = regress(w, d);
-    return f.sd <= FLAT_SD ? NAN : f.r2;
-}
-
-static double op_resi(const bars *b, int t, int d) {
-    WINDOW_OR_NAN(close);
-    fit f = regress(w, d);
-    return (w[d - 1] - (f.slope * d + f.intercept)) / b->close[t];
-}
-
-static double op_max(const bars *b, int t, int d) { WINDOW_OR_NAN(high); return w[argext(w, d, 1)] / b->close[t]; }
-static double op_min(const bars *b, int t, int d) { WINDOW_OR_NAN(low); return w[argext(w, d, -1)] / b->close[t]; }
-static double close_quantile(const bars *b, int t, int d, double q) {
-    if (!window(b->close, t, d)) return NAN;
-    int k = 0;
-    while (windows[k] != d) k++;
-    return quantile_sorted(b->sorted_close[k], d, q) / b->close[t];
-}
-static double op_qtlu(const bars *b, int t, int d) { return close_quantile(b, t, d, 0.8); }
-static double op_qtld(const bars *b, int t, int d) { return close_quantile(b, t, d, 0.2); }
-
-/* Percentile of today's close in the window, ties at their average rank (pandas rank(pct=True)). */
-static double op_rank(const bars *b, int t, int d) {
-    WINDOW_OR_NAN(close);
-    double today = w[d - 1];
-    int less = 0, equal = 0;
-    for (int i = 0; i < d; i++) {
-        less += w[i] < today;
-        equal += w[i] == today;
+    while (q->tail > q->head) {
+        double back = sign * x[q->at[q->tail - 1]], now = sign * x[t];
+        if (back > now || (first && back == now)) break;
+        q->tail--;
     }
-    return (less + (equal + 1) / 2.0) / d;
+    q->at[q->tail++] = t;
 }
 
-static double op_rsv(const bars *b, int t, int d) {
-    const double *h = window(b->high, t, d), *l = window(b->low, t, d);
-    if (!h || !l) return NAN;
-    double hh = h[argext(h, d, 1)], ll = l[argext(l, d, -1)];
-    return (b->close[t] - ll) / (hh - ll + 1e-12);
+/* The extreme's index among the bars from oldest on, or -1 when one of them is not finite. */
+static int deque_front(deque *q, int oldest) {
+    if (q->bad >= oldest) return -1;
+    while (q->at[q->head] < oldest) q->head++;
+    return q->at[q->head];
 }
 
-/* IdxMax/IdxMin: 1-based position of the extreme counted from the window's oldest bar. */
-static double op_imax(const bars *b, int t, int d) { WINDOW_OR_NAN(high); return (argext(w, d, 1) + 1.0) / d; }
-static double op_imin(const bars *b, int t, int d) { WINDOW_OR_NAN(low); return (argext(w, d, -1) + 1.0) / d; }
+/* The finite closes of the latest d bars in ascending order, kept bar by bar for QTLU and QTLD, and
+ * how many of them are below and equal to the latest close, for RANK (a window with a non-finite
+ * close is not reported). */
+typedef struct {
+    double v[MAX_WINDOW];
+    int n, below, equal;
+} sorted_window;
 
-static double op_imxd(const bars *b, int t, int d) {
-    const double *h = window(b->high, t, d), *l = window(b->low, t, d);
-    if (!h || !l) return NAN;
-    return (double)(argext(h, d, 1) - argext(l, d, -1)) / d;
+/* How many values of s are below x and equal to it: a binary search whose steps are conditional
+ * moves (its branches would be a coin toss), then a scan over the equal values, usually none. */
+static void count_around(const sorted_window *s, double x, int *below, int *equal) {
+    const double *v = s->v;
+    int n = s->n;
+    while (n > 1) { /* every value before v is below x, none from v + n on */
+        int half = n / 2;
+        v = v[half - 1] < x ? v + half : v;
+        n -= half;
+    }
+    int lt = (int)(v - s->v) + (n == 1 && v[0] < x), eq = 0;
+    while (lt + eq < s->n && s->v[lt + eq] == x) eq++;
+    *below = lt;
+    *equal = eq;
 }
 
-static double op_corr(const bars *b, int t, int d) {
-    const double *x = window(b->close, t, d), *y = window(b->log_vol, t, d);
-    return x && y ? corr(x, y, d) : NAN;
+/* Adds the latest close x, after its equals. */
+static void sorted_insert(sorted_window *s, double x) {
+    count_around(s, x, &s->below, &s->equal);
+    int at = s->below + s->equal;
+    memmove(s->v + at + 1, s->v + at, sizeof(double) * (size_t)(s->n - at));
+    s->v[at] = x;
+    s->n++;
+    s->equal++;
 }
 
-static double op_cord(const bars *b, int t, int d) {
-    const double *x = window(b->ret, t, d), *y = window(b->log_vol_ret, t, d);
-    return x && y ? corr(x, y, d) : NAN;
+/* Removes one value equal to x (it is there), a close older than latest. */
+static void sorted_remove(sorted_window *s, double x, double latest) {
+    int at, equal;
+    count_around(s, x, &at, &equal);
+    memmove(s->v + at, s->v + at + 1, sizeof(double) * (size_t)(s->n - at - 1));
+    s->n--;
+    s->below -= x < latest;
+    s->equal -= x == latest;
 }
 
-static double op_cntp(const bars *b, int t, int d) { WINDOW_OR_NAN(rose); return mean(w, d); }
-static double op_cntn(const bars *b, int t, int d) { WINDOW_OR_NAN(fell); return mean(w, d); }
-
-static double op_cntd(const bars *b, int t, int d) {
-    const double *up = window(b->rose, t, d), *down = window(b->fell, t, d);
-    return up && down ? mean(up, d) - mean(down, d) : NAN;
+/* Quantile q of the d sorted values, with linear interpolation between order statistics (pandas'
+ * default). */
+static double quantile(const sorted_window *s, int d, double q) {
+    double pos = q * (d - 1);
+    int lo = (int)pos;
+    if (lo + 1 >= d) return s->v[lo];
+    return s->v[lo] + (s->v[lo + 1] - s->v[lo]) * (pos - lo);
 }
 
-static double op_sump(const bars *b, int t, int d) { WINDOW_OR_NAN(chg); return move_ratio(w, d, 1, 0); }
-static double op_sumn(const bars *b, int t, int d) { WINDOW_OR_NAN(chg); return move_ratio(w, d, 0, 1); }
-static double op_sumd(const bars *b, int t, int d) { WINDOW_OR_NAN(chg); return move_ratio(w, d, 1, -1); }
-static double op_vma(const bars *b, int t, int d) { WINDOW_OR_NAN(volume); return mean(w, d) / (b->volume[t] + 1e-12); }
-static double op_vstd(const bars *b, int t, int d) { WINDOW_OR_NAN(volume); return stdev(w, d) / (b->volume[t] + 1e-12); }
-static double op_wvma(const bars *b, int t, int d) { WINDOW_OR_NAN(wvol); return stdev(w, d) / (mean(w, d) + 1e-12); }
-static double op_vsump(const bars *b, int t, int d) { WINDOW_OR_NAN(vchg); return move_ratio(w, d, 1, 0); }
-static double op_vsumn(const bars *b, int t, int d) { WINDOW_OR_NAN(vchg); return move_ratio(w, d, 0, 1); }
-static double op_vsumd(const bars *b, int t, int d) { WINDOW_OR_NAN(vchg); return move_ratio(w, d, 1, -1); }
-
-#undef WINDOW_OR_NAN
-
-/* In names order. */
-static const rolling_op rolling_ops[N_ROLLING_OPS] = {
-    op_roc, op_ma, op_std, op_beta, op_rsqr, op_resi, op_max, op_min, op_qtlu, op_qtld,
-    op_rank, op_rsv, op_imax, op_imin, op_imxd, op_corr, op_cord, op_cntp, op_cntn, op_cntd,
-    op_sump, op_sumn, op_sumd, op_vma, op_vstd, op_wvma, op_vsump, op_vsumn, op_vsumd,
+/* Operators in names order. */
+enum {
+    O_ROC, O_MA, O_STD, O_BETA, O_RSQR, O_RESI, O_MAX, O_MIN, O_QTLU, O_QTLD, O_RANK, O_RSV, O_IMAX, O_IMIN,
+    O_IMXD, O_CORR, O_CORD, O_CNTP, O_CNTN, O_CNTD, O_SUMP, O_SUMN, O_SUMD, O_VMA, O_VSTD, O_WVMA,
+    O_VSUMP, O_VSUMN, O_VSUMD, N_OPS
 };
+
+_Static_assert((int)N_OPS == (int)N_ROLLING_OPS, "one operator per rolling name");
+
+/* Every non-finite result is reported as NAN. */
+static double finite_or_nan(double x) { return isfinite(x) ? x : NAN; }
+
+/* y: a row's operator values of one window size, op at y[op * N_WINDOWS]. */
+static void put(double *y, int op, int reported, double value) {
+    y[op * N_WINDOWS] = reported ? finite_or_nan(value) : NAN;
+}
+
+/* MA, STD, BETA, RSQR, RESI and CORR of the window of d bars ending at bar t: least squares of the
+ * closes against x = 1..d, Std the sample standard deviation (ddof = 1, as pandas). */
+static void close_stats(const bars *b, const block *k, int t, int d, double *y) {
+    const double *s = k->sum[t - k->start];
+    double c = b->x[S_CLOSE][t], xm = (d + 1) / 2.0, sxx = d * (d * d - 1) / 12.0;
+    double ym = s[M_C] / d, syy = dev_squares(s[M_C], s[M_CC], d), sd = sqrt(syy / (d - 1));
+    double sxy = s[M_JC] + (k->start - t + d - xm) * s[M_C]; /* positions from the window's first bar */
+    double slope = sxy / sxx, intercept = ym - slope * xm;
+    int ok = complete(b, S_CLOSE, t, d);
+    put(y, O_MA, ok, (k->anchor[A_CLOSE] + ym) / c);
+    put(y, O_STD, ok, sd / c);
+    put(y, O_BETA, ok, slope / c);
+    put(y, O_RSQR, ok && sd > FLAT_SD, sxy * sxy / (sxx * syy));
+    put(y, O_RESI, ok, (c - k->anchor[A_CLOSE] - (slope * d + intercept)) / c);
+    double sll = dev_squares(s[M_L], s[M_LL], d), scl = s[M_CL] - s[M_C] * s[M_L] / d;
+    put(y, O_CORR, ok && complete(b, S_LOG_VOL, t, d), corr(scl, syy, sll, d));
+}
+
+/* CORD, CNT*, SUM*, VMA, VSTD, WVMA and VSUM*. */
+static void move_stats(const bars *b, const block *k, int t, int d, double *y) {
+    const double *s = k->sum[t - k->start];
+    double srr = dev_squares(s[M_R], s[M_RR], d), sqq = dev_squares(s[M_Q], s[M_QQ], d);
+    put(y, O_CORD, complete(b, S_RET, t, d) && complete(b, S_LOG_VOL_RET, t, d),
+        corr(s[M_RQ] - s[M_R] * s[M_Q] / d, srr, sqq, d));
+    int up = complete(b, S_ROSE, t, d), down = complete(b, S_FELL, t, d);
+    put(y, O_CNTP, up, s[M_UP] / d);
+    put(y, O_CNTN, down, s[M_DOWN] / d);
+    put(y, O_CNTD, up && down, s[M_UP] / d - s[M_DOWN] / d);
+    int chg = complete(b, S_CHG, t, d);
+    put(y, O_SUMP, chg, move_ratio(s[M_GAIN], s[M_LOSS], s[M_MOVE], 1, 0));
+    put(y, O_SUMN, chg, move_ratio(s[M_GAIN], s[M_LOSS], s[M_MOVE], 0, 1));
+    put(y, O_SUMD, chg, move_ratio(s[M_GAIN], s[M_LOSS], s[M_MOVE], 1, -1));
+    double v = b->x[S_VOLUME][t] + 1e-12;
+    int vol = complete(b, S_VOLUME, t, d), wvol = complete(b, S_WVOL, t, d), vchg = complete(b, S_VCHG, t, d);
+    put(y, O_VMA, vol, (k->anchor[A_VOLUME] + s[M_V] / d) / v);
+    put(y, O_VSTD, vol, sqrt(dev_squares(s[M_V], s[M_VV], d) / (d - 1)) / v);
+    put(y, O_WVMA, wvol, sqrt(dev_squares(s[M_W], s[M_WW], d) / (d - 1)) / (k->anchor[A_WVOL] + s[M_W] / d + 1e-12));
+    put(y, O_VSUMP, vchg, move_ratio(s[M_VGAIN], s[M_VLOSS], s[M_VMOVE], 1, 0));
+    put(y, O_VSUMN, vchg, move_ratio(s[M_VGAIN], s[M_VLOSS], s[M_VMOVE], 0, 1));
+    put(y, O_VSUMD, vchg, move_ratio(s[M_VGAIN], s[M_VLOSS], s[M_VMOVE], 1, -1));
+}
+
+/* What a window size carries from bar to bar: its length, the sums of its current block, its
+ * extremes of high and low, its closes in order. */
+typedef struct {
+    int d;
+    block k;
+    deque high, low;
+    sorted_window close;
+} window_state;
+
+/* ROC, MAX, MIN, QTLU, QTLD, RANK, RSV, IMAX, IMIN, IMXD on bar t, after st has taken it in. IdxMax
+ * and IdxMin count 1-based from the window's oldest bar; RANK is today's close's percentile, ties at
+ * their average rank (pandas rank(pct=True)). */
+static void order_stats(const bars *b, window_state *st, int t, int d, double *y) {
+    const double *h = b->x[S_HIGH], *l = b->x[S_LOW], *close = b->x[S_CLOSE];
+    double c = close[t];
+    put(y, O_ROC, t >= d, t >= d ? close[t - d] / c : 0);
+    int oldest = t - d + 1, hi = oldest < 0 ? -1 : deque_front(&st->high, oldest),
+        lo = oldest < 0 ? -1 : deque_front(&st->low, oldest);
+    double hh = hi < 0 ? 0 : h[hi], ll = lo < 0 ? 0 : l[lo];
+    put(y, O_MAX, hi >= 0, hh / c);
+    put(y, O_MIN, lo >= 0, ll / c);
+    put(y, O_RSV, hi >= 0 && lo >= 0, (c - ll) / (hh - ll + 1e-12));
+    put(y, O_IMAX, hi >= 0, (hi - oldest + 1.0) / d);
+    put(y, O_IMIN, lo >= 0, (lo - oldest + 1.0) / d);
+    put(y, O_IMXD, hi >= 0 && lo >= 0, (double)(hi - lo) / d);
+    int ok = complete(b, S_CLOSE, t, d);
+    const sorted_window *s = &st->close;
+    put(y, O_QTLU, ok, ok ? quantile(s, d, 0.8) / c : 0);
+    put(y, O_QTLD, ok, ok ? quantile(s, d, 0.2) / c : 0);
+    put(y, O_RANK, ok, (s->below + (s->equal + 1) / 2.0) / d);
+}
+
+/* Takes bar t into the deques and the sorted closes of a window of d bars. */
+static void window_step(const bars *b, window_state *st, int t, int d) {
+    const double *close = b->x[S_CLOSE];
+    deque_push(&st->high, b->x[S_HIGH], t, 1, 1);
+    deque_push(&st->low, b->x[S_LOW], t, -1, 1);
+    if (isfinite(close[t])) sorted_insert(&st->close, close[t]);
+    if (t >= d && isfinite(close[t - d])) sorted_remove(&st->close, close[t - d], close[t]);
+}
+
+/* A window of d bars before bar 0; at: room for 2n indices. */
+static void window_init(window_state *st, int d, int *at, int n) {
+    st->d = d;
+    st->k.start = st->k.end = 0;
+    st->high = deque_new(at);
+    st->low = deque_new(at + n);
+    st->close.n = 0;
+}
+
+/* The rolling operators of window st on bar t, the bars taken in order, into y (y[op * N_WINDOWS]):
+ * O(1) a bar and operator but for the sorted closes' insertions. */
+static void rolling_bar(const bars *b, window_state *st, int t, double *y) {
+    int d = st->d;
+    if (t == st->k.end) block_sums(b, d, t, &st->k);
+    window_step(b, st, t, d);
+    order_stats(b, st, t, d, y);
+    close_stats(b, &st->k, t, d, y);
+    move_stats(b, &st->k, t, d, y);
+}
 
 /* ---- TTR building blocks ----------------------------------------------------------------------- */
 /* Each reproduces the arithmetic of TTR's C routine of the same name, including how it skips the
@@ -395,11 +491,16 @@ static void true_range(double *y, const double *h, const double *l, const double
     for (int i = 0; i < n; i++) y[i] = i ? fmax(h[i], c[i - 1]) - fmin(l[i], c[i - 1]) : NAN;
 }
 
-/* runMax (sign 1) / runMin (sign -1) over w values. */
-static void run_extreme(double *y, const double *x, int n, int w, double sign) {
+/* runMax (sign 1) / runMin (sign -1) over w values; at: room for n indices. */
+static void run_extreme(double *y, const double *x, int n, int w, double sign, int *at) {
     int f = first_defined(x, n);
     fill_nan(y, n);
-    for (int i = f + w - 1; i < n; i++) y[i] = x[i - w + 1 + argext(x + i - w + 1, w, sign)];
+    deque q = deque_new(at);
+    for (int i = f; i < n; i++) {
+        deque_push(&q, x, i, sign, 1);
+        int j = i >= f + w - 1 ? deque_front(&q, i - w + 1) : -1;
+        if (j >= 0) y[i] = x[j];
+    }
 }
 
 /* runSD: sqrt(runCov(x, x)): the mean as a sum of x / w from the oldest value, the squares summed
@@ -427,15 +528,15 @@ static void run_mean_dev(double *y, const double *x, const double *center, int n
 }
 
 /* aroon_max: 100 * (w - k) / w where k is the number of bars since the latest extreme (largest of
- * sign * x) among the last w + 1 bars (w on the first reported bar). */
-static void aroon(double *y, const double *x, int n, int w, double sign) {
+ * sign * x) among the last w + 1 bars (w on the first reported bar); at: room for n indices. */
+static void aroon(double *y, const double *x, int n, int w, double sign, int *at) {
     int f = first_defined(x, n);
     fill_nan(y, n);
-    for (int i = f + w - 1; i < n; i++) {
-        int lo = i - w > f ? i - w : f, best = i;
-        for (int j = i - 1; j >= lo; j--)
-            if (sign * x[j] > sign * x[best]) best = j;
-        y[i] = 100.0 * (w - (i - best)) / w;
+    deque q = deque_new(at);
+    for (int i = f; i < n; i++) {
+        deque_push(&q, x, i, sign, 0);
+        int best = i >= f + w - 1 ? deque_front(&q, i - w > f ? i - w : f) : -1;
+        if (best >= 0) y[i] = 100.0 * (w - (i - best)) / w;
     }
 }
 
@@ -510,8 +611,8 @@ static void sar(double *y, const double *h, const double *l, int n, double step,
 
 enum { N_TEMP = 6 };
 
-/* Fills col[T_...] (n values each) from the bars; tmp holds N_TEMP scratch series. */
-static void classic(const fin_series *s, double *const col[N_TTR], double *const tmp[N_TEMP]) {
+/* Fills col[T_...] (n values each) from the bars; tmp holds N_TEMP scratch series, at n indices. */
+static void classic(const fin_series *s, double *const col[N_TTR], double *const tmp[N_TEMP], int *at) {
     int n = s->n;
     const double *h = s->high, *l = s->low, *c = s->close, *v = s->volume;
     double *a = tmp[0], *b = tmp[1], *d = tmp[2], *e = tmp[3], *f = tmp[4], *g = tmp[5];
@@ -609,8 +710,8 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
     }
 
     /* stoch(14, 3, 3) on the 0..100 scale (fastK smoothed by SMA(1) as TTR does); Williams %R */
-    run_extreme(a, h, n, 14, 1);
-    run_extreme(b, l, n, 14, -1);
+    run_extreme(a, h, n, 14, 1, at);
+    run_extreme(b, l, n, 14, -1, at);
     for (int i = 0; i < n; i++) {
         d[i] = c[i] - b[i];
         e[i] = a[i] - b[i];
@@ -650,8 +751,8 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
     for (int i = 0; i < n; i++) col[T_CMO_14][i] = 100 * (d[i] - e[i]) / (d[i] + e[i]);
 
     /* aroon(25) */
-    aroon(col[T_AROON_UP_25], h, n, 25, 1);
-    aroon(col[T_AROON_DN_25], l, n, 25, -1);
+    aroon(col[T_AROON_UP_25], h, n, 25, 1, at);
+    aroon(col[T_AROON_DN_25], l, n, 25, -1, at);
     for (int i = 0; i < n; i++) col[T_AROON_OSC_25][i] = col[T_AROON_UP_25][i] - col[T_AROON_DN_25][i];
 
     /* TRIX(15): percent change of the triple EMA */
@@ -668,8 +769,8 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
     for (int i = 0; i < n; i++) col[T_CMF_20][i] = b[i] / d[i];
 
     /* DonchianChannel(20); SAR(0.02, 0.2); runSD(20, sample) */
-    run_extreme(col[T_DONCHIAN_HIGH_20], h, n, 20, 1);
-    run_extreme(col[T_DONCHIAN_LOW_20], l, n, 20, -1);
+    run_extreme(col[T_DONCHIAN_HIGH_20], h, n, 20, 1, at);
+    run_extreme(col[T_DONCHIAN_LOW_20], l, n, 20, -1, at);
     sar(col[T_SAR], h, l, n, 0.02, 0.2);
     run_sd(col[T_RUNSD_20], c, n, 20, 1);
 }
@@ -682,30 +783,35 @@ int fin_factors_compute(const fin_series *s, double *out) {
     if (n <= 0) return 0;
     if (!out || !s->open || !s->high || !s->low || !s->close || !s->volume) return -1;
     double *space = malloc((size_t)n * (N_DERIVED + N_TTR + N_TEMP) * sizeof *space);
-    if (!space) return -1;
+    int *at = malloc((size_t)n * (N_SERIES + 2 * N_WINDOWS) * sizeof *at);
+    window_state *st = malloc(N_WINDOWS * sizeof *st);
+    if (!space || !at || !st) {
+        free(space);
+        free(at);
+        free(st);
+        return -1;
+    }
 
-    bars b = {.n = n, .high = s->high, .low = s->low, .close = s->close, .volume = s->volume};
-    derive(&b, space);
+    bars b = {.n = n, .x = {[S_HIGH] = s->high, [S_LOW] = s->low, [S_CLOSE] = s->close, [S_VOLUME] = s->volume}};
+    derive(&b, space, at + (size_t)2 * N_WINDOWS * n);
     double *col[N_TTR], *tmp[N_TEMP];
     for (int k = 0; k < N_TTR; k++) col[k] = space + (size_t)n * (N_DERIVED + k);
     for (int k = 0; k < N_TEMP; k++) tmp[k] = space + (size_t)n * (N_DERIVED + N_TTR + k);
-    classic(s, col, tmp);
+    classic(s, col, tmp, at);
+    for (int w = 0; w < N_WINDOWS; w++) window_init(&st[w], windows[w], at + (size_t)2 * w * n, n);
 
+    /* row by row, each value written once (reading a row back after it was written costs more than
+     * checking each value as it goes) */
     for (int t = 0; t < n; t++) {
-        for (int w = 0; w < N_WINDOWS; w++) {
-            if (isfinite(s->close[t])) sorted_insert(b.sorted_close[w], &b.n_sorted[w], s->close[t]);
-            int gone = t - windows[w];
-            if (gone >= 0 && isfinite(s->close[gone])) sorted_remove(b.sorted_close[w], &b.n_sorted[w], s->close[gone]);
-        }
-        double *row = out + (size_t)t * N_FACTORS;
-        for (int k = 0; k < N_BAR; k++) row[k] = bar_factor(k, s->open[t], s->high[t], s->low[t], s->close[t]);
-        for (int op = 0; op < N_ROLLING_OPS; op++)
-            for (int w = 0; w < N_WINDOWS; w++) row[N_BAR + op * N_WINDOWS + w] = rolling_ops[op](&b, t, windows[w]);
-        for (int k = 0; k < N_TTR; k++) row[N_ALPHA158 + k] = col[k][t];
-        for (int f = 0; f < N_FACTORS; f++)
-            if (!isfinite(row[f])) row[f] = NAN;
+        double *row = out + (size_t)t * N_FACTORS, bar[N_BAR];
+        bar_factors(s->open[t], s->high[t], s->low[t], s->close[t], bar);
+        for (int k = 0; k < N_BAR; k++) row[k] = finite_or_nan(bar[k]);
+        for (int w = 0; w < N_WINDOWS; w++) rolling_bar(&b, &st[w], t, row + N_BAR + w);
+        for (int k = 0; k < N_TTR; k++) row[N_ALPHA158 + k] = finite_or_nan(col[k][t]);
     }
     free(space);
+    free(at);
+    free(st);
     return 0;
 }
 
@@ -714,16 +820,22 @@ int fin_chandelier(const fin_series *s, int w, double mult, double *long_stop, d
     if (!s || n < 0 || w < 1 || !long_stop || !short_stop || (n > 0 && (!s->high || !s->low || !s->close))) return -1;
     if (n == 0) return 0;
     double *tmp = malloc((size_t)n * 4 * sizeof *tmp);
-    if (!tmp) return -1;
+    int *at = malloc((size_t)n * sizeof *at);
+    if (!tmp || !at) {
+        free(tmp);
+        free(at);
+        return -1;
+    }
     double *tr = tmp, *atr = tmp + n, *hh = tmp + 2 * n, *ll = tmp + 3 * n;
     true_range(tr, s->high, s->low, s->close, n);
     ema(atr, tr, n, w, 1);
-    run_extreme(hh, s->high, n, w, 1);
-    run_extreme(ll, s->low, n, w, -1);
+    run_extreme(hh, s->high, n, w, 1, at);
+    run_extreme(ll, s->low, n, w, -1, at);
     for (int i = 0; i < n; i++) {
         long_stop[i] = hh[i] - mult * atr[i];
         short_stop[i] = ll[i] + mult * atr[i];
     }
     free(tmp);
+    free(at);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,33 @@
 enum { COL_DATE, COL_OPEN, COL_HIGH, COL_LOW, COL_CLOSE, COL_VOLUME, COL_SYMBOL, N_COLS };
 static const char *const col_names[N_COLS] = {"date", "open", "high", "low", "close", "volume", "symbol"};
 
+/* A plain decimal (digits with at most one point, at most 15 digits) read without strtod, which
+ * takes half the time of reading prices: its digits as an integer (below 2^53) and the power of ten
+ * (at most 1e15) are exact doubles, so that their quotient is correctly rounded, strtod's value.
+ * Returns 0 for any other form. */
+static int parse_plain(const char *s, double *v) {
+    static const double pow10[16] = {1,    1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    int64_t m = 0;
+    int digits = 0, frac = -1;
+    for (const char *p = s; *p; p++) {
+        if (*p >= '0' && *p <= '9') {
+            if (++digits > 15) return 0;
+            m = m * 10 + (*p - '0');
+            frac += frac >= 0;
+        } else if (*p == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            return 0;
+        }
+    }
+    if (digits == 0) return 0;
+    *v = (double)m / pow10[frac > 0 ? frac : 0];
+    return 1;
+}
+
 static int parse_number(const char *s, double *v) {
+    if (parse_plain(s, v)) return 1;
     char *end;
     errno = 0;
     *v = strtod(s, &end);
