@@ -676,10 +676,12 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
 
 /* ---- everything -------------------------------------------------------------------------------- */
 
-int fin_factors_compute(const fin_series *s, double *out) {
-    if (!s) return -1;
+int fin_factors_compute(const fin_series *s, double *out) { return fin_factors_compute_from(s, 0, out); }
+
+int fin_factors_compute_from(const fin_series *s, int from, double *out) {
+    if (!s || from < 0) return -1;
     int n = s->n;
-    if (n <= 0) return 0;
+    if (n <= from) return 0;
     if (!out || !s->open || !s->high || !s->low || !s->close || !s->volume) return -1;
     double *space = malloc((size_t)n * (N_DERIVED + N_TTR + N_TEMP) * sizeof *space);
     if (!space) return -1;
@@ -697,7 +699,8 @@ int fin_factors_compute(const fin_series *s, double *out) {
             int gone = t - windows[w];
             if (gone >= 0 && isfinite(s->close[gone])) sorted_remove(b.sorted_close[w], &b.n_sorted[w], s->close[gone]);
         }
-        double *row = out + (size_t)t * N_FACTORS;
+        if (t < from) continue; /* the sorted windows are kept from bar 0 all the same */
+        double *row = out + (size_t)(t - from) * N_FACTORS;
         for (int k = 0; k < N_BAR; k++) row[k] = bar_factor(k, s->open[t], s->high[t], s->low[t], s->close[t]);
         for (int op = 0; op < N_ROLLING_OPS; op++)
             for (int w = 0; w < N_WINDOWS; w++) row[N_BAR + op * N_WINDOWS + w] = rolling_ops[op](&b, t, windows[w]);
