@@ -61,9 +61,9 @@ say() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" | tee -a "$log" >
 # the input root and {out} for the output folder. A program with no line here has no nightly
 # command in this version.
 nightly_commands=(
-    "moe-finance factors --store --output {out}/finance-factors.csv {in}/finance/prices"
+    "moe-finance factors --store --new-only --output {out}/finance-factors.csv {in}/finance/prices"
     "moe-finance regimes --store --new-only --output {out}/finance-regimes.csv {in}/finance/prices"
-    "moe-finance forecast --model {in}/finance/forecaster.safetensors --store --output {out}/finance-forecasts.csv {in}/finance/prices"
+    "moe-finance forecast --model {in}/finance/forecaster.safetensors --store --new-only --output {out}/finance-forecasts.csv {in}/finance/prices"
     "moe-finance run --output {out}/finance-positions.csv --charts {out}/finance-charts {in}/finance/prices"
     "moe-medical scan --store {in}/medical"
     "moe-medical convert --store --output {out}/medical-nifti {in}/medical"

@@ -110,6 +110,18 @@ void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, i
     mc_progress_finish(bar);
 }
 
+int fin_store_prepare(mc_store *s, const char *sql, sqlite3_stmt **st, char *reason, size_t size) {
+    if (mc_store_stmt(s, sql, st) == MC_OK) return 0;
+    snprintf(reason, size, "%s", mc_store_error(s)->msg);
+    return -1;
+}
+
+int fin_store_step(mc_store *s, sqlite3_stmt *st, char *reason, size_t size) {
+    if (sqlite3_step(st) == SQLITE_DONE) return 0;
+    snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(s)));
+    return -1;
+}
+
 int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out) {
     if (strcmp(arg, "reject") == 0)
         *out = FIN_BAD_ROWS_REJECT;

@@ -49,6 +49,11 @@ int fin_batch_read(fin_batch *b, int i, fin_bad_rows policy, fin_prices **sym, i
  * bar called label. */
 void fin_batch_each_file(fin_batch *b, const char *label, fin_bad_rows policy, int store, fin_symbol_fn fn, void *user);
 
+/* A cached statement of the store (mc_store_stmt), and a write stepped to its end: 0, or -1 with
+ * the database's message in reason. */
+int fin_store_prepare(mc_store *s, const char *sql, sqlite3_stmt **st, char *reason, size_t size);
+int fin_store_step(mc_store *s, sqlite3_stmt *st, char *reason, size_t size);
+
 /* --bad-rows reject|drop; a usage error otherwise. */
 int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out);
 

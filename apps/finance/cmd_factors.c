@@ -11,13 +11,14 @@
 #include "csv.h"
 #include "factors.h"
 #include "fundamentals.h"
+#include "history.h"
 #include "moecore/log.h"
 #include "moecore/progress.h"
 
 typedef struct {
     fin_bad_rows policy;
     const char *output;
-    int store;
+    int store, rebuild, new_only;
     const char *fundamentals;
     int lag;
 } factors_opts;
@@ -30,10 +31,12 @@ typedef struct {
 
 static const mc_option options[] = {
     {"output", 'o', "FILE", "write the factors as CSV (date,symbol,<factor>...) to FILE, '-' for stdout", NULL},
-    {"store", 0, NULL, "also store every factor value in the database (table fin_factors)", NULL},
+    {"store", 0, NULL, "also store the factors in the database (table fin_factors): the days after the last stored", NULL},
     {"bad-rows", 0, "reject|drop", "a bad row rejects its file, or is dropped with a warning", "reject"},
     {"fundamentals", 0, "FILE", "CSV date,symbol,<field>...: each field joined as of each date and z-scored across symbols", NULL},
     {"lag", 0, "DAYS", "reporting lag: a report counts from its date + DAYS calendar days", "0"},
+    {"rebuild", 0, NULL, "with --store: rewrite every stored day of each symbol given", NULL},
+    {"new-only", 0, NULL, "with --store: the CSV holds only the rows this run stores", NULL},
 };
 
 static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) {
@@ -48,6 +51,8 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
         o->lag = (int)v;
         return 0;
     }
+    case 5: o->rebuild = 1; return 0;
+    case 6: o->new_only = 1; return 0;
     default: return fin_parse_bad_rows(ctx, arg, &o->policy);
     }
 }
@@ -66,46 +71,75 @@ static void put_value(FILE *out, double x) {
     fwrite(buf, 1, (size_t)n + 1, out);
 }
 
-static void write_rows(FILE *out, const fin_prices *p, const double *v, const double *fz, int K) {
+/* The rows of bars from..n-1; v holds the factors of the bars from v0 on. */
+static void write_rows(FILE *out, const fin_prices *p, int from, const double *v, int v0, const double *fz, int K) {
     int nf = fin_factor_count();
-    for (int t = 0; t < p->n; t++) {
+    for (int t = from; t < p->n; t++) {
         fprintf(out, "%s,%s", p->date[t], p->symbol);
-        for (int f = 0; f < nf; f++) put_value(out, v[(int64_t)t * nf + f]);
+        for (int f = 0; f < nf; f++) put_value(out, v[(int64_t)(t - v0) * nf + f]);
         for (int k = 0; k < K; k++) put_value(out, fz[(int64_t)t * K + k]);
         fputc('\n', out);
     }
 }
 
-/* Stores one symbol's values inside the input's transaction. Returns 0 or -1 with reason. */
-static int store_values(mc_run *run, const fin_prices *p, const double *v, const double *fz, const fund_cols *fc,
-                        char *reason, size_t size) {
+/* INSERT INTO fin_factors(symbol, date, run_id, "KMID", ...) VALUES (?1, ?2, ?3, ?4, ...): the column
+ * of each factor under its name, in fin_factor_name's order. */
+static const char *insert_sql(void) {
+    static char sql[8192];
+    if (sql[0]) return sql;
+    int nf = fin_factor_count(), n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO fin_factors(symbol, date, run_id");
+    for (int f = 0; f < nf; f++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", \"%s\"", fin_factor_name(f));
+    n += snprintf(sql + n, sizeof sql - (size_t)n, ") VALUES (?1, ?2, ?3");
+    for (int f = 0; f < nf; f++) n += snprintf(sql + n, sizeof sql - (size_t)n, ", ?%d", f + 4);
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    return sql;
+}
+
+/* --rebuild: the symbol's rows go before all are written again. */
+static int delete_rows(mc_store *s, const char *symbol, char *reason, size_t size) {
+    static const char *const sql[] = {"DELETE FROM fin_factors WHERE symbol = ?1",
+                                      "DELETE FROM fin_factor_fundamentals WHERE symbol = ?1"};
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *st;
+        if (fin_store_prepare(s, sql[i], &st, reason, size) != 0) return -1;
+        sqlite3_bind_text(st, 1, symbol, -1, SQLITE_STATIC);
+        if (fin_store_step(s, st, reason, size) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Stores one symbol's rows of bars from..n-1 inside the input's transaction (v and fz as for
+ * write_rows): one row of fin_factors per bar, NULL while a factor warms up, and the defined
+ * fundamental z-scores. Returns 0 or -1 with reason. */
+static int store_values(mc_run *run, const fin_prices *p, int from, const double *v, int v0, const double *fz,
+                        const fund_cols *fc, char *reason, size_t size) {
     mc_store *s = mc_run_store(run);
     int nf = fin_factor_count(), K = fc->count;
-    for (int t = 0; t < p->n; t++) {
-        for (int f = 0; f < nf + K; f++) {
-            double x = f < nf ? v[(int64_t)t * nf + f] : fz[(int64_t)t * K + f - nf];
+    for (int t = from; t < p->n; t++) {
+        sqlite3_stmt *st;
+        if (fin_store_prepare(s, insert_sql(), &st, reason, size) != 0) return -1;
+        sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->date[t], 10, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, mc_run_id(run), -1, SQLITE_STATIC);
+        for (int f = 0; f < nf; f++) {
+            double x = v[(int64_t)(t - v0) * nf + f];
+            if (!isnan(x)) sqlite3_bind_double(st, f + 4, x); /* unbound: NULL */
+        }
+        if (fin_store_step(s, st, reason, size) != 0) return -1;
+        for (int k = 0; k < K; k++) {
+            double x = fz[(int64_t)t * K + k];
             if (isnan(x)) continue;
             char name[64];
-            if (f < nf)
-                snprintf(name, sizeof name, "%s", fin_factor_name(f));
-            else
-                snprintf(name, sizeof name, "fz_%.48s", fin_fundamentals_field(fc->f, f - nf));
-            sqlite3_stmt *st;
-            if (mc_store_stmt(s, "INSERT INTO fin_factors(symbol, date, factor, value, run_id) VALUES (?1, ?2, ?3, ?4, ?5)"
-                                 " ON CONFLICT(symbol, date, factor) DO UPDATE SET value = excluded.value, run_id = excluded.run_id",
-                              &st) != MC_OK) {
-                snprintf(reason, size, "%s", mc_store_error(s)->msg);
+            snprintf(name, sizeof name, "fz_%.48s", fin_fundamentals_field(fc->f, k));
+            if (fin_store_prepare(s, "INSERT OR REPLACE INTO fin_factor_fundamentals(symbol, date, factor, value, run_id)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5)", &st, reason, size) != 0)
                 return -1;
-            }
             sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, p->date[t], 10, SQLITE_STATIC);
             sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
             sqlite3_bind_double(st, 4, x);
             sqlite3_bind_text(st, 5, mc_run_id(run), -1, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE) {
-                snprintf(reason, size, "database: %s", sqlite3_errmsg(mc_store_db(s)));
-                return -1;
-            }
+            if (fin_store_step(s, st, reason, size) != 0) return -1;
         }
     }
     return 0;
@@ -156,7 +190,7 @@ static void compute_one(const ahead *a, computed *c) {
     c->ok = c->v && fin_factors_compute(&s, c->v) == 0;
     if (c->ok && a->csv) {
         FILE *mem = open_memstream(&c->csv, &c->csv_len);
-        if (mem) write_rows(mem, p, c->v, a->L[c->file].fz ? a->L[c->file].fz[c->sym] : NULL, a->fc->count);
+        if (mem) write_rows(mem, p, 0, c->v, 0, a->L[c->file].fz ? a->L[c->file].fz[c->sym] : NULL, a->fc->count);
         c->ok = mem && fclose(mem) == 0;
     }
 }
@@ -195,7 +229,18 @@ typedef struct {
     double *const *fz; /* the file's fundamental columns per symbol, or NULL */
     const fund_cols *fc;
     long bars;         /* of the file so far */
+    long stored;       /* days stored of the file so far */
 } factors_job;
+
+/* Where the symbol's stored days start (p->n: none; -1 on a database error), under --store. */
+static int store_from(const factors_job *j, fin_batch *b, const fin_prices *p, char *reason, size_t size) {
+    if (!j->o->store) return p->n;
+    mc_store *s = mc_run_store(b->run);
+    fin_history_key key = {"factors", p->symbol, "", 0};
+    int from, rc = fin_history_start(s, &key, p, j->o->rebuild, &from, reason, size);
+    if (rc < 0 || (j->o->rebuild && delete_rows(s, p->symbol, reason, size) != 0)) return -1;
+    return rc == FIN_HISTORY_CHANGED ? p->n : from;
+}
 
 static int factors_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *rows, char *reason, size_t size) {
     factors_job *j = user;
@@ -204,22 +249,39 @@ static int factors_symbol(void *user, fin_batch *b, int index, const fin_prices 
         snprintf(reason, size, "out of memory");
         return -1;
     }
-    int rc = 0;
-    if (j->o->store) rc = store_values(b->run, p, c->v, j->fz ? j->fz[index] : NULL, j->fc, reason, size);
-    if (rc == 0 && rows) fwrite(c->csv, 1, c->csv_len, rows);
+    int from = store_from(j, b, p, reason, size), rc = 0;
+    if (from < 0) return -1;
+    const double *fzi = j->fz ? j->fz[index] : NULL;
+    if (from < p->n) {
+        fin_history_key key = {"factors", p->symbol, "", 0};
+        rc = store_values(b->run, p, from, c->v, 0, fzi, j->fc, reason, size);
+        if (rc == 0) rc = fin_history_save(mc_run_store(b->run), &key, p, mc_run_id(b->run), reason, size);
+        if (rc == 0) j->stored += p->n - from;
+    }
+    /* the CSV: every row, formatted ahead, or with --new-only the rows stored */
+    if (rc == 0 && rows) {
+        if (j->o->new_only) write_rows(rows, p, from, c->v, 0, fzi, j->fc->count);
+        else fwrite(c->csv, 1, c->csv_len, rows);
+    }
     j->bars += p->n;
     return rc;
 }
 
-/* The line (or JSON object) of a file done. */
-static void print_summary(const mc_ctx *ctx, const char *path, const fin_prices *sym, int n_sym, long bars, int factors) {
+/* The line (or JSON object) of a file done; with --store, the days it stored too. */
+static void print_summary(const mc_ctx *ctx, const char *path, const fin_prices *sym, int n_sym, const factors_job *j,
+                          int factors) {
     if (ctx->json) {
         json_t *syms = json_array();
         for (int i = 0; i < n_sym; i++) json_array_append_new(syms, json_string(sym[i].symbol));
-        mc_cli_print_json(json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)bars,
-                                    "factors", factors));
+        json_t *o = json_pack("{s:s, s:o, s:I, s:i}", "input", path, "symbols", syms, "bars", (json_int_t)j->bars,
+                              "factors", factors);
+        if (j->o->store) json_object_set_new(o, "stored_days", json_integer(j->stored));
+        mc_cli_print_json(o);
+    } else if (j->o->store) {
+        printf("%s\t%d symbol%s\t%ld bars\t%ld day%s stored\n", path, n_sym, n_sym == 1 ? "" : "s", j->bars, j->stored,
+               j->stored == 1 ? "" : "s");
     } else {
-        printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", bars);
+        printf("%s\t%d symbol%s\t%ld bars\n", path, n_sym, n_sym == 1 ? "" : "s", j->bars);
     }
 }
 
@@ -258,7 +320,7 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
                        "for each symbol of the price files given, or of the .csv files under the folders given.\n"
                        "A price file holds date,open,high,low,close,volume (symbol = file name) or also a symbol column.",
         .options = options,
-        .n_options = 5,
+        .n_options = 7,
         .min_args = 1,
         .max_args = -1,
     };
@@ -266,6 +328,10 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
     int code;
     int first = mc_cli_parse(ctx, &spec, argc, argv, on_option, &o, &code);
     if (first < 0) return code;
+    if ((o.rebuild || o.new_only) && !o.store) {
+        mc_cli_usage_error(ctx, "--%s goes with --store", o.rebuild ? "rebuild" : "new-only");
+        return MC_EXIT_USAGE;
+    }
     fin_batch b;
     if (fin_batch_begin(&b, ctx, argv + first, argc - first, o.store, o.output) != 0) return MC_EXIT_FAILURE;
     fin_fundamentals *fund = NULL;
@@ -287,11 +353,11 @@ int fin_cmd_factors(mc_ctx *ctx, int argc, char **argv) {
         if (fin_batch_read(&b, i, o.policy, &L[nl].sym, &L[nl].n_sym) == 0) L[nl++].path = b.in.paths[i];
     if (b.failure == MC_OK && fc.count > 0 && fundamentals_for(L, nl, &fc, o.lag) != 0) b.failure = MC_ERR_NOMEM;
     mc_progress *bar = mc_progress_start("factors", nl);
-    ahead ah = {.L = L, .nl = nl, .csv = b.csv != NULL, .fc = &fc};
+    ahead ah = {.L = L, .nl = nl, .csv = b.csv != NULL && !o.new_only, .fc = &fc};
     for (int i = 0; i < nl && b.failure == MC_OK; i++) {
-        factors_job job = {&o, &ah, i, L[i].fz, &fc, 0};
+        factors_job job = {&o, &ah, i, L[i].fz, &fc, 0, 0};
         if (fin_batch_file(&b, L[i].path, L[i].sym, L[i].n_sym, o.store, factors_symbol, &job) == 0 && b.csv != stdout)
-            print_summary(ctx, L[i].path, L[i].sym, L[i].n_sym, job.bars, fin_factor_count() + fc.count);
+            print_summary(ctx, L[i].path, L[i].sym, L[i].n_sym, &job, fin_factor_count() + fc.count);
         mc_progress_add(bar, 1);
     }
     mc_progress_finish(bar);

@@ -447,7 +447,7 @@ int fin_cmd_train(mc_ctx *ctx, int argc, char **argv) {
         for (int s = 0; s < n_sym && ok; s++) {
             double *x, *y;
             int *bar;
-            int rows = fin_forecaster_rows(&f, &sym[s], 1, &x, &y, &bar);
+            int rows = fin_forecaster_rows(&f, &sym[s], 0, 1, &x, &y, &bar);
             if (rows < 0) {
                 b.failure = MC_ERR_NOMEM;
                 break;

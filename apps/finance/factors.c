@@ -777,10 +777,12 @@ static void classic(const fin_series *s, double *const col[N_TTR], double *const
 
 /* ---- everything -------------------------------------------------------------------------------- */
 
-int fin_factors_compute(const fin_series *s, double *out) {
-    if (!s) return -1;
+int fin_factors_compute(const fin_series *s, double *out) { return fin_factors_compute_from(s, 0, out); }
+
+int fin_factors_compute_from(const fin_series *s, int from, double *out) {
+    if (!s || from < 0) return -1;
     int n = s->n;
-    if (n <= 0) return 0;
+    if (n <= from) return 0;
     if (!out || !s->open || !s->high || !s->low || !s->close || !s->volume) return -1;
     double *space = malloc((size_t)n * (N_DERIVED + N_TTR + N_TEMP) * sizeof *space);
     int *at = malloc((size_t)n * (N_SERIES + 2 * N_WINDOWS) * sizeof *at);
@@ -801,9 +803,10 @@ int fin_factors_compute(const fin_series *s, double *out) {
     for (int w = 0; w < N_WINDOWS; w++) window_init(&st[w], windows[w], at + (size_t)2 * w * n, n);
 
     /* row by row, each value written once (reading a row back after it was written costs more than
-     * checking each value as it goes) */
+     * checking each value as it goes); the windows pass every bar, the rows before `from` into a
+     * scratch row */
     for (int t = 0; t < n; t++) {
-        double *row = out + (size_t)t * N_FACTORS, bar[N_BAR];
+        double scratch[N_FACTORS], *row = t < from ? scratch : out + (size_t)(t - from) * N_FACTORS, bar[N_BAR];
         bar_factors(s->open[t], s->high[t], s->low[t], s->close[t], bar);
         for (int k = 0; k < N_BAR; k++) row[k] = finite_or_nan(bar[k]);
         for (int w = 0; w < N_WINDOWS; w++) rolling_bar(&b, &st[w], t, row + N_BAR + w);

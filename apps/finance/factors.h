@@ -21,6 +21,12 @@ int fin_factor_index(const char *name);
  * memory or given NULL arrays with n > 0. */
 int fin_factors_compute(const fin_series *s, double *out);
 
+/* The same values for the bars from `from` on only, into out (n - from, fin_factor_count()), bit for
+ * bit: every indicator and window still passes over every bar (one pass each), only the rows asked
+ * for are written. Returns 0 (nothing written when from >= n), or -1 as fin_factors_compute or on
+ * from < 0. */
+int fin_factors_compute_from(const fin_series *s, int from, double *out);
+
 /* Chandelier exit levels over w bars (LeBeau): long_stop[t] = highest high - mult * ATR(w) and
  * short_stop[t] = lowest low + mult * ATR(w), ATR with Wilder's smoothing of the true range as
  * TTR's ATR; NAN until bar w. Returns 0, or -1 when out of memory or given bad arguments. */

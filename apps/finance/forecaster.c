@@ -91,16 +91,18 @@ const char *fin_forecaster_dense_arch(int n_inputs, fin_moe_shape s, char *buf, 
     return buf;
 }
 
-int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int targets, double **x, double **y, int **bar) {
+int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int from, int targets, double **x, double **y,
+                        int **bar) {
     int nf = fin_factor_count(), F = f->n_features, regimes = 0;
     for (int k = 0; k < F; k++) regimes |= f->factor[k] >= nf;
+    if (from > p->n) from = p->n;
     size_t n = (size_t)(p->n ? p->n : 1);
     double *all = malloc(sizeof(double) * n * (size_t)(nf + 2));
     *x = malloc(sizeof(double) * n * (size_t)F);
     *y = malloc(sizeof(double) * n);
     *bar = malloc(sizeof(int) * n);
     fin_series s = {p->n, p->open, p->high, p->low, p->close, p->volume};
-    if (!all || !*x || !*y || !*bar || fin_factors_compute(&s, all) != 0) {
+    if (!all || !*x || !*y || !*bar || fin_factors_compute_from(&s, from, all) != 0) {
         free(all);
         free(*x);
         free(*y);
@@ -109,8 +111,8 @@ int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int target
         *bar = NULL;
         return -1;
     }
-    /* the regime probabilities after the factors: (n, 2) at all + n * nf; NAN where the walk has
-     * not made its first fit, or cannot on a short series */
+    /* the factors of bar t at all + (t - from) * nf; the regime probabilities after them, (n, 2) at
+     * all + n * nf: NAN where the walk has not made its first fit, or cannot on a short series */
     double *pb = all + (size_t)p->n * nf, *pr = pb + p->n;
     for (int t = 0; t < p->n; t++) pb[t] = pr[t] = NAN;
     if (regimes) {
@@ -122,13 +124,13 @@ int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int target
             for (int t = 0; t < p->n; t++) pb[t] = pr[t] = NAN;
     }
     int rows = 0;
-    for (int t = 0; t < p->n; t++) {
+    for (int t = from; t < p->n; t++) {
         if (targets && t + f->horizon >= p->n) break;
         int ok = 1;
         double *row = *x + (size_t)rows * F;
         for (int k = 0; k < F && ok; k++) {
             int i = f->factor[k];
-            row[k] = i == FIN_INPUT_P_BULL ? pb[t] : i == FIN_INPUT_P_BEAR ? pr[t] : all[(size_t)t * nf + i];
+            row[k] = i == FIN_INPUT_P_BULL ? pb[t] : i == FIN_INPUT_P_BEAR ? pr[t] : all[(size_t)(t - from) * nf + i];
             ok = isfinite(row[k]);
         }
         if (!ok) continue;
@@ -248,7 +250,7 @@ void fin_forecaster_free(fin_forecaster *f) {
 int fin_forecast_path(fin_forecaster *f, const fin_prices *p, double *out) {
     for (int t = 0; t < p->n; t++) out[t] = NAN;
     double *x, *y, *pred = NULL;
-    int *bar, rows = fin_forecaster_rows(f, p, 0, &x, &y, &bar), rc = 0;
+    int *bar, rows = fin_forecaster_rows(f, p, 0, 0, &x, &y, &bar), rc = 0;
     if (rows < 0) return -1;
     if (rows > 0) {
         pred = malloc(sizeof(double) * (size_t)rows);

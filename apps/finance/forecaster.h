@@ -56,10 +56,13 @@ const char *fin_forecaster_arch(int n_inputs, fin_moe_shape s, char *buf, size_t
  * experts a row passes through ((top_k + 1) * width). */
 const char *fin_forecaster_dense_arch(int n_inputs, fin_moe_shape s, char *buf, size_t size);
 
-/* Rows (bars with every input defined and, when targets is set, the bar h days later known) of one
- * symbol: x (rows, n_features) unstandardised, y (rows) the targets, bar (rows) the bar index.
- * Arrays are malloc'd (caller frees); returns the row count or -1 when out of memory. */
-int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int targets, double **x, double **y, int **bar);
+/* Rows (bars from `from` on with every input defined and, when targets is set, the bar h days later
+ * known) of one symbol: x (rows, n_features) unstandardised, y (rows) the targets, bar (rows) the bar
+ * index. The inputs of a bar are the same whatever from is (fin_factors_compute_from), and cost
+ * little for the bars before it. Arrays are malloc'd (caller frees); returns the row count or -1
+ * when out of memory. */
+int fin_forecaster_rows(const fin_forecaster *f, const fin_prices *p, int from, int targets, double **x, double **y,
+                        int **bar);
 
 /* Saves model, features, statistics and horizon, plus provenance metadata (may be NULL). */
 mc_status fin_forecaster_save(const fin_forecaster *f, const char *path, const mc_st_meta *meta, int n_meta, mc_error *err);

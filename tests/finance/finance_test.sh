@@ -21,16 +21,43 @@ check "CSV rows: 3 symbols x 500 bars" "[ \$(wc -l <factors.csv) = 1501 ]"
 check "CSV has rsi_14 and KMID" "head -1 factors.csv | grep -q ',KMID,' && head -1 factors.csv | grep -q ',rsi_14'"
 check "first bar: rsi_14 empty while it warms up" "[ -z \"\$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if(\$i==\"rsi_14\") c=i} NR==2{print \$c}' factors.csv)\" ]"
 rows=$(sql f.db "select count(*) from fin_factors")
-check "database rows stored ($rows)" "[ $rows -gt 200000 ]"
+check "database rows stored: one per symbol and bar ($rows)" "[ $rows = 1500 ]"
 check "every symbol stored" "[ \"\$(sql f.db 'select group_concat(symbol) from (select distinct symbol from fin_factors order by 1)')\" = GBMA,GBMB,TTRC ]"
 # a value in the database equals the CSV's
 csv_val=$(awk -F, 'NR==1{for(i=1;i<=NF;i++) if($i=="sma_20") c=i} $2=="TTRC" && $1=="2006-12-29"{print $c}' factors.csv)
-db_val=$(sql f.db "select printf('%.10g', value) from fin_factors where symbol='TTRC' and date='2006-12-29' and factor='sma_20'")
+db_val=$(sql f.db "select printf('%.10g', sma_20) from fin_factors where symbol='TTRC' and date='2006-12-29'")
 check "database value equals CSV value ($db_val vs $csv_val)" "[ -n \"$csv_val\" ] && [ \"$db_val\" = \"$csv_val\" ]"
 check "latest view has one date per symbol" "[ \"\$(sql f.db 'select count(distinct symbol||date) from fin_latest_factors')\" = 3 ]"
+# every value of the table is the CSV's, to its 10 digits, and NULL where the CSV's cell is empty
+cmp_csv() { # DB CSV [FACTOR]: prints "compared mismatches", FACTOR left out
+    "$python" - "$@" <<'PY'
+import csv, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rows = list(csv.reader(open(sys.argv[2])))
+head, done, bad = rows[0], 0, 0
+names = [n for n in head[2:] if n not in sys.argv[3:]]
+rows = [[r[i] for i in range(len(head)) if head[i] not in sys.argv[3:]] for r in rows]
+db = {(r[0], r[1]): r[2:] for r in c.execute("select date, symbol, " + ", ".join('"%s"' % n for n in names) + " from fin_factors")}
+for r in rows[1:]:
+    got = db.get((r[0], r[1]))
+    if got is None:
+        bad += 1
+        continue
+    for cell, v in zip(r[2:], got):
+        done += 1
+        bad += cell != ("" if v is None else "%.10g" % v)
+print(done, bad)
+PY
+}
+read -r ncmp nbad <<<"$(cmp_csv f.db factors.csv)"
+check "all 193 columns of every stored row equal the CSV's ($ncmp values, $nbad differ)" "[ $ncmp = 289500 ] && [ $nbad = 0 ]"
+# storage of a symbol-day: the table's pages and its key's over its rows
+per_day=$(sql f.db "select (select sum(pgsize) from dbstat where name in ('fin_factors', 'sqlite_autoindex_fin_factors_1')) / (select count(*) from fin_factors)" 2>/dev/null ||
+          echo $(( $(stat -c %s f.db) / 1500 )))
+check "storage per symbol-day under 2 KiB ($per_day bytes)" "[ $per_day -gt 1000 ] && [ $per_day -lt 2048 ]"
 "$fin" --db f.db factors --store "$samples" >out 2>err
 check "re-run: exit 0" "[ $? = 0 ]"
-check "re-run adds no rows" "[ \"\$(sql f.db 'select count(*) from fin_factors')\" = $rows ]"
+check "re-run adds no rows" "[ \"\$(sql f.db 'select count(*) from fin_factors')\" = $rows ] && grep -q 'GBMA.csv.1 symbol.500 bars.0 days stored' out"
 check "runs recorded" "[ \"\$(sql f.db \"select count(*) from runs where program='moe-finance' and command='factors' and status='ok'\")\" = 2 ]"
 
 # ---- bad inputs: each rejected with its line, the batch goes on ------------------------------------
@@ -100,7 +127,7 @@ check "-o FIFO: exit 0, the FIFO stays a FIFO, the CSV went through it" "[ $rc =
 
 # ---- fundamentals: as of each date with a lag, z-scored across symbols ------------------------------------
 printf 'date,symbol,pe,margin\n2024-03-01,GBMA,10,0.2\n2024-03-01,GBMB,30,\n2024-06-03,GBMB,20,0.1\n2024-06-03,GBMA,,0.3\n' >fund.csv
-"$fin" --db f.db factors --store --fundamentals fund.csv --lag 5 -o fund_factors.csv "$samples/GBMA.csv" "$samples/GBMB.csv" >out 2>err
+"$fin" --db f.db factors --store --rebuild --fundamentals fund.csv --lag 5 -o fund_factors.csv "$samples/GBMA.csv" "$samples/GBMB.csv" >out 2>err
 rc=$?; check "fundamentals: exit 0 ($(head -c 200 err))" "[ $rc = 0 ]"
 col() { awk -F, -v name="$1" -v sym="$2" -v date="$3" 'NR==1{for(i=1;i<=NF;i++) if($i==name) c=i} $1==date && $2==sym{print $c}' fund_factors.csv; }
 check "fz columns in the header" "head -1 fund_factors.csv | grep -q ',fz_pe,fz_margin$'"
@@ -108,7 +135,7 @@ check "before the report plus lag: empty" "[ -z \"\$(col fz_pe GBMA 2024-03-05)\
 check "after it: GBMA pe 10 vs 30 is -1" "[ \"\$(col fz_pe GBMA 2024-03-06)\" = -1 ] && [ \"\$(col fz_pe GBMB 2024-03-06)\" = 1 ]"
 check "a later report replaces it, an empty cell keeps the last value" "[ \"\$(col fz_pe GBMA 2024-06-10)\" = -1 ] && [ \"\$(col fz_margin GBMA 2024-06-10)\" = 1 ]"
 check "one symbol with a value: no z-score" "[ -z \"\$(col fz_margin GBMA 2024-03-06)\" ]"
-check "fundamentals stored" "[ \"\$(sql f.db \"select value from fin_factors where symbol='GBMB' and date='2024-03-06' and factor='fz_pe'\")\" = 1.0 ]"
+check "fundamentals stored" "[ \"\$(sql f.db \"select value from fin_factor_fundamentals where symbol='GBMB' and date='2024-03-06' and factor='fz_pe'\")\" = 1.0 ]"
 printf 'date,symbol,pe\n2024-03-01,GBMA,x\n' >badfund.csv
 "$fin" --db f.db factors --fundamentals badfund.csv "$samples/GBMA.csv" >out 2>err
 check "bad fundamentals: exit 1 naming file and line" "[ $? = 1 ] && grep -q \"badfund.csv: line 2: field 'pe' is not a finite number\" err"
@@ -261,6 +288,82 @@ check "truncated model: exit 1 with a clear message" "[ $? = 1 ] && grep -q 'tru
 check "a database given as model: exit 1" "[ $? = 1 ] && grep -q 'f.db' err"
 "$fin" --db f.db forecast ar >out 2>err
 check "forecast without --model: usage error" "[ $? = 2 ]"
+
+# ---- incremental store: a re-run stores the new days only; a changed past is reported, --rebuild rewrites ----
+mkdir inc
+head -401 "$samples/GBMA.csv" >inc/GBMA.csv
+head -401 "$samples/GBMB.csv" >inc/GBMB.csv
+new_day=$(sed -n 402p "$samples/GBMA.csv" | cut -d, -f1)
+count() { sql inc.db "select count(*) from $1"; }
+last_run() { sql inc.db "select run_id from runs where command = '$1' order by started_at desc limit 1"; }
+"$fin" --db inc.db factors --store -o inc1.csv inc >out 2>err
+rc=$?
+run1=$(last_run factors)
+check "first run: 2 x 400 days stored ($(head -c 200 err))" "[ $rc = 0 ] && [ \$(count fin_factors) = 800 ] && [ \$(grep -c '400 days stored' out) = 2 ]"
+"$fin" --db inc.db forecast --model ar.model --all --store -o incf1.csv inc >out 2>err
+rc=$?
+nfc=$(count fin_forecasts)
+check "forecast --all --store: one forecast per bar with inputs ($nfc)" "[ $rc = 0 ] && [ $nfc -gt 600 ] && [ $nfc = \$((\$(wc -l <incf1.csv) - 1)) ]"
+frun1=$(last_run forecast)
+sed -n 402p "$samples/GBMA.csv" >>inc/GBMA.csv
+sed -n 402p "$samples/GBMB.csv" >>inc/GBMB.csv
+"$fin" --db inc.db factors --store --new-only -o inc2.csv inc >out 2>err
+rc=$?
+run2=$(last_run factors)
+check "a new bar: exit 0, one day stored per symbol" "[ $rc = 0 ] && [ \$(grep -c '401 bars.1 day stored' out) = 2 ]"
+check "a new bar: 802 rows, the first run's 800 untouched, the new day's two of the second run" \
+      "[ \$(count fin_factors) = 802 ] && [ \$(count \"fin_factors where run_id = '$run1'\") = 800 ] && [ \$(count \"fin_factors where run_id = '$run2' and date = '$new_day'\") = 2 ]"
+check "--new-only: the CSV holds the header and the two new rows" "[ \$(wc -l <inc2.csv) = 3 ] && [ \$(grep -c \"^$new_day,\" inc2.csv) = 2 ]"
+"$fin" --db inc.db factors -o inc_full.csv inc >/dev/null 2>&1
+check "the new rows are the full computation's, bit for bit in the CSV" "[ \"\$(grep \"^$new_day,\" inc_full.csv)\" = \"\$(tail -2 inc2.csv)\" ]"
+# (but sar: TTR starts it from the whole series' range, so a stored day keeps the SAR of the bars known then)
+read -r ncmp nbad <<<"$(cmp_csv inc.db inc_full.csv sar)"
+check "every stored value equals the full CSV's ($ncmp values, $nbad differ)" "[ $ncmp = \$((802 * 192)) ] && [ $nbad = 0 ]"
+check "fin_latest_factors: the new day for each symbol" "[ \"\$(sql inc.db 'select group_concat(date) from fin_latest_factors')\" = \"$new_day,$new_day\" ]"
+set_status() { "$python" -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update runs set status = ? where run_id = ?", sys.argv[2:]); c.commit()' inc.db "$@"; }
+set_status running "$run2"
+old_day=$(sed -n 401p "$samples/GBMA.csv" | cut -d, -f1)
+check "fin_latest_factors: a run not finished is left out" "[ \"\$(sql inc.db 'select group_concat(date) from fin_latest_factors')\" = \"$old_day,$old_day\" ]"
+set_status ok "$run2"
+"$fin" --db inc.db forecast --model ar.model --all --store --new-only -o incf2.csv inc >out 2>err
+rc=$?
+frun2=$(last_run forecast)
+check "forecast after a new bar: one new forecast per symbol, the old ones untouched" \
+      "[ $rc = 0 ] && [ \$(count fin_forecasts) = \$(($nfc + 2)) ] && [ \$(count \"fin_forecasts where run_id = '$frun1'\") = $nfc ] && [ \$(count \"fin_forecasts where run_id = '$frun2' and date = '$new_day'\") = 2 ] && [ \$(wc -l <incf2.csv) = 3 ]"
+"$fin" --db inc.db factors --store -o inc3.csv inc >out 2>err
+check "nothing new: nothing stored, the CSV without --new-only still holds every row" \
+      "[ $? = 0 ] && [ \$(grep -c '0 days stored' out) = 2 ] && [ \$(wc -l <inc3.csv) = 803 ] && [ \$(count \"fin_factors where run_id = '$(last_run factors)'\") = 0 ]"
+# a past close changed: reported with its date, nothing rewritten
+changed=$(sed -n 101p inc/GBMA.csv | cut -d, -f1)
+awk -F, -v OFS=, 'NR == 101 { $5 = $5 * 1.01; if ($5 > $3) $3 = $5 } { print }' inc/GBMA.csv >inc/x && mv inc/x inc/GBMA.csv
+sed -n 403p "$samples/GBMA.csv" >>inc/GBMA.csv
+before=$(sql inc.db "select group_concat(run_id || sma_20) from fin_factors where symbol = 'GBMA'")
+"$fin" --db inc.db factors --store inc >out 2>err
+rc=$?
+check "a changed past: exit 0, a warning naming GBMA and $changed, advising --rebuild ($(head -c 300 err))" \
+      "[ $rc = 0 ] && grep -q \"warning: GBMA: the bars stored up to $new_day differ from the file's from $changed on: nothing stored; give --rebuild\" err"
+check "a changed past: GBMA's rows as they were, not even the new day stored; GBMB untouched too" \
+      "[ \"\$(sql inc.db \"select group_concat(run_id || sma_20) from fin_factors where symbol = 'GBMA'\")\" = \"$before\" ] && [ \$(count fin_factors) = 802 ]"
+"$fin" --db inc.db forecast --model ar.model --all --store inc >out 2>err
+check "forecast, a changed past: the same warning, nothing stored" \
+      "[ $? = 0 ] && grep -q \"warning: GBMA (forecasts of ar.model, 1-day): the bars stored up to $new_day differ from the file's from $changed on\" err && [ \$(count fin_forecasts) = \$(($nfc + 2)) ]"
+"$fin" --db inc.db factors --store --rebuild inc/GBMA.csv >out 2>err
+rc=$?
+run4=$(last_run factors)
+check "--rebuild: all 402 days of GBMA rewritten by the new run, GBMB's left" \
+      "[ $rc = 0 ] && [ \$(count \"fin_factors where symbol = 'GBMA' and run_id = '$run4'\") = 402 ] && [ \$(count \"fin_factors where symbol = 'GBMB' and run_id = '$run4'\") = 0 ]"
+"$fin" --db inc.db factors -o inc_full2.csv inc/GBMA.csv >/dev/null 2>&1
+read -r ncmp nbad <<<"$(cmp_csv inc.db inc_full2.csv)"
+check "--rebuild: the rows are the changed file's ($ncmp values, $nbad differ)" "[ $ncmp = \$((402 * 193)) ] && [ $nbad = 0 ]"
+"$fin" --db inc.db forecast --model ar.model --all --store --rebuild inc/GBMA.csv >out 2>err
+check "forecast --rebuild: GBMA's forecasts all of the new run" \
+      "[ $? = 0 ] && [ \$(count \"fin_forecasts where symbol = 'GBMA' and run_id <> '$(last_run forecast)'\") = 0 ] && [ \$(count \"fin_forecasts where symbol = 'GBMA'\") -gt 300 ]"
+head -301 inc/GBMA.csv >inc/x && mv inc/x inc/GBMA.csv
+"$fin" --db inc.db factors --store inc/GBMA.csv >out 2>err
+check "a file ending before the last stored day: a warning, nothing stored" \
+      "[ $? = 0 ] && grep -q 'warning: GBMA: the file ends on .*, before 2025-07-15, the last day stored: nothing stored; give --rebuild' err && [ \$(count \"fin_factors where symbol = 'GBMA'\") = 402 ] && grep -q '0 days stored' out"
+"$fin" --db inc.db factors --rebuild inc >out 2>err
+check "--rebuild without --store: usage error" "[ $? = 2 ] && grep -q 'rebuild goes with --store' err"
 
 # ---- the generated regime-switching set: the HMM finds the known market regimes ---------------------------
 rs=$src/data/samples/finance

@@ -309,10 +309,41 @@ static void test_tiny(void **state) {
     free(out);
 }
 
+/* The bars from `from` on alone: the same bits as the whole computation's rows, for every from. */
+static void test_from(void **state) {
+    (void)state;
+    enum { N = 150 };
+    int nf = fin_factor_count();
+    double o[N], h[N], l[N], c[N], v[N], x = 50;
+    for (int t = 0; t < N; t++) {
+        o[t] = x;
+        x *= 1 + 0.02 * sin(0.7 * t) + 0.01 * cos(2.3 * t);
+        c[t] = x;
+        h[t] = fmax(o[t], c[t]) * 1.01;
+        l[t] = fmin(o[t], c[t]) * 0.99;
+        v[t] = 1000 + 10 * (t % 7);
+    }
+    fin_series s = {N, o, h, l, c, v};
+    double *all = malloc(sizeof(double) * N * (size_t)nf), *part = malloc(sizeof(double) * N * (size_t)nf);
+    assert_non_null(all);
+    assert_non_null(part);
+    assert_int_equal(fin_factors_compute(&s, all), 0);
+    for (int from = 0; from <= N; from += 7) {
+        assert_int_equal(fin_factors_compute_from(&s, from, part), 0);
+        assert_memory_equal(part, all + (size_t)from * nf, sizeof(double) * (size_t)(N - from) * (size_t)nf);
+    }
+    assert_int_equal(fin_factors_compute_from(&s, N - 1, part), 0);
+    assert_memory_equal(part, all + (size_t)(N - 1) * nf, sizeof(double) * (size_t)nf);
+    assert_int_equal(fin_factors_compute_from(&s, -1, part), -1);
+    free(all);
+    free(part);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ttr_parity), cmocka_unit_test(test_kbar_price), cmocka_unit_test(test_rolling),
         cmocka_unit_test(test_flat),       cmocka_unit_test(test_names),      cmocka_unit_test(test_tiny),
+        cmocka_unit_test(test_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
