@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # nightly.sh: what moe-finance's nightly commands cost as the data grows by a day. 20 generated
-# symbols x 5000 days (make_prices.py) go through the commands of scripts/nightly.sh into a fresh
+# symbols x 5000 days (make_prices.py) go through the moe-finance commands of scripts/nightly.sh
+# (factors, forecast, regimes, run) into a fresh
 # database; one new bar is appended to every file and the commands run again. Prints one JSON
 # object: both times, their ratio, the database's bytes per symbol-day, and each command's times.
 # Usage: bench/finance/nightly.sh [BUILD_DIR] [COMMAND...]
-#   COMMAND: further moe-finance command lines run each night after factors and forecast, with
-#   {prices} for the price folder and {out} for the output folder, e.g.
-#   'regimes --store --output {out}/finance-regimes.csv {prices}'
+#   COMMAND: further moe-finance command lines run each night after those, with {prices} for the
+#   price folder and {out} for the output folder
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../../build}
@@ -25,7 +25,8 @@ if "$fin" --db "$tmp/probe.db" -q forecast --model "$model" "$tmp/prices/S000.cs
 else
     echo "nightly.sh: the sample forecaster does not take these prices: forecast left out" >&2
 fi
-commands+=("$@")
+commands+=("regimes --store --new-only --output {out}/finance-regimes.csv {prices}"
+           "run --output {out}/finance-positions.csv --charts {out}/finance-charts {prices}" "$@")
 
 # night NAME: runs every command once, prints "SECONDS" and one "COMMAND SECONDS" line per command to $tmp/NAME.times
 night() {
