@@ -81,11 +81,7 @@ static int full_sample(const fin_regime_walk *w, const fin_prices *p, full_fit *
     }
     for (int i = 0; i < T; i++) x[i] = 100.0 * log(p->close[i + 1] / p->close[i]);
     fin_hmm_options o;
-    fin_hmm_options_default(&o);
-    o.K = w->states;
-    o.restarts = w->restarts;
-    o.seed = w->seed;
-    o.min_stay = 1.0 - 1.0 / w->min_days;
+    fin_regime_walk_hmm_options(w, &o);
     char err[256];
     if (fin_hmm_fit(x, T, 1, &o, &f->m, err, sizeof err) != 0) {
         snprintf(reason, size, "%s: full-sample regime model: %s", p->symbol, err);

@@ -12,6 +12,14 @@ void fin_regime_walk_default(fin_regime_walk *w) {
     *w = (fin_regime_walk){.states = 2, .first = 252, .refit = 252, .restarts = 2, .min_days = 20, .seed = 42};
 }
 
+void fin_regime_walk_hmm_options(const fin_regime_walk *w, fin_hmm_options *o) {
+    fin_hmm_options_default(o);
+    o->K = w->states;
+    o->restarts = w->restarts;
+    o->seed = w->seed;
+    o->min_stay = 1.0 - 1.0 / w->min_days;
+}
+
 void fin_regime_detail_free(fin_regime_detail *d) {
     if (!d) return;
     free(d->state);
@@ -89,11 +97,7 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
     /* x[i] is the return into bar i + 1 */
     for (int i = 0; i + 1 < n; i++) x[i] = 100.0 * log(p->close[i + 1] / p->close[i]);
     fin_hmm_options o;
-    fin_hmm_options_default(&o);
-    o.K = w->states;
-    o.restarts = w->restarts;
-    o.seed = w->seed;
-    o.min_stay = 1.0 - 1.0 / w->min_days;
+    fin_regime_walk_hmm_options(w, &o);
     int rc = 0;
     fin_hmm prev = {0};
     fin_regime_fit_key key = {.symbol = p->symbol, .states = w->states, .min_days = w->min_days, .restarts = w->restarts,

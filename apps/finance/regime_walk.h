@@ -24,6 +24,9 @@ typedef struct fin_regime_walk {
 
 void fin_regime_walk_default(fin_regime_walk *w);
 
+/* The HMM options of the walk's fits (states, restarts, seed, min_stay from min_days). */
+void fin_regime_walk_hmm_options(const fin_regime_walk *w, fin_hmm_options *o);
+
 /* What the walk knows besides the probabilities, for `regimes`: per bar the likeliest filtered state
  * (numbered as the first fit numbers them, -1 before it) and its probability, and the model in force
  * at the last bar with its labels (owned; fin_regime_detail_free). */
