@@ -237,6 +237,19 @@ print(sum(out), len(out))
 PY
 )
 check "regimes on real series: sell-offs bear, calm advances not ($real of the checks)" "[ \"$(echo $real | awk '{print ($1 == $2)}')\" = 1 ]"
+"$fin" --db f.db --json regimes --states 3 -o real3.csv "$src/tests/finance/real/DJIA8012.csv" >out 2>err
+rc=$?; check "regimes --states 3 on the Dow: exit 0 ($(head -c 300 err))" "[ $rc = 0 ]"
+check "regimes --states 3: a bull, a sideways and a bear state in force; bear on 19 October-30 November 1987, not in 1995-96" \
+      "\"$python\" - out real3.csv <<'PY'
+import csv, json, sys
+d = json.load(open(sys.argv[1]))
+assert sorted(s['label'] for s in d['states']) == ['bear', 'bull', 'sideways'], d['states']
+rows = list(csv.DictReader(open(sys.argv[2])))
+def bear(a, b):
+    x = [r for r in rows if a <= r['date'] <= b]
+    return sum(r['label'] == 'bear' for r in x) / len(x)
+assert bear('1987-10-19', '1987-11-30') >= 0.9 and bear('1995-01-01', '1996-12-31') <= 0.05
+PY"
 
 # ---- the forecaster: learns a planted signal, forecasts, refuses bad model files ----------------------------
 # four symbols whose daily return follows an AR(1) with coefficient 0.4: tomorrow's return is
