@@ -481,6 +481,7 @@ static void test_min_stay(void **state)
         assert_true(fabs(held.A[2 * k] + held.A[2 * k + 1] - 1.0) < 1e-12);
     assert_true(held.loglik < free_fit.loglik);
     assert_true(held.loglik > free_fit.loglik - 0.05 * fabs(free_fit.loglik));
+    fin_hmm_free(&held);
     o.min_stay = 1.0;
     assert_int_equal(fin_hmm_fit(x, T, 1, &o, &held, err, sizeof err), -1);
     fin_hmm_free(&free_fit);
