@@ -7,7 +7,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build} threads=${2:-$(nproc)} reps=${3:-10}
 export OMP_NUM_THREADS=$threads
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads; $("$build/apps/moe-finance" --version | sed -n 's/^build: //p')"
+# the instruction set the target_clones kernels run with: the loader picks the best the CPU has
+isa=baseline
+grep -qw avx2 /proc/cpuinfo && isa=avx2
+grep -qw avx512f /proc/cpuinfo && isa=avx512f
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads, kernels for $isa; $("$build/apps/moe-finance" --version | sed -n 's/^build: //p')"
 printf '%-8s %12s %12s %8s\n' case moesuite_ms pytorch_ms ratio
 for c in moe conv3d conv2d; do
     ours=$("$build/bench/bench_core" "$c" "$reps")

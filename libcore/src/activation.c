@@ -30,8 +30,14 @@ static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
  * Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7). GELU and its derivative then differ
  * from the libm forms by less than 5e-7. */
 static inline float exp_neg(float x) {
+    /* x <= 0 (every caller's argument is minus a square), so its bits grow with its magnitude and an
+     * unsigned minimum clamps it at -87 (e^-87 is about 2^-125.5, the smallest normal floats), where a
+     * floating-point compare and select would keep the loops from vectorising for AVX2 */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u = u < 0xc2ae0000u ? u : 0xc2ae0000u; /* -87.0f */
+    memcpy(&x, &u, sizeof x);
     float t = x * 1.44269504f;
-    t = t < -126.0f ? -126.0f : t;
     float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest by the 1.5 * 2^23 trick */
     float f = (t - n) * 0.69314718f;
     float p = 1.0f + f * (1.0f + f * (0.5f + f * (1.0f / 6 + f * (1.0f / 24 + f * (1.0f / 120 + f * (1.0f / 720))))));
