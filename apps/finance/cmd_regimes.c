@@ -155,6 +155,9 @@ static int first_new_bar(mc_store *s, const fin_prices *p, const fin_regime_deta
     snprintf(label, sizeof label, "%s", (const char *)sqlite3_column_text(st, 1));
     double stored = sqlite3_column_double(st, 2);
     sqlite3_reset(st);
+    if (p->n > 0 && strcmp(p->date[p->n - 1], last) < 0)
+        mc_log_warn("%s: the file ends on %s, before %s, the last day stored: nothing stored; --rebuild rewrites the "
+                    "stored days", p->symbol, p->date[p->n - 1], last);
     int t = 0;
     while (t < p->n && strcmp(p->date[t], last) <= 0) t++;
     int at = t - 1; /* the stored last day's bar, when the file has that day */

@@ -194,6 +194,14 @@ check "regimes: the next bar adds one row written by its own run" \
 "$python" -c 'import sys; l=open(sys.argv[1]).read().split("\n"); f=l[101].split(","); f[4]=f[3]; l[101]=",".join(f); open(sys.argv[1],"w").write("\n".join(l))' ttrc_more.csv
 "$fin" --db f.db regimes --store ttrc_more.csv >out 2>err
 check "regimes: a changed history is reported and not rewritten" "[ $? = 0 ] && grep -q 'TTRC_MORE: the stored regime of 2006-12-31' err && grep -q -- '--rebuild' err"
+head -400 ttrc_more.csv >ttrc_short.csv
+mv ttrc_short.csv ttrc_more.csv.short
+cp ttrc_more.csv ttrc_more.csv.full
+cp ttrc_more.csv.short ttrc_more.csv
+"$fin" --db f.db regimes --store ttrc_more.csv >out 2>err
+check "regimes: a file ending before the last stored day is reported, nothing stored" \
+      "[ $? = 0 ] && grep -q 'TTRC_MORE: the file ends on .*, before 2006-12-31, the last day stored' err && [ \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC_MORE'\")\" = 250 ]"
+cp ttrc_more.csv.full ttrc_more.csv
 "$fin" --db f.db regimes --store --rebuild ttrc_more.csv >out 2>err
 check "regimes --rebuild: every row rewritten by that run" \
       "[ \"\$(sql f.db \"select count(distinct run_id) from fin_regimes where symbol='TTRC_MORE'\")\" = 1 ] && [ \"\$(sql f.db \"select count(*) from fin_regimes where symbol='TTRC_MORE'\")\" = 250 ]"
