@@ -5,6 +5,7 @@
 #include "hmm.h"
 
 #include <float.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <math.h>
 #include <stdarg.h>
@@ -127,16 +128,19 @@ static int work_alloc(hmm_work *w, int T, int K, int D)
     return 0;
 }
 
-/* Lower Cholesky factor of a (D, D) in l. GSL's handler is switched off around the call so that a
- * matrix that is not positive definite returns an error instead of aborting the program. */
+/* GSL reports a failure through its return code only once its abort handler is off. That handler is
+ * one pointer for the whole process, so it is switched off once (every GSL call of moe-finance checks
+ * its status) rather than around each call, which fits running in parallel would race on. */
+static pthread_once_t gsl_quiet = PTHREAD_ONCE_INIT;
+static void gsl_quiet_once(void) { gsl_set_error_handler_off(); }
+
+/* Lower Cholesky factor of a (D, D) in l; -1 when a is not positive definite. */
 static int cholesky(double *l, const double *a, int D)
 {
+    pthread_once(&gsl_quiet, gsl_quiet_once);
     memcpy(l, a, sizeof(double) * (size_t)D * (size_t)D);
     gsl_matrix_view v = gsl_matrix_view_array(l, (size_t)D, (size_t)D);
-    gsl_error_handler_t *old = gsl_set_error_handler_off();
-    int s = gsl_linalg_cholesky_decomp1(&v.matrix);
-    gsl_set_error_handler(old);
-    return s == GSL_SUCCESS ? 0 : -1;
+    return gsl_linalg_cholesky_decomp1(&v.matrix) == GSL_SUCCESS ? 0 : -1;
 }
 
 /* logb (T, K) = log N(x_t; mu_k, cov_k). Returns -1 when a covariance is not positive definite. */

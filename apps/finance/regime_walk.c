@@ -98,36 +98,52 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
     for (int i = 0; i + 1 < n; i++) x[i] = 100.0 * log(p->close[i + 1] / p->close[i]);
     fin_hmm_options o;
     fin_regime_walk_hmm_options(w, &o);
-    int rc = 0;
-    fin_hmm prev = {0};
-    fin_regime_fit_key key = {.symbol = p->symbol, .states = w->states, .min_days = w->min_days, .restarts = w->restarts,
-                              .seed = w->seed, .returns = 0, .hash = FIN_REGIME_HASH_START};
-    for (int fit = w->first; fit < n && rc == 0; fit += w->refit) {
-        /* bars fit .. fit + refit - 1 (returns up to index bar - 1) use the model fitted on x[0 .. fit - 1] */
-        int upto = fit + w->refit < n ? fit + w->refit : n;
-        key.hash = fin_regime_hash(key.hash, x + key.returns, fit - key.returns);
-        key.returns = fit;
-        fin_hmm m;
-        char msg[256];
-        if (!(w->cache && fin_regime_cache_get(w->cache, &key, &m))) {
-            if (fin_hmm_fit(x, fit, 1, &o, &m, msg, sizeof msg) != 0) {
-                snprintf(err, err_size, "%s: regime model at %s: %s", p->symbol, p->date[fit], msg);
-                rc = -1;
-                break;
-            }
-            if (w->cache) fin_regime_cache_put(w->cache, &key, &m);
+    int nfits = (n - 1 - w->first) / w->refit + 1, rc = 0;
+    fin_hmm *model = calloc((size_t)nfits, sizeof *model);
+    fin_regime_fit_key *key = malloc(sizeof *key * (size_t)nfits);
+    int *kept = calloc((size_t)nfits, sizeof *kept), *failed = calloc((size_t)nfits, sizeof *failed);
+    char(*msg)[256] = calloc((size_t)nfits, sizeof *msg);
+    if (!model || !key || !kept || !failed || !msg) {
+        snprintf(err, err_size, "out of memory");
+        rc = -1;
+    }
+    /* the fits: found in the cache, or fitted (independent of each other: in parallel), then kept */
+    for (int f = 0; rc == 0 && f < nfits; f++) {
+        int fit = w->first + f * w->refit, from = f ? key[f - 1].returns : 0;
+        key[f] = (fin_regime_fit_key){.symbol = p->symbol, .states = w->states, .min_days = w->min_days,
+                                      .restarts = w->restarts, .seed = w->seed, .returns = fit,
+                                      .hash = fin_regime_hash(f ? key[f - 1].hash : FIN_REGIME_HASH_START, x + from, fit - from)};
+        kept[f] = w->cache && fin_regime_cache_get(w->cache, &key[f], &model[f]);
+    }
+    #pragma omp parallel for schedule(dynamic, 1) if (rc == 0 && nfits > 1)
+    for (int f = 0; f < (rc == 0 ? nfits : 0); f++)
+        if (!kept[f]) failed[f] = fin_hmm_fit(x, key[f].returns, 1, &o, &model[f], msg[f], sizeof msg[f]) != 0;
+    for (int f = 0; rc == 0 && f < nfits; f++) {
+        if (failed[f]) {
+            snprintf(err, err_size, "%s: regime model at %s: %s", p->symbol, p->date[key[f].returns], msg[f]);
+            rc = -1;
+        } else if (!kept[f] && w->cache) {
+            fin_regime_cache_put(w->cache, &key[f], &model[f]);
         }
+    }
+    /* in date order: each fit's states continue the last's, and its filtered probabilities cover the
+     * bars up to the next fit */
+    fin_hmm *prev = NULL;
+    for (int f = 0; rc == 0 && f < nfits; f++) {
+        /* bars fit .. fit + refit - 1 (returns up to index bar - 1) use the model fitted on x[0 .. fit - 1] */
+        int fit = key[f].returns, upto = fit + w->refit < n ? fit + w->refit : n;
+        fin_hmm *m = &model[f];
         const char *label[8];
-        label_fit(&m, prev.mu ? &prev : NULL, label);
-        if (fin_hmm_filtered(&m, x, upto - 1, alpha) != 0) {
+        label_fit(m, prev, label);
+        if (fin_hmm_filtered(m, x, upto - 1, alpha) != 0) {
             snprintf(err, err_size, "%s: regime model at %s: degenerate covariance", p->symbol, p->date[fit]);
             rc = -1;
         }
         for (int bar = fit; rc == 0 && bar < upto; bar++) {
-            const double *a = alpha + (size_t)(bar - 1) * m.K;
+            const double *a = alpha + (size_t)(bar - 1) * m->K;
             double bull = 0, bear = 0;
             int best = 0;
-            for (int k = 0; k < m.K; k++) {
+            for (int k = 0; k < m->K; k++) {
                 if (strcmp(label[k], "bull") == 0) bull += a[k];
                 else if (strcmp(label[k], "bear") == 0) bear += a[k];
                 if (a[k] > a[best]) best = k;
@@ -140,7 +156,6 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
                 detail->label[bar] = label[best];
             }
         }
-        fin_hmm_free(&prev);
         prev = m;
         if (detail) {
             snprintf(detail->last_fit, sizeof detail->last_fit, "%s", p->date[fit]);
@@ -149,11 +164,16 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
         }
     }
     if (detail && rc == 0) {
-        detail->last = prev;
-        fin_hmm_label(&prev, detail->last_label);
-    } else {
-        fin_hmm_free(&prev);
+        detail->last = model[nfits - 1];
+        memset(&model[nfits - 1], 0, sizeof model[nfits - 1]);
+        fin_hmm_label(&detail->last, detail->last_label);
     }
+    for (int f = 0; model && f < nfits; f++) fin_hmm_free(&model[f]);
+    free(model);
+    free(key);
+    free(kept);
+    free(failed);
+    free(msg);
     free(x);
     free(alpha);
     return rc;
