@@ -1,6 +1,6 @@
 /* cmd_regimes.c: `moe-finance regimes`: the walk-forward market regimes of each symbol, the same
- * ones `backtest` and `run` trade on (regime_walk.h), with the full-sample fit's smoothed label
- * beside them; as text, JSON, CSV and database rows written incrementally. */
+ * ones `backtest` and `run` trade on (regime_walk.h), with the hindsight label (the last refit's model
+ * read over the whole series) beside them; as text, JSON, CSV and database rows written incrementally. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,27 +50,27 @@ static int on_option(const mc_ctx *ctx, void *user, int index, const char *arg) 
     }
 }
 
-/* The hindsight view: one fit on every return of the symbol, its Viterbi labels and smoothed bull
- * and bear probabilities per bar (NULL / NAN at bar 0, which has no return). */
+/* The hindsight view: the model of the walk's last refit (fitted on every return up to that day)
+ * read over the whole series, backwards too: its Viterbi labels and smoothed bull and bear
+ * probabilities per bar (NULL / NAN at bar 0, which has no return). No fit of its own, so a nightly
+ * run's cost follows the new data. */
 typedef struct {
-    fin_hmm m;
-    const char *label[8];
     const char **bar_label; /* (n) */
     double *p_bull, *p_bear; /* (n) */
 } full_fit;
 
 static void full_free(full_fit *f) {
-    fin_hmm_free(&f->m);
     free(f->bar_label);
     free(f->p_bull);
     free(f->p_bear);
     memset(f, 0, sizeof *f);
 }
 
-static int full_sample(const fin_regime_walk *w, const fin_prices *p, full_fit *f, char *reason, size_t size) {
+static int full_sample(const fin_regime_detail *d, const fin_prices *p, full_fit *f, char *reason, size_t size) {
+    const fin_hmm *m = &d->last;
     int n = p->n, T = n - 1, rc = -1;
     memset(f, 0, sizeof *f);
-    double *x = malloc(sizeof(double) * (size_t)n), *gamma = malloc(sizeof(double) * (size_t)n * (size_t)w->states);
+    double *x = malloc(sizeof(double) * (size_t)n), *gamma = malloc(sizeof(double) * (size_t)n * (size_t)m->K);
     int *path = malloc(sizeof(int) * (size_t)n);
     f->bar_label = calloc((size_t)n, sizeof *f->bar_label);
     f->p_bull = malloc(sizeof(double) * (size_t)n);
@@ -80,27 +80,19 @@ static int full_sample(const fin_regime_walk *w, const fin_prices *p, full_fit *
         goto done;
     }
     for (int i = 0; i < T; i++) x[i] = 100.0 * log(p->close[i + 1] / p->close[i]);
-    fin_hmm_options o;
-    fin_regime_walk_hmm_options(w, &o);
-    char err[256];
-    if (fin_hmm_fit(x, T, 1, &o, &f->m, err, sizeof err) != 0) {
-        snprintf(reason, size, "%s: full-sample regime model: %s", p->symbol, err);
+    if (fin_hmm_viterbi(m, x, T, path) != 0 || fin_hmm_posteriors(m, x, T, gamma, NULL) != 0) {
+        snprintf(reason, size, "%s: the regime model of %s: degenerate covariance", p->symbol, d->last_fit);
         goto done;
     }
-    if (fin_hmm_viterbi(&f->m, x, T, path) != 0 || fin_hmm_posteriors(&f->m, x, T, gamma, NULL) != 0) {
-        snprintf(reason, size, "%s: full-sample regime model: degenerate covariance", p->symbol);
-        goto done;
-    }
-    fin_hmm_label(&f->m, f->label);
     f->p_bull[0] = f->p_bear[0] = NAN;
     for (int i = 0; i < T; i++) {
         double bull = 0, bear = 0;
-        for (int k = 0; k < f->m.K; k++) {
-            double g = gamma[(size_t)i * f->m.K + k];
-            if (strcmp(f->label[k], "bull") == 0) bull += g;
-            else if (strcmp(f->label[k], "bear") == 0) bear += g;
+        for (int k = 0; k < m->K; k++) {
+            double g = gamma[(size_t)i * m->K + k];
+            if (strcmp(d->last_label[k], "bull") == 0) bull += g;
+            else if (strcmp(d->last_label[k], "bear") == 0) bear += g;
         }
-        f->bar_label[i + 1] = f->label[path[i]];
+        f->bar_label[i + 1] = d->last_label[path[i]];
         f->p_bull[i + 1] = bull;
         f->p_bear[i + 1] = bear;
     }
@@ -212,7 +204,7 @@ db_error:
     return -1;
 }
 
-/* One symbol: the walk, the full-sample fit, the outputs. Returns 0 or -1 with reason. */
+/* One symbol: the walk, the hindsight view, the outputs. Returns 0 or -1 with reason. */
 static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices *p, FILE *csv, char *reason, size_t size) {
     const regimes_opts *o = user;
     (void)index;
@@ -229,7 +221,7 @@ static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices 
         snprintf(reason, size, "out of memory");
         goto done;
     }
-    if (fin_regime_walk_run(&w, p, pf_bull, pf_bear, &d, reason, size) != 0 || full_sample(&w, p, &f, reason, size) != 0) goto done;
+    if (fin_regime_walk_run(&w, p, pf_bull, pf_bear, &d, reason, size) != 0 || full_sample(&d, p, &f, reason, size) != 0) goto done;
     int last = p->n - 1, since = last;
     while (since > 0 && d.label[since - 1] && strcmp(d.label[since - 1], d.label[last]) == 0) since--;
     j = model_json(&d.last, d.last_label);
@@ -260,7 +252,7 @@ static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices 
             mc_cli_print_json(j);
             j = NULL;
         } else {
-            printf("%s\t%d states\t%s since %s (p %.2f)\tfull-sample fit: %s\tlast fit %s\n", p->symbol, d.last.K, d.label[last],
+            printf("%s\t%d states\t%s since %s (p %.2f)\thindsight: %s\tlast fit %s\n", p->symbol, d.last.K, d.label[last],
                    p->date[since], d.p_state[last], f.bar_label[last], d.last_fit);
         }
     }
@@ -281,8 +273,8 @@ int fin_cmd_regimes(mc_ctx *ctx, int argc, char **argv) {
         .description = "Reports each symbol's market regime (bull, bear or sideways) day by day as the book of backtest and\n"
                        "run sees it: a Gaussian hidden Markov model of the daily returns refitted every --refit days on the\n"
                        "returns so far and read through its filtered probabilities, so a day's regime uses no later data.\n"
-                       "Beside it, the label of one fit on the whole series (hindsight). docs/finance.md. Each price file is\n"
-                       "one input.",
+                       "Beside it, the hindsight label: the last refit's model read over the whole series. docs/finance.md.\n"
+                       "Each price file is one input.",
         .options = options,
         .n_options = 7,
         .min_args = 1,

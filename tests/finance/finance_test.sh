@@ -149,7 +149,7 @@ check "regimes: the labels follow the rule: bear only for the most volatile stat
       "\"$python\" -c 'import json; r=[json.loads(l) for l in open(\"out\")]; assert all(all((s[\"label\"]!=\"bear\" or s[\"var\"]==max(t[\"var\"] for t in d[\"states\"])) and (s[\"label\"]!=\"bull\" or (s[\"mean\"]>0 and s[\"var\"]<max(t[\"var\"] for t in d[\"states\"]))) for s in d[\"states\"]) for d in r)'"
 cp out regimes.json
 check "regimes: one CSV row per bar from the first fit on (3 x (500 - 252))" "[ \$(wc -l <regimes.csv) = 745 ]"
-check "regimes: every such bar stored with a label and the full-sample label" "[ \"\$(sql f.db \"select count(*) from fin_regimes where label in ('bull','bear','sideways') and label_full in ('bull','bear','sideways')\")\" = 744 ]"
+check "regimes: every such bar stored with a label and the hindsight label" "[ \"\$(sql f.db \"select count(*) from fin_regimes where label in ('bull','bear','sideways') and label_full in ('bull','bear','sideways')\")\" = 744 ]"
 check "regimes: probabilities are probabilities" "[ \"\$(sql f.db 'select count(*) from fin_regimes where p_state < 0 or p_state > 1 or p_bull + p_bear > 1.000001 or pf_bull + pf_bear > 1.000001 or pf_bull < 0')\" = 0 ]"
 check "regimes: the JSON's regime is the CSV's last label" \
       "\"$python\" -c 'import json,csv; r={d[\"symbol\"]:d[\"regime\"] for d in map(json.loads, open(\"regimes.json\"))}; last={x[\"symbol\"]:x[\"label\"] for x in csv.DictReader(open(\"regimes.csv\"))}; assert r==last, (r, last)'"
@@ -403,7 +403,7 @@ print(" ".join(f"{s}={h[0] / h[1]:.3f}/{h[2] / h[1]:.3f}" for s, h in sorted(hit
       min(h[2] / h[1] for h in hits.values()))
 PY
 )
-check "regimes: every symbol's walk-forward label matches the true regime on >= 85% of days, the full-sample label on >= 90% ($acc)" \
+check "regimes: every symbol's walk-forward label matches the true regime on >= 85% of days, the hindsight label on >= 90% ($acc)" \
       "[ \$(echo '$acc' | wc -w) = 8 ] && awk 'BEGIN{exit !($(echo $acc | awk '{print $(NF-1)}') >= 0.85 && $(echo $acc | awk '{print $NF}') >= 0.90)}'"
 
 # ---- backtests: statistics, signals, chart, database; a forecaster out of sample; bad requests --------------
