@@ -2,6 +2,7 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
@@ -142,4 +143,9 @@ int fin_parse_date(const mc_ctx *ctx, const char *name, const char *arg, const c
 void fin_warn_row(void *user, const char *path, const char *message) {
     (void)user;
     mc_log_warn("%s: %s", path, message);
+}
+
+void fin_bind_real(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v)) sqlite3_bind_double(st, i, v);
+    else sqlite3_bind_null(st, i);
 }

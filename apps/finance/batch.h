@@ -60,6 +60,9 @@ int fin_parse_bad_rows(const mc_ctx *ctx, const char *arg, fin_bad_rows *out);
 /* --NAME DATE: a valid YYYY-MM-DD into *out (arg itself); a usage error otherwise. */
 int fin_parse_date(const mc_ctx *ctx, const char *name, const char *arg, const char **out);
 
+/* Binds v to parameter i of st, or NULL when v is not finite (a value not known yet). */
+void fin_bind_real(sqlite3_stmt *st, int i, double v);
+
 /* Logs a dropped row as a warning naming the file. */
 void fin_warn_row(void *user, const char *path, const char *message);
 

@@ -325,10 +325,7 @@ int fin_book_store_stats(mc_run *run, const fin_bt_result *r, const fin_book *k,
         sqlite3_bind_text(st, 4, config, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, name[j], -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 6, p->days);
-        for (int q = 0; q < 9; q++) {
-            if (isfinite(v[q])) sqlite3_bind_double(st, 7 + q, v[q]);
-            else sqlite3_bind_null(st, 7 + q);
-        }
+        for (int q = 0; q < 9; q++) fin_bind_real(st, 7 + q, v[q]);
         sqlite3_bind_int(st, 16, p->trades);
         sqlite3_bind_text(st, 17, mc_run_id(run), -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) rc = -1;

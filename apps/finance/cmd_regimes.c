@@ -86,15 +86,8 @@ static int full_sample(const fin_regime_detail *d, const fin_prices *p, full_fit
     }
     f->p_bull[0] = f->p_bear[0] = NAN;
     for (int i = 0; i < T; i++) {
-        double bull = 0, bear = 0;
-        for (int k = 0; k < m->K; k++) {
-            double g = gamma[(size_t)i * m->K + k];
-            if (strcmp(d->last_label[k], "bull") == 0) bull += g;
-            else if (strcmp(d->last_label[k], "bear") == 0) bear += g;
-        }
         f->bar_label[i + 1] = d->last_label[path[i]];
-        f->p_bull[i + 1] = bull;
-        f->p_bear[i + 1] = bear;
+        fin_regime_mass(gamma + (size_t)i * m->K, m->K, d->last_label, &f->p_bull[i + 1], &f->p_bear[i + 1]);
     }
     rc = 0;
 done:
@@ -117,11 +110,6 @@ static json_t *model_json(const fin_hmm *m, const char *const *label) {
         json_array_append_new(A, row);
     }
     return json_pack("{s:o, s:o}", "states", states, "transitions", A);
-}
-
-static void bind_real(sqlite3_stmt *st, int i, double v) {
-    if (isfinite(v)) sqlite3_bind_double(st, i, v);
-    else sqlite3_bind_null(st, i);
 }
 
 /* The first bar after the symbol's stored days (all of them deleted first with rebuild); a warning
@@ -174,7 +162,7 @@ static int store_symbol(mc_run *run, const regimes_opts *o, const fin_prices *p,
     sqlite3_bind_text(st, 1, p->symbol, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, d->last.K);
     sqlite3_bind_double(st, 3, d->last.loglik);
-    sqlite3_bind_double(st, 4, fin_hmm_bic(&d->last, d->last_returns));
+    sqlite3_bind_double(st, 4, fin_hmm_bic(&d->last, d->last.T));
     sqlite3_bind_text(st, 5, model, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, d->last_fit, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, mc_run_id(run), -1, SQLITE_STATIC);
@@ -193,8 +181,8 @@ static int store_symbol(mc_run *run, const regimes_opts *o, const fin_prices *p,
         sqlite3_bind_double(st, 6, pf_bull[t]);
         sqlite3_bind_double(st, 7, pf_bear[t]);
         sqlite3_bind_text(st, 8, f->bar_label[t], -1, SQLITE_STATIC);
-        bind_real(st, 9, f->p_bull[t]);
-        bind_real(st, 10, f->p_bear[t]);
+        fin_bind_real(st, 9, f->p_bull[t]);
+        fin_bind_real(st, 10, f->p_bear[t]);
         sqlite3_bind_text(st, 11, mc_run_id(run), -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) goto db_error;
     }
@@ -248,7 +236,7 @@ static int regimes_symbol(void *user, fin_batch *b, int index, const fin_prices 
             json_object_set_new(j, "fits", json_integer(d.fits));
             json_object_set_new(j, "last_fit", json_string(d.last_fit));
             json_object_set_new(j, "loglik", json_real(d.last.loglik));
-            json_object_set_new(j, "bic", json_real(fin_hmm_bic(&d.last, d.last_returns)));
+            json_object_set_new(j, "bic", json_real(fin_hmm_bic(&d.last, d.last.T)));
             mc_cli_print_json(j);
             j = NULL;
         } else {

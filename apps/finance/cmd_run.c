@@ -58,11 +58,6 @@ static void find_positions(const fin_bt_result *r, const fin_book *k, position *
     }
 }
 
-static void bind_real(sqlite3_stmt *st, int i, double v) {
-    if (isfinite(v)) sqlite3_bind_double(st, i, v);
-    else sqlite3_bind_null(st, i);
-}
-
 static int store_positions(mc_run *run, const position *pos, int n) {
     mc_store *s = mc_run_store(run);
     int rc = mc_store_begin(s) == MC_OK ? 0 : -1;
@@ -83,11 +78,11 @@ static int store_positions(mc_run *run, const position *pos, int n) {
         sqlite3_bind_text(st, 2, p->a->p->date[p->bar], 10, SQLITE_STATIC);
         if (regime[0]) sqlite3_bind_text(st, 3, regime, -1, SQLITE_STATIC);
         else sqlite3_bind_null(st, 3);
-        bind_real(st, 4, p->a->p_bull[p->bar]);
-        bind_real(st, 5, p->a->p_bear[p->bar]);
-        bind_real(st, 6, p->forecast);
+        fin_bind_real(st, 4, p->a->p_bull[p->bar]);
+        fin_bind_real(st, 5, p->a->p_bear[p->bar]);
+        fin_bind_real(st, 6, p->forecast);
         sqlite3_bind_double(st, 7, p->weight);
-        bind_real(st, 8, p->stop);
+        fin_bind_real(st, 8, p->stop);
         sqlite3_bind_text(st, 9, mc_run_id(run), -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) rc = -1;
     }

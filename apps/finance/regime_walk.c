@@ -20,6 +20,14 @@ void fin_regime_walk_hmm_options(const fin_regime_walk *w, fin_hmm_options *o) {
     o->min_stay = 1.0 - 1.0 / w->min_days;
 }
 
+void fin_regime_mass(const double *p, int K, const char *const *label, double *bull, double *bear) {
+    *bull = *bear = 0;
+    for (int k = 0; k < K; k++) {
+        if (strcmp(label[k], "bull") == 0) *bull += p[k];
+        else if (strcmp(label[k], "bear") == 0) *bear += p[k];
+    }
+}
+
 void fin_regime_detail_free(fin_regime_detail *d) {
     if (!d) return;
     free(d->state);
@@ -141,15 +149,10 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
         }
         for (int bar = fit; rc == 0 && bar < upto; bar++) {
             const double *a = alpha + (size_t)(bar - 1) * m->K;
-            double bull = 0, bear = 0;
             int best = 0;
-            for (int k = 0; k < m->K; k++) {
-                if (strcmp(label[k], "bull") == 0) bull += a[k];
-                else if (strcmp(label[k], "bear") == 0) bear += a[k];
+            for (int k = 1; k < m->K; k++)
                 if (a[k] > a[best]) best = k;
-            }
-            p_bull[bar] = bull;
-            p_bear[bar] = bear;
+            fin_regime_mass(a, m->K, label, &p_bull[bar], &p_bear[bar]);
             if (detail) {
                 detail->state[bar] = best;
                 detail->p_state[bar] = a[best];
@@ -159,7 +162,6 @@ int fin_regime_walk_run(const fin_regime_walk *w, const fin_prices *p, double *p
         prev = m;
         if (detail) {
             snprintf(detail->last_fit, sizeof detail->last_fit, "%s", p->date[fit]);
-            detail->last_returns = fit;
             detail->fits++;
         }
     }

@@ -36,12 +36,14 @@ typedef struct fin_regime_detail {
     const char **label;  /* (n) the label of state[t] in the fit in force at t, NULL before the first fit */
     fin_hmm last;        /* states renumbered like state[] */
     const char *last_label[8];
-    char last_fit[11];   /* the date of the last fit */
-    int last_returns;    /* the returns it was fitted on */
+    char last_fit[11];   /* the date of the last fit (its returns: last.T) */
     int fits;
 } fin_regime_detail;
 
 void fin_regime_detail_free(fin_regime_detail *d);
+
+/* *bull, *bear = the probability mass of the states labelled bull and bear in p (K states). */
+void fin_regime_mass(const double *p, int K, const char *const *label, double *bull, double *bear);
 
 /* p_bull, p_bear (p->n): filtered probabilities of the bull and bear states of a Gaussian HMM on
  * the daily log return (%), fitted at bar `first` on every return up to it and refitted every

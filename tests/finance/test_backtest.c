@@ -251,8 +251,8 @@ static void test_target_agrees_with_stop(void **state) {
     c.atr_days = 5;
     c.atr_mult = 1;
     c.rebalance_band = 0.5;
-    /* a steady rise, then a close far below the chandelier level (highest high - 1 ATR) but above
-     * the stop in force before that close, so that only the level raised at the close is crossed */
+    /* a steady rise, then a bar whose close is below the chandelier level raised at that close
+     * (highest high - 1 ATR) while its low stayed above the stop in force before it */
     for (int t = 0; t < N_BARS; t++) {
         m->high[t] = m->close[t] * 1.001;
         m->low[t] = m->close[t] * 0.999;
@@ -265,10 +265,13 @@ static void test_target_agrees_with_stop(void **state) {
         if (w > 0) assert_true(!isnan(s) && s < close);
     }
     fin_bt_result_free(&r);
-    m->close[30] = m->close[29] * 0.985;
-    m->low[30] = m->close[30] * 0.999;
+    /* bar 30 spikes 5% above the last close and closes 0.4% below it: its low stays above the stop
+     * in force (about 1% below the last close), but the level raised at its close, the new high
+     * minus one ATR, lies above that close */
     m->open[30] = m->close[29];
-    m->high[30] = m->close[29] * 1.001;
+    m->high[30] = m->close[29] * 1.05;
+    m->low[30] = m->close[29] * 0.995;
+    m->close[30] = m->close[29] * 0.996;
     run(&c, m, &r);
     int flat = 0;
     for (int t = 0; t < r.n_days; t++) {
